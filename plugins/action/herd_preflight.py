@@ -1,0 +1,62 @@
+# -*- coding: utf-8 -*-
+# Copyright: llama-herd developers
+# Apache License 2.0
+"""Controller-side preflight: validates the whole inventory without contacting
+any host (the example inventories' addresses must never be reached)."""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleError
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.llamaherd.cluster.plugins.module_utils.inventory import (
+    validate_inventory,
+)
+
+# hostvars that matter to validation; anything else is not read (reading every
+# variable would template every host's whole variable set).
+_PREFIXES = ("herd_", "ollama_", "llama_cpp_", "dllama_", "nginx_lb_", "gpu_router_")
+_EXACT = ("ansible_host", "ansible_connection")
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset(("fail_on_warnings",))
+    _requires_connection = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        task_vars = task_vars or {}
+        fail_on_warnings = bool(self._task.args.get("fail_on_warnings", False))
+        all_hostvars = task_vars["hostvars"]
+        groups = {g: list(h) for g, h in task_vars["groups"].items()}
+        collected = {}
+        for host in groups.get("all", []):
+            hv = all_hostvars[host]
+            wanted = {}
+            for key in hv.keys():
+                if key in _EXACT or key.startswith(_PREFIXES):
+                    try:
+                        wanted[key] = hv[key]
+                    except AnsibleError as exc:
+                        wanted[key] = f"<undefined: {exc.message}>"
+            collected[host] = wanted
+        report = validate_inventory(collected, groups)
+        result.update(
+            changed=False,
+            errors=report.errors,
+            warnings_found=report.warnings,
+            hosts_checked=len(collected),
+        )
+        for w in report.warnings:
+            self._display.warning(w)
+        if report.errors or (fail_on_warnings and report.warnings):
+            problems = report.errors + (report.warnings if fail_on_warnings else [])
+            result["failed"] = True
+            result["msg"] = (
+                f"preflight found {len(problems)} problem(s); nothing was changed:\n- "
+                + "\n- ".join(problems)
+            )
+        else:
+            result["msg"] = f"inventory ok: {len(collected)} hosts checked"
+        return result
