@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: llama-herd developers
 # Apache License 2.0
 """Controller-side preflight: validates the whole inventory without contacting
@@ -8,7 +7,6 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleError
 from ansible.plugins.action import ActionBase
-
 from ansible_collections.llamaherd.cluster.plugins.module_utils.inventory import (
     validate_inventory,
 )
@@ -34,7 +32,7 @@ class ActionModule(ActionBase):
         for host in groups.get("all", []):
             hv = all_hostvars[host]
             wanted = {}
-            for key in hv.keys():
+            for key in hv:
                 if key in _EXACT or key.startswith(_PREFIXES):
                     try:
                         wanted[key] = hv[key]
@@ -53,10 +51,7 @@ class ActionModule(ActionBase):
         if report.errors or (fail_on_warnings and report.warnings):
             problems = report.errors + (report.warnings if fail_on_warnings else [])
             result["failed"] = True
-            result["msg"] = (
-                f"preflight found {len(problems)} problem(s); nothing was changed:\n- "
-                + "\n- ".join(problems)
-            )
+            result["msg"] = f"preflight found {len(problems)} problem(s); nothing was changed:\n- " + "\n- ".join(problems)
         else:
             result["msg"] = f"inventory ok: {len(collected)} hosts checked"
         return result

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: llama-herd developers
 # Apache License 2.0
 """The inventory model and its validation (preflight).
@@ -14,8 +13,9 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 # Groups that give a host a job. A host may be in several.
 SERVICE_GROUPS = (
@@ -30,8 +30,14 @@ SERVICE_GROUPS = (
 
 GPU_VENDORS = ("nvidia", "amd", "intel", "apple")
 GPU_KEYS = {
-    "vendor", "name", "vram_mib", "compute_capability", "gfx_target",
-    "unified_memory", "index", "uuid",
+    "vendor",
+    "name",
+    "vram_mib",
+    "compute_capability",
+    "gfx_target",
+    "unified_memory",
+    "index",
+    "uuid",
 }
 HOST_OS = ("linux", "windows", "macos")
 HOST_ARCH = ("amd64", "arm64")
@@ -39,12 +45,27 @@ HOST_ARCH = ("amd64", "arm64")
 # Every herd_* variable the collection reads. An unknown herd_* name is almost
 # always a typo (herd_ram_mb), and a typo silently falls back to a default.
 HERD_VARS = {
-    "herd_cluster_address", "herd_rpc_address", "herd_gpus", "herd_ram_mib",
-    "herd_tier", "herd_labels", "herd_os", "herd_arch", "herd_models",
-    "herd_vram_safety_margin", "herd_cluster_cidr", "herd_rpc_cidr",
-    "herd_podman_network", "herd_podman_arch", "herd_allow_bind_all",
-    "herd_cuda_version", "herd_rocm_version", "herd_model_catalog",
-    "herd_plan", "herd_firewall", "herd_max_loaded_models",
+    "herd_cluster_address",
+    "herd_rpc_address",
+    "herd_gpus",
+    "herd_ram_mib",
+    "herd_tier",
+    "herd_labels",
+    "herd_os",
+    "herd_arch",
+    "herd_models",
+    "herd_vram_safety_margin",
+    "herd_cluster_cidr",
+    "herd_rpc_cidr",
+    "herd_podman_network",
+    "herd_podman_arch",
+    "herd_allow_bind_all",
+    "herd_cuda_version",
+    "herd_rocm_version",
+    "herd_model_catalog",
+    "herd_plan",
+    "herd_firewall",
+    "herd_max_loaded_models",
 }
 
 # Ports each group's service listens on: variable -> (group, role default).
@@ -64,15 +85,36 @@ PORT_LIST_VARS: dict[str, tuple[str, str]] = {
 }
 
 MODEL_KEYS = {
-    "name", "engine", "quant", "params_b", "context", "parallel", "replicas",
-    "priority", "gpu", "hosts", "alias", "pool_port", "source", "sha256",
-    "size_bytes", "gguf", "buffer_float_type", "kv_cache_type", "labels",
-    "tokenizer", "url", "parts", "tier",
+    "name",
+    "engine",
+    "quant",
+    "params_b",
+    "context",
+    "parallel",
+    "replicas",
+    "priority",
+    "gpu",
+    "hosts",
+    "alias",
+    "pool_port",
+    "source",
+    "sha256",
+    "size_bytes",
+    "gguf",
+    "buffer_float_type",
+    "kv_cache_type",
+    "labels",
+    "tokenizer",
+    "url",
+    "parts",
+    "tier",
 }
 MODEL_ENGINES = ("ollama", "llama_cpp", "dllama")
 MODEL_GPU_POLICIES = ("required", "preferred", "never")
 
-_HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$")
+_HOSTNAME_RE = re.compile(
+    r"^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$"
+)
 _CC_RE = re.compile(r"^\d{1,2}\.\d$")
 _GFX_RE = re.compile(r"^gfx[0-9]{1,2}[0-9a-f]{2}$")
 
@@ -160,69 +202,102 @@ def _check_unknown_vars(report: Report, host: str, hv: Mapping[str, Any]) -> Non
         report.error(host, var, "unknown llama-herd variable", fix)
 
 
-def _check_address(report: Report, host: str, var: str, value: Any, ipv4_only: bool = False,
-                   why_ip: str = "") -> Any:
+def _check_address(report: Report, host: str, var: str, value: Any, ipv4_only: bool = False, why_ip: str = "") -> Any:
     ip = parse_ip(value)
     if ip is not None:
         if str(ip) in ("0.0.0.0", "::"):
-            report.error(host, var, f"{value} is the wildcard address, not one other nodes can reach",
-                         f"set the host's own address; to listen on every interface set herd_allow_bind_all: true as well")
+            report.error(
+                host,
+                var,
+                f"{value} is the wildcard address, not one other nodes can reach",
+                "set the host's own address; to listen on every interface set herd_allow_bind_all: true as well",
+            )
             return None
         if ipv4_only and ip.version != 4:
             report.error(host, var, f"{value} is IPv6; {why_ip}", "use the host's IPv4 address")
             return None
         return ip
     if ipv4_only:
-        report.error(host, var, f"{value!r} is not an IPv4 address; {why_ip}",
-                     f"set {var} to the host's IPv4 address in {_where_to_set(host)}")
+        report.error(
+            host,
+            var,
+            f"{value!r} is not an IPv4 address; {why_ip}",
+            f"set {var} to the host's IPv4 address in {_where_to_set(host)}",
+        )
         return None
     if not is_hostname(value):
-        report.error(host, var, f"{value!r} is neither an IP address nor a DNS name",
-                     f"set {var} to an address like 192.0.2.10 or a resolvable name in {_where_to_set(host)}")
+        report.error(
+            host,
+            var,
+            f"{value!r} is neither an IP address nor a DNS name",
+            f"set {var} to an address like 192.0.2.10 or a resolvable name in {_where_to_set(host)}",
+        )
     return None
 
 
 def _check_gpus(report: Report, host: str, gpus: Any) -> None:
     if not isinstance(gpus, list):
-        report.error(host, "herd_gpus", f"must be a list of GPUs, got {type(gpus).__name__}",
-                     "write herd_gpus: [{vendor: nvidia, name: ..., vram_mib: 24576, compute_capability: '8.9'}]")
+        report.error(
+            host,
+            "herd_gpus",
+            f"must be a list of GPUs, got {type(gpus).__name__}",
+            "write herd_gpus: [{vendor: nvidia, name: ..., vram_mib: 24576, compute_capability: '8.9'}]",
+        )
         return
     for i, gpu in enumerate(gpus):
         var = f"herd_gpus[{i}]"
         if not isinstance(gpu, Mapping):
-            report.error(host, var, f"must be a mapping, got {gpu!r}",
-                         "give vendor, name and vram_mib for each GPU")
+            report.error(host, var, f"must be a mapping, got {gpu!r}", "give vendor, name and vram_mib for each GPU")
             continue
         for key in sorted(set(gpu) - GPU_KEYS):
             close = difflib.get_close_matches(str(key), sorted(GPU_KEYS), n=1)
-            report.error(host, f"{var}.{key}", "unknown GPU key",
-                         f"rename it to {close[0]}" if close else f"use only {', '.join(sorted(GPU_KEYS))}")
+            report.error(
+                host,
+                f"{var}.{key}",
+                "unknown GPU key",
+                f"rename it to {close[0]}" if close else f"use only {', '.join(sorted(GPU_KEYS))}",
+            )
         vendor = str(gpu.get("vendor", "")).lower()
         if vendor not in GPU_VENDORS:
-            report.error(host, f"{var}.vendor", f"unknown GPU vendor {gpu.get('vendor')!r}",
-                         f"use one of {', '.join(GPU_VENDORS)}")
+            report.error(
+                host, f"{var}.vendor", f"unknown GPU vendor {gpu.get('vendor')!r}", f"use one of {', '.join(GPU_VENDORS)}"
+            )
         vram = gpu.get("vram_mib")
         if not is_int(vram) or vram <= 0:
-            report.error(host, f"{var}.vram_mib", f"must be a positive whole number of MiB, got {vram!r}",
-                         "give the card's memory in MiB, e.g. 24576 for a 24 GB card (nvidia-smi --query-gpu=memory.total)")
+            report.error(
+                host,
+                f"{var}.vram_mib",
+                f"must be a positive whole number of MiB, got {vram!r}",
+                "give the card's memory in MiB, e.g. 24576 for a 24 GB card (nvidia-smi --query-gpu=memory.total)",
+            )
         if vendor == "nvidia":
             cc = gpu.get("compute_capability")
             if cc is None or not _CC_RE.match(str(cc)):
-                report.error(host, f"{var}.compute_capability",
-                             f"NVIDIA GPUs need a compute capability like '8.9', got {cc!r}",
-                             "quote it as a string: compute_capability: '7.0' (nvidia-smi --query-gpu=compute_cap)")
+                report.error(
+                    host,
+                    f"{var}.compute_capability",
+                    f"NVIDIA GPUs need a compute capability like '8.9', got {cc!r}",
+                    "quote it as a string: compute_capability: '7.0' (nvidia-smi --query-gpu=compute_cap)",
+                )
         if vendor == "amd":
             gfx = gpu.get("gfx_target")
             if gfx is None or not _GFX_RE.match(str(gfx)):
-                report.error(host, f"{var}.gfx_target",
-                             f"AMD GPUs need a gfx target like gfx1151, got {gfx!r}",
-                             "read it from `rocminfo | grep gfx` and set gfx_target: gfx1151")
+                report.error(
+                    host,
+                    f"{var}.gfx_target",
+                    f"AMD GPUs need a gfx target like gfx1151, got {gfx!r}",
+                    "read it from `rocminfo | grep gfx` and set gfx_target: gfx1151",
+                )
 
 
 def _check_models(report: Report, models: Any, owner: str | None) -> None:
     if not isinstance(models, list):
-        report.error(owner, "herd_models", f"must be a list, got {type(models).__name__}",
-                     "write herd_models: [{name: qwen2.5:3b, replicas: 2}]")
+        report.error(
+            owner,
+            "herd_models",
+            f"must be a list, got {type(models).__name__}",
+            "write herd_models: [{name: qwen2.5:3b, replicas: 2}]",
+        )
         return
     seen: set[str] = set()
     for i, m in enumerate(models):
@@ -236,20 +311,27 @@ def _check_models(report: Report, models: Any, owner: str | None) -> None:
         seen.add(m["name"])
         for key in sorted(set(m) - MODEL_KEYS):
             close = difflib.get_close_matches(str(key), sorted(MODEL_KEYS), n=1)
-            report.error(owner, f"{var}.{key}", "unknown model key",
-                         f"rename it to {close[0]}" if close else "see docs/inventory.md for model keys")
+            report.error(
+                owner,
+                f"{var}.{key}",
+                "unknown model key",
+                f"rename it to {close[0]}" if close else "see docs/inventory.md for model keys",
+            )
         if "engine" in m and m["engine"] not in MODEL_ENGINES:
             report.error(owner, f"{var}.engine", f"unknown engine {m['engine']!r}", f"use one of {', '.join(MODEL_ENGINES)}")
         if "gpu" in m and m["gpu"] not in MODEL_GPU_POLICIES:
             report.error(owner, f"{var}.gpu", f"unknown GPU policy {m['gpu']!r}", f"use one of {', '.join(MODEL_GPU_POLICIES)}")
         for key in ("replicas", "context", "parallel", "priority", "pool_port"):
             if key in m and (not is_int(m[key]) or m[key] < (0 if key == "priority" else 1)):
-                report.error(owner, f"{var}.{key}", f"must be a positive whole number, got {m[key]!r}",
-                             f"set {key} to a number like {dict(replicas=2, context=4096, parallel=1, priority=1, pool_port=11435)[key]}")
+                report.error(
+                    owner,
+                    f"{var}.{key}",
+                    f"must be a positive whole number, got {m[key]!r}",
+                    f"set {key} to a number like { {'replicas': 2, 'context': 4096, 'parallel': 1, 'priority': 1, 'pool_port': 11435}[key] }",
+                )
 
 
-def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]],
-                       groups: Mapping[str, Iterable[str]]) -> Report:
+def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Iterable[str]]) -> Report:
     """Validate every host of an inventory. ``hostvars`` maps host -> vars,
     ``groups`` maps group -> hosts (as Ansible's ``groups`` magic variable)."""
     report = Report()
@@ -261,8 +343,9 @@ def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]],
 
     served = sorted(h for h in hostvars if host_groups.get(h, set()) & set(SERVICE_GROUPS))
     if not served:
-        report.error(None, "groups", "no host is in any llama-herd group",
-                     f"put hosts in at least one of {', '.join(SERVICE_GROUPS)}")
+        report.error(
+            None, "groups", "no host is in any llama-herd group", f"put hosts in at least one of {', '.join(SERVICE_GROUPS)}"
+        )
 
     # Cluster-wide settings are read from the first host that carries them;
     # group_vars/all makes them the same everywhere.
@@ -272,12 +355,20 @@ def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]],
         try:
             cidr = ipaddress.ip_network(str(any_hv["herd_cluster_cidr"]), strict=True)
         except ValueError as exc:
-            report.error(None, "herd_cluster_cidr", f"{any_hv['herd_cluster_cidr']!r} is not a network ({exc})",
-                         "set it to the cluster's network, e.g. 192.0.2.0/24, in group_vars/all.yml")
+            report.error(
+                None,
+                "herd_cluster_cidr",
+                f"{any_hv['herd_cluster_cidr']!r} is not a network ({exc})",
+                "set it to the cluster's network, e.g. 192.0.2.0/24, in group_vars/all.yml",
+            )
     margin = any_hv.get("herd_vram_safety_margin", 0.8)
     if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 0 < margin <= 1:
-        report.error(None, "herd_vram_safety_margin", f"must be a fraction in (0, 1], got {margin!r}",
-                     "use 0.8 (seed 001's rule: use at most 80% of VRAM)")
+        report.error(
+            None,
+            "herd_vram_safety_margin",
+            f"must be a fraction in (0, 1], got {margin!r}",
+            "use 0.8 (seed 001's rule: use at most 80% of VRAM)",
+        )
     if "herd_models" in any_hv:
         _check_models(report, any_hv["herd_models"], None)
 
@@ -292,24 +383,37 @@ def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]],
             report.error(host, "herd_os", f"unknown operating system {os_name!r}", f"use one of {', '.join(HOST_OS)}")
         elif os_name != "linux" and member & set(SERVICE_GROUPS) - {"ollama_nodes"}:
             extra = ", ".join(sorted(member & set(SERVICE_GROUPS) - {"ollama_nodes"}))
-            report.error(host, "herd_os", f"{os_name} hosts can only be Ollama nodes, but this one is also in {extra}",
-                         f"move it out of {extra}, or run those services on a Linux host")
+            report.error(
+                host,
+                "herd_os",
+                f"{os_name} hosts can only be Ollama nodes, but this one is also in {extra}",
+                f"move it out of {extra}, or run those services on a Linux host",
+            )
         if "herd_arch" in hv and hv["herd_arch"] not in HOST_ARCH:
             report.error(host, "herd_arch", f"unknown architecture {hv['herd_arch']!r}", f"use one of {', '.join(HOST_ARCH)}")
 
         addr = cluster_address(host, hv)
         if addr is None:
-            report.error(host, "herd_cluster_address", "not set, and ansible_host does not give one",
-                         f"set herd_cluster_address: <the address other nodes reach it on> in {_where_to_set(host)}")
+            report.error(
+                host,
+                "herd_cluster_address",
+                "not set, and ansible_host does not give one",
+                f"set herd_cluster_address: <the address other nodes reach it on> in {_where_to_set(host)}",
+            )
         else:
             ip = _check_address(report, host, "herd_cluster_address", addr)
             if ip is not None and cidr is not None and ip not in cidr:
-                report.error(host, "herd_cluster_address", f"{ip} is outside herd_cluster_cidr {cidr}",
-                             f"use an address inside {cidr}, or widen herd_cluster_cidr")
+                report.error(
+                    host,
+                    "herd_cluster_address",
+                    f"{ip} is outside herd_cluster_cidr {cidr}",
+                    f"use an address inside {cidr}, or widen herd_cluster_cidr",
+                )
             key = str(addr)
             if key in addresses:
-                report.error(host, "herd_cluster_address", f"{key} is also {addresses[key]}'s address",
-                             "give each host its own address")
+                report.error(
+                    host, "herd_cluster_address", f"{key} is also {addresses[key]}'s address", "give each host its own address"
+                )
             else:
                 addresses[key] = host
 
@@ -317,8 +421,9 @@ def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]],
             rpc = hv.get("herd_rpc_address", addr)
             var = "herd_rpc_address" if "herd_rpc_address" in hv else "herd_cluster_address"
             if rpc is not None:
-                _check_address(report, host, var, rpc, ipv4_only=True,
-                               why_ip="rpc-server binds an IPv4 literal and cannot resolve names")
+                _check_address(
+                    report, host, var, rpc, ipv4_only=True, why_ip="rpc-server binds an IPv4 literal and cannot resolve names"
+                )
         elif "herd_rpc_address" in hv:
             _check_address(report, host, "herd_rpc_address", hv["herd_rpc_address"])
 
@@ -327,8 +432,12 @@ def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]],
         if "herd_ram_mib" in hv:
             ram = hv["herd_ram_mib"]
             if not is_int(ram) or ram <= 0:
-                report.error(host, "herd_ram_mib", f"must be a positive whole number of MiB, got {ram!r}",
-                             "give the host's memory in MiB, e.g. 65536 for 64 GB (free -m)")
+                report.error(
+                    host,
+                    "herd_ram_mib",
+                    f"must be a positive whole number of MiB, got {ram!r}",
+                    "give the host's memory in MiB, e.g. 65536 for 64 GB (free -m)",
+                )
 
         seen_ports: dict[int, str] = {}
         for port, var in host_ports(host, hv, member):
@@ -336,18 +445,21 @@ def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]],
                 report.error(host, var, f"{port!r} is not a TCP port", "use a number between 1024 and 65535")
                 continue
             if port in seen_ports:
-                report.error(host, var, f"port {port} is already taken by {seen_ports[port]} on this host",
-                             f"give {var} another port")
+                report.error(
+                    host, var, f"port {port} is already taken by {seen_ports[port]} on this host", f"give {var} another port"
+                )
             else:
                 seen_ports[port] = var
 
     # Group shape.
     roots = groups.get("dllama_root", [])
     if groups.get("dllama_workers") and len(roots) != 1:
-        report.error(None, "dllama_root", f"distributed-llama needs exactly one root, found {len(roots)}",
-                     "put one host in dllama_root")
+        report.error(
+            None, "dllama_root", f"distributed-llama needs exactly one root, found {len(roots)}", "put one host in dllama_root"
+        )
     heads = groups.get("llama_cpp_head", [])
     if groups.get("llama_cpp_workers") and not heads:
-        report.error(None, "llama_cpp_head", "there are RPC workers but no llama-server head to use them",
-                     "put one host in llama_cpp_head")
+        report.error(
+            None, "llama_cpp_head", "there are RPC workers but no llama-server head to use them", "put one host in llama_cpp_head"
+        )
     return report

@@ -1,5 +1,4 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 # Copyright: llama-herd developers
 # Apache License 2.0
 """Documentation for the herd_preflight action (it runs on the controller)."""

@@ -32,19 +32,44 @@ MIRROR = os.environ.get("HERD_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 # Everything the image holds. Roles still install what they need; baking the
 # common build tools in only saves each container the download.
 PACKAGES = [
-    "systemd", "systemd-sysv", "dbus", "python3", "python3-apt", "python3-venv",
-    "ca-certificates", "iproute2", "procps", "curl", "sudo", "gnupg", "xz-utils",
-    "less", "build-essential", "cmake", "git", "ccache", "pkg-config",
+    "systemd",
+    "systemd-sysv",
+    "dbus",
+    "python3",
+    "python3-apt",
+    "python3-venv",
+    "ca-certificates",
+    "iproute2",
+    "procps",
+    "curl",
+    "sudo",
+    "gnupg",
+    "xz-utils",
+    "less",
+    "build-essential",
+    "cmake",
+    "git",
+    "ccache",
+    "pkg-config",
 ]
 # Units that make no sense in a container and slow boot down.
 MASKED_UNITS = [
-    "getty.target", "console-getty.service", "systemd-udevd.service",
-    "systemd-udev-trigger.service", "systemd-networkd-wait-online.service",
-    "apt-daily.timer", "apt-daily-upgrade.timer", "e2scrub_reap.service",
+    "getty.target",
+    "console-getty.service",
+    "systemd-udevd.service",
+    "systemd-udev-trigger.service",
+    "systemd-networkd-wait-online.service",
+    "apt-daily.timer",
+    "apt-daily-upgrade.timer",
+    "e2scrub_reap.service",
 ]
 RECIPE_VERSION = 3
 RUN_OPTS = [
-    "--privileged", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1000:1000",
+    "--privileged",
+    "--ulimit",
+    "nofile=1024:1024",
+    "--ulimit",
+    "nproc=1000:1000",
 ]
 CONTAINERS_CONF = Path("/etc/containers/containers.conf")
 
@@ -72,8 +97,11 @@ def image_ref(arch: str) -> str:
 
 # --------------------------------------------------------------------- tools
 def ensure_tools(arch: str = "amd64") -> None:
-    need = [p for p, binary in (("podman", "podman"), ("runc", "runc"), ("debootstrap", "debootstrap"))
-            if shutil.which(binary) is None]
+    need = [
+        p
+        for p, binary in (("podman", "podman"), ("runc", "runc"), ("debootstrap", "debootstrap"))
+        if shutil.which(binary) is None
+    ]
     if arch != host_arch() and not Path("/usr/bin/qemu-aarch64-static").exists():
         need += ["qemu-user-static", "binfmt-support"]
     if need:
@@ -82,8 +110,7 @@ def ensure_tools(arch: str = "amd64") -> None:
         run(["apt-get", "update", "-qq"], env=env)
         run(["apt-get", "install", "-y", "-qq", *need], env=env, stdout=subprocess.DEVNULL)
     if arch != host_arch():
-        run(["update-binfmts", "--enable", "qemu-aarch64"], check=False,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        run(["update-binfmts", "--enable", "qemu-aarch64"], check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     conf = CONTAINERS_CONF.read_text() if CONTAINERS_CONF.exists() else ""
     if 'runtime = "runc"' not in conf:
         # crun cannot create containers on this kernel's hybrid cgroup layout.
@@ -98,8 +125,11 @@ def ensure_tools(arch: str = "amd64") -> None:
 
 # --------------------------------------------------------------------- image
 def image_is_current(arch: str) -> bool:
-    res = run(["podman", "image", "inspect", image_ref(arch), "--format",
-               '{{ index .Labels "llamaherd.recipe" }}'], check=False, capture_output=True)
+    res = run(
+        ["podman", "image", "inspect", image_ref(arch), "--format", '{{ index .Labels "llamaherd.recipe" }}'],
+        check=False,
+        capture_output=True,
+    )
     return res.returncode == 0 and res.stdout.strip() == recipe_hash(arch)
 
 
@@ -111,8 +141,7 @@ def build_image(arch: str, force: bool = False) -> str:
         return ref
     log(f"building {ref} (recipe {recipe_hash(arch)}); debootstrap takes a minute or two")
     with tempfile.TemporaryDirectory(prefix="herd-rootfs-", dir="/var/tmp") as root:
-        cmd = ["debootstrap", "--variant=minbase", f"--arch={arch}",
-               f"--include={','.join(PACKAGES)}", SUITE, root, MIRROR]
+        cmd = ["debootstrap", "--variant=minbase", f"--arch={arch}", f"--include={','.join(PACKAGES)}", SUITE, root, MIRROR]
         res = run(cmd, check=False, capture_output=True)
         if res.returncode != 0:
             sys.stderr.write(res.stdout[-4000:] + res.stderr[-4000:])
@@ -122,8 +151,7 @@ def build_image(arch: str, force: bool = False) -> str:
         bundle = Path("/etc/ssl/certs/ca-certificates.crt")
         if bundle.exists():
             shutil.copyfile(bundle, rootp / "etc/ssl/certs/ca-certificates.crt")
-        (rootp / "etc/apt/apt.conf.d/90herd").write_text(
-            'APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\n')
+        (rootp / "etc/apt/apt.conf.d/90herd").write_text('APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\n')
         (rootp / "etc/hostname").write_text("herd\n")
         (rootp / "etc/machine-id").write_text("")
         for unit in MASKED_UNITS:
@@ -132,13 +160,25 @@ def build_image(arch: str, force: bool = False) -> str:
                 link.symlink_to("/dev/null")
         shutil.rmtree(rootp / "var/cache/apt/archives", ignore_errors=True)
         (rootp / "var/cache/apt/archives/partial").mkdir(parents=True, exist_ok=True)
-        tar = subprocess.Popen(["tar", "-C", root, "--numeric-owner", "-c", "."],
-                               stdout=subprocess.PIPE)
-        run(["podman", "import", "--arch", arch,
-             "--change", 'CMD ["/lib/systemd/systemd"]',
-             "--change", "STOPSIGNAL SIGRTMIN+3",
-             "--change", f"LABEL llamaherd.recipe={recipe_hash(arch)}",
-             "-", ref], stdin=tar.stdout, stdout=subprocess.DEVNULL)
+        tar = subprocess.Popen(["tar", "-C", root, "--numeric-owner", "-c", "."], stdout=subprocess.PIPE)
+        run(
+            [
+                "podman",
+                "import",
+                "--arch",
+                arch,
+                "--change",
+                'CMD ["/lib/systemd/systemd"]',
+                "--change",
+                "STOPSIGNAL SIGRTMIN+3",
+                "--change",
+                f"LABEL llamaherd.recipe={recipe_hash(arch)}",
+                "-",
+                ref,
+            ],
+            stdin=tar.stdout,
+            stdout=subprocess.DEVNULL,
+        )
         tar.wait()
     log(f"built {ref}")
     return ref
@@ -158,13 +198,15 @@ def podman_hosts(inventory: str) -> list[dict]:
         # ansible-inventory does not template; the demo names containers
         # "herd-demo-{{ inventory_hostname }}".
         container = str(hv.get("ansible_host", name)).replace("{{ inventory_hostname }}", name)
-        hosts.append({
-            "name": container,
-            "ip": hv.get("herd_cluster_address"),
-            "network": hv.get("herd_podman_network", "llamaherd"),
-            "subnet": hv.get("herd_cluster_cidr"),
-            "arch": hv.get("herd_podman_arch", host_arch()),
-        })
+        hosts.append(
+            {
+                "name": container,
+                "ip": hv.get("herd_cluster_address"),
+                "network": hv.get("herd_podman_network", "llamaherd"),
+                "subnet": hv.get("herd_cluster_cidr"),
+                "arch": hv.get("herd_podman_arch", host_arch()),
+            }
+        )
     return hosts
 
 
@@ -178,8 +220,7 @@ def ensure_network(name: str, subnet: str | None) -> None:
 
 
 def container_running(name: str) -> bool:
-    res = run(["podman", "inspect", name, "--format", "{{.State.Running}}"],
-              check=False, capture_output=True)
+    res = run(["podman", "inspect", name, "--format", "{{.State.Running}}"], check=False, capture_output=True)
     return res.returncode == 0 and res.stdout.strip() == "true"
 
 
@@ -187,8 +228,7 @@ def wait_for_systemd(name: str, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     state = ""
     while time.monotonic() < deadline:
-        res = run(["podman", "exec", name, "systemctl", "is-system-running"],
-                  check=False, capture_output=True)
+        res = run(["podman", "exec", name, "systemctl", "is-system-running"], check=False, capture_output=True)
         state = res.stdout.strip()
         if state in ("running", "degraded"):
             return
@@ -208,12 +248,25 @@ def up(inventory: str) -> None:
             log(f"{h['name']} already running")
             continue
         run(["podman", "rm", "-f", h["name"]], check=False, capture_output=True)
-        cmd = ["podman", "run", "-d", "--name", h["name"], "--hostname", h["name"],
-               "--network", h["network"], "--arch", h["arch"], "--label", "llamaherd.harness=1",
-               *RUN_OPTS]
+        cmd = [
+            "podman",
+            "run",
+            "-d",
+            "--name",
+            h["name"],
+            "--hostname",
+            h["name"],
+            "--network",
+            h["network"],
+            "--arch",
+            h["arch"],
+            "--label",
+            "llamaherd.harness=1",
+            *RUN_OPTS,
+        ]
         if h["ip"]:
             cmd += ["--ip", h["ip"]]
-        run(cmd + [image_ref(h["arch"])], stdout=subprocess.DEVNULL)
+        run([*cmd, image_ref(h["arch"])], stdout=subprocess.DEVNULL)
         log(f"started {h['name']} ({h['ip'] or 'dhcp'}, {h['arch']})")
     for h in hosts:
         wait_for_systemd(h["name"])

@@ -1,0 +1,85 @@
+# llama-herd: two commands matter. `make demo` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV      ?= .venv
+PY        := $(VENV)/bin/python
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/collections
+DEMO_INV  ?= inventory/demo
+# Molecule scenarios run by `make test`, in this order.
+MOLECULE_SCENARIOS ?= default
+ARCH      := $(shell uname -m | sed 's/x86_64/amd64/;s/aarch64/arm64/')
+
+.PHONY: help
+help: ## list targets
+	@grep -E '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+.PHONY: venv
+venv: $(VENV)/.installed ## controller tooling in .venv (pinned requirements.txt)
+
+.PHONY: system-deps
+system-deps: ## podman, runc, debootstrap (+ runc as podman's runtime)
+	$(PY) tests/harness/herd_hosts.py tools
+
+.PHONY: image
+image: venv system-deps ## the Debian 12 systemd image for test hosts (cached by recipe)
+	$(PY) tests/harness/herd_hosts.py image --arch $(ARCH)
+
+# ---------------------------------------------------------------- the demo
+.PHONY: demo
+demo: image ## bring up the demo cluster and run site.yml against it
+	$(PY) tests/harness/herd_hosts.py up -i $(DEMO_INV)
+	ansible-playbook -i $(DEMO_INV) site.yml
+	@$(PY) tests/harness/herd_hosts.py status -i $(DEMO_INV)
+
+.PHONY: down
+down: venv ## remove the demo cluster's hosts and network
+	$(PY) tests/harness/herd_hosts.py down -i $(DEMO_INV)
+
+.PHONY: plan
+plan: venv ## print the plan for INV (default: the demo inventory); contacts no host
+	ansible-playbook -i $(or $(INV),$(DEMO_INV)) playbooks/plan.yml
+
+# ---------------------------------------------------------------- tests
+.PHONY: test
+test: lint unit integration molecule ## every test: lint, unit, integration, molecule
+
+.PHONY: lint
+lint: venv ## ansible-lint (production profile), yamllint, ruff
+	yamllint --strict .
+	ruff check .
+	ruff format --check .
+	ansible-lint --profile production
+
+.PHONY: unit
+unit: venv ## pytest on plugins (tests/unit)
+	pytest -q tests/unit
+
+.PHONY: integration
+integration: venv image ## tests that start real programs (tests/integration)
+	pytest -q tests/integration
+
+.PHONY: molecule
+molecule: image ## every molecule scenario
+	@set -e; for s in $(MOLECULE_SCENARIOS); do \
+	  echo "=== molecule test -s $$s"; molecule test -s $$s; done
+
+.PHONY: molecule-%
+molecule-%: image ## one molecule scenario, e.g. make molecule-default
+	molecule test -s $*
+
+.PHONY: build
+build: venv ## the collection artifact (ansible-galaxy collection build)
+	ansible-galaxy collection build --force --output-path .cache/dist .
+
+.PHONY: clean
+clean: ## remove caches (keeps the venv and the image)
+	rm -rf .cache/dist .cache/facts .pytest_cache .ruff_cache
