@@ -9,7 +9,7 @@ the CPU binaries on the controller for benchmarks.
 
     llama_cpp_source.py archive     -> prints the path of the .tar.gz
     llama_cpp_source.py sha256      -> prints its sha256
-    llama_cpp_source.py build-host  -> builds rpc-server + llama-server in .cache, prints bin dir
+    llama_cpp_source.py build-host  -> builds ggml-rpc-server + llama-server in .cache, prints bin dir
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def sha256(path: Path) -> str:
 def build_host() -> Path:
     """CPU build of rpc-server and llama-server on the controller (benchmarks)."""
     bindir = HOST_BUILD / "build" / "bin"
-    if (bindir / "llama-server").exists() and (bindir / "rpc-server").exists():
+    if (bindir / "llama-server").exists() and (bindir / "ggml-rpc-server").exists():
         return bindir
     arc = archive()
     src = HOST_BUILD / "src"
