@@ -1,0 +1,265 @@
+# Copyright: llama-herd developers
+# Apache License 2.0
+"""The memory model: how many bytes a model needs on a device, per engine.
+
+Every formula lives here once; filters, modules, the plan and the GPU router
+call these functions. Pure Python: no Ansible, no numpy at import time, so
+the GPU router package can ship this file (with ``catalog.py``) unchanged.
+
+Units: functions ending in ``_bytes`` return bytes, ``_mib`` return MiB.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+MIB = 2**20
+GIB = 2**30
+
+DEFAULT_MARGIN = 0.8  # seed 001: use at most 80% of VRAM
+
+# ggml block sizes: type -> (weights per block, bytes per block). These are
+# ggml's constants; tests check them against gguf.GGML_QUANT_SIZES.
+GGML_BLOCKS: dict[str, tuple[int, int]] = {
+    "F32": (1, 4),
+    "F16": (1, 2),
+    "BF16": (1, 2),
+    "Q4_0": (32, 18),
+    "Q4_1": (32, 20),
+    "Q5_0": (32, 22),
+    "Q5_1": (32, 24),
+    "Q8_0": (32, 34),
+    "Q8_1": (32, 40),
+    "Q2_K": (256, 84),
+    "Q3_K": (256, 110),
+    "Q4_K": (256, 144),
+    "Q5_K": (256, 176),
+    "Q6_K": (256, 210),
+    "Q8_K": (256, 292),
+    "IQ2_XXS": (256, 66),
+    "IQ2_XS": (256, 74),
+    "IQ2_S": (256, 82),
+    "IQ3_XXS": (256, 98),
+    "IQ3_S": (256, 110),
+    "IQ4_NL": (32, 18),
+    "IQ4_XS": (256, 136),
+    "IQ1_S": (256, 50),
+    "IQ1_M": (256, 56),
+    "TQ1_0": (256, 54),
+    "TQ2_0": (256, 66),
+    "MXFP4": (32, 17),
+}
+
+# File types that mix block types (llama-quantize's presets): the effective
+# bits per weight of a whole file, measured on Llama/Qwen files (embeddings
+# and output included). Single-type presets use their block size exactly.
+MIXED_BPW: dict[str, float] = {
+    "Q2_K": 3.35,  # Q2_K files keep some tensors at Q4_K/Q6_K
+    "Q3_K_S": 3.50,
+    "Q3_K_M": 3.91,
+    "Q3_K_L": 4.27,
+    "Q4_K_S": 4.58,
+    "Q4_K_M": 4.89,
+    "Q5_K_S": 5.54,
+    "Q5_K_M": 5.70,
+    "Q6_K": 6.56,
+}
+
+# distributed-llama's type names -> ggml's.
+DLLAMA_TYPES = {"q40": "Q4_0", "q80": "Q8_0", "f16": "F16", "f32": "F32"}
+
+# KV cache element sizes (bytes per element) for --cache-type-k/-v.
+KV_TYPES: dict[str, float] = {
+    "f32": 4.0,
+    "f16": 2.0,
+    "bf16": 2.0,
+    "q8_0": 34 / 32,
+    "q4_0": 18 / 32,
+    "q4_1": 20 / 32,
+    "q5_0": 22 / 32,
+    "q5_1": 24 / 32,
+    "iq4_nl": 18 / 32,
+}
+
+# Fixed per-device reserves (MiB) each engine keeps out of its own budget.
+OLLAMA_GPU_RESERVE_MIB = 457  # Ollama: CUDA/ROCm driver + cuBLAS overhead
+LLAMA_FIT_RESERVE_MIB = 1024  # llama-server --fit default margin
+LLAMA_CTX_PAD = 256  # llama.cpp pads the KV cache to a multiple of 256
+
+
+class MemoryError_(ValueError):
+    """A memory question with no answer (unknown type, impossible value)."""
+
+
+def usable_mib(total_mib: float, margin: float = DEFAULT_MARGIN) -> float:
+    """Seed 001's rule: usable memory = total x safety margin (4096 -> 3276.8)."""
+    if isinstance(total_mib, bool) or not isinstance(total_mib, (int, float)) or total_mib < 0:
+        raise MemoryError_(f"total memory must be a non-negative number of MiB, got {total_mib!r}")
+    if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 0 < margin <= 1:
+        raise MemoryError_(f"safety margin must be a fraction in (0, 1], got {margin!r}")
+    return float(total_mib) * float(margin)
+
+
+def normalize_quant(quant: str) -> str:
+    """'q4_k_m' -> 'Q4_K_M', dllama 'q40' -> 'Q4_0'; raise on unknown types."""
+    q = str(quant).strip()
+    if q.lower() in DLLAMA_TYPES:
+        return DLLAMA_TYPES[q.lower()]
+    q = q.upper().replace("-", "_")
+    if q == "FP16":
+        q = "F16"
+    if q in GGML_BLOCKS or q in MIXED_BPW:
+        return q
+    known = sorted(set(GGML_BLOCKS) | set(MIXED_BPW))
+    raise MemoryError_(f"unknown quantization {quant!r}; use one of {', '.join(known)}")
+
+
+def bits_per_weight(quant: str) -> float:
+    """Effective bits per weight of a quantization or file type."""
+    q = normalize_quant(quant)
+    if q in MIXED_BPW:
+        return MIXED_BPW[q]
+    block, nbytes = GGML_BLOCKS[q]
+    return 8.0 * nbytes / block
+
+
+def tensor_bytes(n_elements: int, ggml_type: str) -> int:
+    """Exact bytes of one ggml tensor (rows are whole blocks)."""
+    q = normalize_quant(ggml_type)
+    if q not in GGML_BLOCKS:
+        raise MemoryError_(f"{ggml_type!r} is a file type, not a tensor type")
+    block, nbytes = GGML_BLOCKS[q]
+    return math.ceil(n_elements / block) * nbytes
+
+
+def weight_bytes(n_params: float, quant: str) -> float:
+    """Weight bytes estimated from a parameter count (no file at hand)."""
+    if n_params < 0:
+        raise MemoryError_(f"parameter count must be positive, got {n_params!r}")
+    return n_params * bits_per_weight(quant) / 8.0
+
+
+def kv_bytes_per_element(cache_type: str, flash_attn: bool = True) -> float:
+    """Bytes per KV element; quantized KV needs flash attention in llama.cpp."""
+    t = str(cache_type).lower()
+    if t not in KV_TYPES:
+        raise MemoryError_(f"unknown KV cache type {cache_type!r}; use one of {', '.join(KV_TYPES)}")
+    if KV_TYPES[t] < 2 and not flash_attn:
+        raise MemoryError_(f"KV cache type {cache_type} needs flash attention; enable it or use f16")
+    return KV_TYPES[t]
+
+
+def pad(n: int, multiple: int = LLAMA_CTX_PAD) -> int:
+    return ((int(n) + multiple - 1) // multiple) * multiple
+
+
+def llama_server_kv_cells(ctx: int, parallel: int = 1, kv_unified: bool = False) -> int:
+    """KV cells llama-server (b11312) allocates for ``-c ctx -np parallel``.
+
+    The context is padded to 256. Without ``-kvu`` each of the N slots gets
+    its own stream of ceil(padded / N) rounded up to 256, so the total can
+    exceed ``-c``; with ``-kvu`` (or one slot) there is one stream.
+    """
+    if ctx <= 0 or parallel <= 0:
+        raise MemoryError_(f"context and parallel must be positive, got {ctx} and {parallel}")
+    padded = pad(ctx)
+    if kv_unified or parallel == 1:
+        return padded
+    return pad(math.ceil(padded / parallel)) * parallel
+
+
+def ollama_kv_cells(num_ctx: int, num_parallel: int = 1) -> int:
+    """Ollama allocates num_ctx x OLLAMA_NUM_PARALLEL cells (one KV cache)."""
+    return int(num_ctx) * int(num_parallel)
+
+
+def kv_cache_bytes(
+    n_layer: int,
+    n_cells: int,
+    n_head_kv: int | Sequence[int],
+    head_dim_k: int,
+    head_dim_v: int | None = None,
+    cache_type_k: str = "f16",
+    cache_type_v: str | None = None,
+    *,
+    flash_attn: bool = True,
+    swa_layers: int = 0,
+    swa_cells: int | None = None,
+    recurrent_layers: int = 0,
+    recurrent_state_bytes: int = 0,
+) -> int:
+    """KV cache bytes: sum over layers of cells x n_head_kv x (dk x bk + dv x bv).
+
+    ``n_head_kv`` may be a per-layer list. ``swa_layers`` of the layers hold
+    only ``swa_cells`` (min(n_ctx, n_parallel x window + n_batch), see
+    :func:`swa_cells`); ``recurrent_layers`` hold a fixed f32 state instead.
+    """
+    head_dim_v = head_dim_k if head_dim_v is None else head_dim_v
+    bk = kv_bytes_per_element(cache_type_k, flash_attn)
+    bv = kv_bytes_per_element(cache_type_v or cache_type_k, flash_attn)
+    heads = list(n_head_kv) if isinstance(n_head_kv, Sequence) else [int(n_head_kv)] * int(n_layer)
+    if len(heads) != n_layer:
+        raise MemoryError_(f"n_head_kv lists {len(heads)} layers, the model has {n_layer}")
+    attn_layers = n_layer - recurrent_layers
+    total = 0.0
+    for i, h in enumerate(heads[:attn_layers]):
+        cells = swa_cells if (swa_cells is not None and i < swa_layers) else n_cells
+        # K and V rows are stored per head, whole blocks per row.
+        total += cells * h * (head_dim_k * bk + head_dim_v * bv)
+    total += recurrent_layers * recurrent_state_bytes
+    return math.ceil(total)
+
+
+def swa_cells(n_ctx: int, window: int, n_parallel: int = 1, n_batch: int = 2048) -> int:
+    """Cells of a sliding-window layer's cache (llama.cpp's rule)."""
+    return min(int(n_ctx), pad(int(n_parallel) * int(window) + int(n_batch)))
+
+
+def dllama_kv_bytes(n_layer: int, seq_len: int, n_head_kv: int, head_dim: int, nodes: int = 1) -> int:
+    """distributed-llama's KV cache per node: f32, KV heads split across nodes."""
+    if nodes <= 0 or n_head_kv % nodes:
+        raise MemoryError_(f"{nodes} nodes cannot split {n_head_kv} KV heads evenly")
+    return int(n_layer * seq_len * (n_head_kv // nodes) * head_dim * 2 * 4)
+
+
+def dllama_per_node_bytes(
+    shape: Mapping[str, Any], seq_len: int, nodes: int, weights_type: str = "q40", root: bool = False
+) -> int:
+    """distributed-llama memory on one node.
+
+    Each node holds 1/nodes of every block's matmul weights and of the KV cache
+    (f32); the root also holds the token embedding (f32) and the final norm,
+    plus the activation buffers. The output matrix is split like the blocks.
+    """
+    n_layer = int(shape["n_layer"])
+    dim = int(shape["n_embd"])
+    n_head = int(shape["n_head"])
+    kvh = int(shape["n_head_kv"])
+    hd = int(shape.get("head_dim") or dim // n_head)
+    ff = int(shape["n_ff"])
+    vocab = int(shape["n_vocab"])
+    wq = n_head * hd * dim
+    wkv = 2 * kvh * hd * dim
+    wo = n_head * hd * dim
+    ffn = 3 * dim * ff
+    per_layer = wq + wkv + wo + ffn
+    bpw = bits_per_weight(weights_type) / 8.0
+    weights = (n_layer * per_layer + vocab * dim) * bpw / nodes  # blocks + wcls
+    kv = dllama_kv_bytes(n_layer, seq_len, kvh, hd, nodes)
+    # Activations: a handful of dim/ff/vocab f32 vectors, plus the attention
+    # scores (n_head x seq_len f32) for this node's heads.
+    acts = 4 * (8 * dim + 2 * ff + vocab + (n_head // nodes) * seq_len)
+    extra = vocab * dim * 4 + dim * 4 if root else 0
+    return int(weights + kv + acts + extra)
+
+
+def fits(need_mib: float, total_mib: float, margin: float = DEFAULT_MARGIN, used_mib: float = 0.0) -> tuple[bool, float]:
+    """(fits, free MiB after placing) against total x margin - used."""
+    free = usable_mib(total_mib, margin) - used_mib - need_mib
+    return free >= 0, free
+
+
+def mib(n_bytes: float) -> float:
+    return n_bytes / MIB
