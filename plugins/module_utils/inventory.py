@@ -17,6 +17,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ansible_collections.llamaherd.cluster.plugins.module_utils.llama_cpp import cuda_toolkit_problem
+
 # Groups that give a host a job. A host may be in several.
 SERVICE_GROUPS = (
     "ollama_nodes",
@@ -173,8 +175,13 @@ def gfx_to_hsa_override(gfx_target: str) -> str:
 
 
 def cluster_address(hostname: str, hv: Mapping[str, Any]) -> Any:
-    """The address other nodes reach this host on (ansible_host as fallback)."""
-    return hv.get("herd_cluster_address", hv.get("ansible_host"))
+    """The address other nodes reach this host on: herd_cluster_address, else
+    ansible_host when that is an IP address (a name there is often an SSH
+    alias or a container name, not what the other nodes resolve)."""
+    if "herd_cluster_address" in hv:
+        return hv["herd_cluster_address"]
+    host = hv.get("ansible_host")
+    return host if host is not None and parse_ip(host) is not None else None
 
 
 def host_ports(host: str, hv: Mapping[str, Any], groups_of_host: Iterable[str]) -> list[tuple[int, str]]:
@@ -288,6 +295,31 @@ def _check_gpus(report: Report, host: str, gpus: Any) -> None:
                     f"AMD GPUs need a gfx target like gfx1151, got {gfx!r}",
                     "read it from `rocminfo | grep gfx` and set gfx_target: gfx1151",
                 )
+
+
+def _check_cuda(report: Report, host: str, hv: Mapping[str, Any]) -> None:
+    """A CUDA toolkit that cannot build for the host's NVIDIA GPUs (seed 003:
+    CUDA 13 and a V100S, compute capability 7.0) fails before any build."""
+    version, gpus = hv.get("herd_cuda_version"), hv.get("herd_gpus")
+    if version is None or not isinstance(gpus, list):
+        return
+    for i, gpu in enumerate(gpus):
+        if not isinstance(gpu, Mapping) or str(gpu.get("vendor", "")).lower() != "nvidia":
+            continue
+        if not _CC_RE.match(str(gpu.get("compute_capability"))):
+            continue  # reported by _check_gpus
+        try:
+            problem = cuda_toolkit_problem(version, gpu["compute_capability"])
+        except ValueError as exc:
+            report.error(host, "herd_cuda_version", str(exc), "quote the installed toolkit's version: herd_cuda_version: '12.8'")
+            return
+        if problem:
+            report.error(
+                host,
+                "herd_cuda_version",
+                f"{problem} (herd_gpus[{i}] {gpu.get('name', '')})".replace(" )", ")"),
+                "install that CUDA toolkit on the host and set herd_cuda_version to it",
+            )
 
 
 def _check_models(report: Report, models: Any, owner: str | None) -> None:
@@ -429,6 +461,7 @@ def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]], groups: Mappin
 
         if "herd_gpus" in hv:
             _check_gpus(report, host, hv["herd_gpus"])
+            _check_cuda(report, host, hv)
         if "herd_ram_mib" in hv:
             ram = hv["herd_ram_mib"]
             if not is_int(ram) or ram <= 0:
@@ -457,6 +490,11 @@ def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]], groups: Mappin
         report.error(
             None, "dllama_root", f"distributed-llama needs exactly one root, found {len(roots)}", "put one host in dllama_root"
         )
+    # distributed-llama topology (power-of-two nodes, KV heads, q40/q80, RAM).
+    from .dllama import inventory_problems as dllama_problems
+
+    for d_host, d_var, d_problem, d_fix in dllama_problems(hostvars, groups):
+        report.error(d_host, d_var, d_problem, d_fix)
     heads = groups.get("llama_cpp_head", [])
     if groups.get("llama_cpp_workers") and not heads:
         report.error(

@@ -1,0 +1,107 @@
+"""The repository builds into a collection artifact that installs, and a
+playbook outside the repository calls a role from it by FQCN against a real
+systemd host."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import uuid
+
+import pytest
+from conftest import REPO, VENV_BIN, ansible_env
+
+IMAGE = "localhost/llamaherd/debian12-systemd:amd64"
+
+
+def _run(cmd, **kw):
+    return subprocess.run(cmd, capture_output=True, text=True, check=False, **kw)
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    out = tmp_path_factory.mktemp("dist")
+    res = _run([str(VENV_BIN / "ansible-galaxy"), "collection", "build", "--output-path", str(out), str(REPO)], env=ansible_env())
+    assert res.returncode == 0, res.stdout + res.stderr
+    tarballs = list(out.glob("llamaherd-cluster-*.tar.gz"))
+    assert len(tarballs) == 1
+    # The artifact holds the collection, not the developer's checkout.
+    listing = _run(["tar", "tzf", str(tarballs[0])]).stdout.split()
+    assert "roles/herd_common/tasks/main.yml" in listing
+    assert "plugins/module_utils/inventory.py" in listing
+    assert not [p for p in listing if p.startswith((".venv", ".cache", "collections/", ".git/"))]
+    dest = tmp_path_factory.mktemp("colls")
+    env = ansible_env()
+    env.pop("ANSIBLE_CONFIG")
+    res = _run(
+        [str(VENV_BIN / "ansible-galaxy"), "collection", "install", "--offline", "--force", "-p", str(dest), str(tarballs[0])],
+        env=env,
+        cwd=dest,
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert (dest / "ansible_collections/llamaherd/cluster/MANIFEST.json").exists()
+    return dest
+
+
+@pytest.fixture
+def podman_host():
+    if _run(["podman", "image", "exists", IMAGE]).returncode != 0:
+        pytest.fail(f"{IMAGE} is missing: run `make image` (tests/harness/herd_hosts.py image)")
+    name = f"herd-colltest-{uuid.uuid4().hex[:6]}"
+    res = _run(
+        [
+            "podman",
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--hostname",
+            name,
+            "--privileged",
+            "--ulimit",
+            "nofile=1024:1024",
+            "--ulimit",
+            "nproc=1000:1000",
+            IMAGE,
+        ]
+    )
+    assert res.returncode == 0, res.stderr
+    try:
+        for _ in range(60):
+            state = _run(["podman", "exec", name, "systemctl", "is-system-running"]).stdout.strip()
+            if state in ("running", "degraded"):
+                break
+            subprocess.run(["sleep", "1"], check=False)
+        info = json.loads(_run(["podman", "inspect", name]).stdout)[0]
+        ip = info["NetworkSettings"]["IPAddress"] or next(iter(info["NetworkSettings"]["Networks"].values()))["IPAddress"]
+        yield name, ip
+    finally:
+        _run(["podman", "rm", "-f", "-t", "2", name])
+
+
+def test_installed_collection_role_runs_by_fqcn_outside_the_repo(installed, podman_host, tmp_path):
+    name, ip = podman_host
+    (tmp_path / "hosts.yml").write_text(
+        f"all:\n  children:\n    ollama_nodes:\n      hosts:\n        node:\n"
+        f"          ansible_host: {name}\n          ansible_connection: containers.podman.podman\n"
+        f"          ansible_python_interpreter: /usr/bin/python3\n          herd_cluster_address: {ip}\n"
+    )
+    (tmp_path / "play.yml").write_text(
+        "- name: Use llama-herd from an installed collection\n  hosts: all\n  tasks:\n"
+        "    - name: Preflight by FQCN\n      llamaherd.cluster.herd_preflight:\n      run_once: true\n"
+        "    - name: Base role by FQCN\n      ansible.builtin.include_role:\n        name: llamaherd.cluster.herd_common\n"
+    )
+    env = ansible_env()
+    env.pop("ANSIBLE_CONFIG")
+    env["ANSIBLE_COLLECTIONS_PATH"] = str(installed)
+    env["ANSIBLE_ROLES_PATH"] = str(tmp_path)
+    res = _run([str(VENV_BIN / "ansible-playbook"), "-i", "hosts.yml", "play.yml"], cwd=tmp_path, env=env)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert (
+        str(installed)
+        in _run([str(VENV_BIN / "ansible-galaxy"), "collection", "list", "llamaherd.cluster"], env=env, cwd=tmp_path).stdout
+    )
+    fact = _run(["podman", "exec", name, "cat", "/etc/ansible/facts.d/llama_herd.fact"]).stdout
+    assert json.loads(fact)["groups"] == ["ollama_nodes"]
+    assert os.path.commonpath([str(installed), str(REPO)]) != str(REPO)

@@ -1,0 +1,82 @@
+"""Preflight on the controller: the example inventories pass without contacting
+any host, and each broken inventory is rejected with host, variable and fix."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import REPO, flat, run_playbook
+
+CASES_DIR = Path(__file__).parent / "preflight"
+CASES = yaml.safe_load((CASES_DIR / "cases.yml").read_text())
+EXAMPLES = sorted(p.name for p in (REPO / "inventory/examples").iterdir() if p.is_dir())
+# Any accidental connection goes to a podman container that does not exist,
+# never to the documentation addresses in the inventories.
+NO_NETWORK = ["-e", "ansible_connection=containers.podman.podman"]
+
+
+def _find_host(inv: dict, host: str) -> dict:
+    for group in inv["all"]["children"].values():
+        hosts = group.get("hosts") or {}
+        if host in hosts and hosts[host] is not None:
+            return hosts[host]
+    raise KeyError(host)
+
+
+def build_inventory(case: dict) -> dict:
+    inv = copy.deepcopy(yaml.safe_load((CASES_DIR / "base.yml").read_text()))
+    if "host" in case:
+        hv = _find_host(inv, case["host"])
+        for key in case.get("unset", []):
+            hv.pop(key, None)
+        hv.update(case.get("set", {}))
+    inv["all"]["vars"].update(case.get("cluster", {}))
+    for group, members in case.get("groups", {}).items():
+        inv["all"]["children"][group]["hosts"] = dict.fromkeys(members)
+    return inv
+
+
+def test_there_are_at_least_ten_broken_inventories():
+    assert len({c["name"] for c in CASES}) == len(CASES) >= 10
+
+
+def test_base_inventory_passes(tmp_path):
+    inv = tmp_path / "hosts.yml"
+    inv.write_text(yaml.safe_dump(build_inventory({})))
+    res = run_playbook("-i", str(inv), "playbooks/preflight.yml", *NO_NETWORK)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+@pytest.mark.parametrize("example", [*EXAMPLES, "demo"])
+def test_example_inventories_pass_on_the_controller_alone(example):
+    path = REPO / "inventory" / ("demo" if example == "demo" else f"examples/{example}")
+    res = run_playbook("-i", str(path), "playbooks/preflight.yml", *NO_NETWORK)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "inventory ok" in res.stdout or "ok=" in res.stdout
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_broken_inventory_is_rejected_with_a_fix(case, tmp_path):
+    inv = tmp_path / "hosts.yml"
+    inv.write_text(yaml.safe_dump(build_inventory(case)))
+    res = run_playbook("-i", str(inv), "playbooks/preflight.yml", *NO_NETWORK)
+    out = flat(res.stdout + res.stderr)
+    assert res.returncode != 0, out
+    assert "nothing was changed" in out
+    for words in case["expect"]:
+        assert flat(words) in out, f"missing {words!r} in: {out[-2000:]}"
+
+
+def test_site_stops_at_preflight_before_touching_a_host(tmp_path):
+    inv = tmp_path / "hosts.yml"
+    inv.write_text(yaml.safe_dump(build_inventory(CASES[0])))
+    res = run_playbook("-i", str(inv), "site.yml", *NO_NETWORK)
+    out = res.stdout
+    assert res.returncode != 0
+    plays = [line for line in out.splitlines() if line.startswith("PLAY [")]
+    assert plays and all("Preflight" in p for p in plays), plays
+    assert "UNREACHABLE" not in out
+    assert "changed=0" in out and "changed=1" not in out

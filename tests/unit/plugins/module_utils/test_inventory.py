@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import pytest
+from ansible_collections.llamaherd.cluster.plugins.module_utils import inventory as inv
+
+
+@pytest.mark.parametrize(
+    ("gfx", "override"),
+    [("gfx1151", "11.5.1"), ("gfx1100", "11.0.0"), ("gfx1030", "10.3.0"), ("gfx90a", "9.0.10"), ("gfx942", "9.4.2")],
+)
+def test_gfx_to_hsa_override(gfx, override):
+    assert inv.gfx_to_hsa_override(gfx) == override
+
+
+@pytest.mark.parametrize("bad", ["11.5.1", "gfx", "gfxZZZ", "GFX1151", "gfx11511"])
+def test_gfx_to_hsa_override_rejects_malformed(bad):
+    with pytest.raises(ValueError, match="gfx target"):
+        inv.gfx_to_hsa_override(bad)
+
+
+@pytest.mark.parametrize(("value", "ok"), [("node-1", True), ("a.b.example", True), ("10.0.0.300", False), ("-x", False)])
+def test_is_hostname(value, ok):
+    assert inv.is_hostname(value) is ok
+
+
+def test_cluster_address_falls_back_to_an_ip_ansible_host_only():
+    assert inv.cluster_address("h", {"ansible_host": "192.0.2.4"}) == "192.0.2.4"
+    assert inv.cluster_address("h", {"ansible_host": "sshalias"}) is None
+    assert inv.cluster_address("h", {"ansible_host": "192.0.2.4", "herd_cluster_address": "192.0.2.5"}) == "192.0.2.5"
+
+
+def test_host_ports_follow_group_membership_and_defaults():
+    ports = inv.host_ports(
+        "h", {"llama_cpp_servers": [{"name": "a", "port": 8000}]}, ["llama_cpp_head", "llama_cpp_workers", "dllama_root"]
+    )
+    assert sorted(ports) == [(8000, "llama_cpp_servers[0].port"), (9999, "dllama_api_port"), (50052, "llama_cpp_rpc_port")]
+
+
+def _valid():
+    hostvars = {
+        "a": {"herd_cluster_address": "192.0.2.1", "herd_cluster_cidr": "192.0.2.0/24"},
+        "b": {"herd_cluster_address": "192.0.2.2", "herd_cluster_cidr": "192.0.2.0/24"},
+    }
+    groups = {"all": ["a", "b"], "ollama_nodes": ["a", "b"]}
+    return hostvars, groups
+
+
+def test_valid_inventory_has_no_errors():
+    report = inv.validate_inventory(*_valid())
+    assert report.ok, report.errors
+
+
+def test_every_error_names_host_variable_and_fix():
+    hostvars, groups = _valid()
+    hostvars["b"]["herd_gpus"] = [{"vendor": "nvidia", "vram_mib": 0}]
+    report = inv.validate_inventory(hostvars, groups)
+    assert len(report.errors) == 2
+    for err in report.errors:
+        assert err.startswith("host b: herd_gpus[0].")
+        assert ". Fix: " in err
+
+
+def test_no_service_group_is_an_error():
+    hostvars, _ = _valid()
+    report = inv.validate_inventory(hostvars, {"all": ["a", "b"]})
+    assert any("no host is in any llama-herd group" in e for e in report.errors)
+
+
+def test_ipv6_cluster_address_is_fine_for_ollama_but_not_for_rpc_workers():
+    hostvars = {"a": {"herd_cluster_address": "2001:db8::1"}}
+    assert inv.validate_inventory(hostvars, {"all": ["a"], "ollama_nodes": ["a"]}).ok
+    report = inv.validate_inventory(hostvars, {"all": ["a"], "llama_cpp_workers": ["a"], "llama_cpp_head": ["a"]})
+    assert any("IPv6" in e and "rpc-server" in e for e in report.errors)
