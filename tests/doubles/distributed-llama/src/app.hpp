@@ -1,0 +1,66 @@
+// Stand-in for distributed-llama (https://github.com/b4rtaz/distributed-llama):
+// the command-line grammar, the model/tokenizer header checks, the root/worker
+// handshake and the ports, without any inference. Written for llama-herd's
+// tests; it contains no upstream code. See ../README.md.
+#ifndef STANDIN_APP_HPP
+#define STANDIN_APP_HPP
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+typedef unsigned int NnUint;
+
+enum FloatType { F_32 = 0, F_16 = 1, F_Q40 = 2, F_Q80 = 3, F_UNK = -1 };
+
+class ConnectionError : public std::runtime_error {
+public:
+    explicit ConnectionError(const std::string &m) : std::runtime_error(m) {}
+};
+
+struct CliArgs {
+    const char *mode;
+    bool help;
+    NnUint nThreads;
+    const char *modelPath;
+    const char *tokenizerPath;
+    const char *prompt;
+    FloatType syncType;
+    std::vector<std::string> workerHosts;
+    std::vector<NnUint> workerPorts;
+    const char *host;
+    NnUint port;
+    NnUint steps;
+    NnUint maxSeqLen;
+
+    static CliArgs parse(int argc, char **argv, bool requireMode);
+};
+
+struct ModelHeader {
+    int weightType;
+    int nKvHeads;
+    int nHeads;
+    int nLayers;
+    int dim;
+    int vocabSize;
+    int seqLen;
+};
+
+ModelHeader loadModelHeader(const char *path, NnUint maxSeqLen);
+void checkTokenizer(const char *path);
+void checkTopology(const CliArgs &args, const ModelHeader &h);
+
+int createServerSocket(const char *host, int port);
+int acceptSocket(int serverSocket);
+int connectSocket(const char *host, int port);
+void readAll(int fd, void *data, size_t size);
+void writeAll(int fd, const void *data, size_t size);
+
+// Root side: connect to every worker, send the node list, exchange ACKs.
+std::vector<int> connectWorkers(const CliArgs &args);
+// Root side: the stop packet (batchSize 0) and close.
+void stopWorkers(std::vector<int> &sockets);
+// Worker side: serve roots forever (one at a time).
+void runWorker(const CliArgs &args);
+
+#endif
