@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from ansible_collections.llamaherd.cluster.plugins.module_utils import inventory as inv
+from ansible_collections.llamaherd.cluster.plugins.module_utils import loadbalancer as lb
+
+REPO = Path(__file__).resolve().parents[4]
+
+HOSTVARS = {
+    "node-gpu-mobile": {"herd_cluster_address": "192.0.2.12"},
+    "node-gpu-primary": {"herd_cluster_address": "192.0.2.13", "ollama_port": 11500},
+    "node-new": {"ansible_host": "192.0.2.14"},
+}
+PLAN = {
+    "pools": [
+        {"name": "qwen2.5-72b", "model": "qwen2.5:72b", "port": 11435, "backends": ["node-gpu-mobile", "node-gpu-primary"]},
+    ]
+}
+
+
+def test_plan_pool_resolves_hosts_to_cluster_addresses_and_ports():
+    (pool,) = lb.lb_pools(PLAN, HOSTVARS)
+    assert pool["name"] == "qwen2.5-72b"
+    assert pool["port"] == 11435
+    assert pool["model"] == "qwen2.5:72b"
+    assert pool["backends"] == [
+        {"address": "192.0.2.12", "port": 11434},
+        {"address": "192.0.2.13", "port": 11500},
+    ]
+
+
+def test_adding_a_node_to_the_plan_adds_a_backend_and_removing_one_drops_it():
+    grown = {"pools": [dict(PLAN["pools"][0], backends=["node-gpu-mobile", "node-gpu-primary", "node-new"])]}
+    assert [b["address"] for b in lb.lb_pools(grown, HOSTVARS)[0]["backends"]] == ["192.0.2.12", "192.0.2.13", "192.0.2.14"]
+    shrunk = {"pools": [dict(PLAN["pools"][0], backends=["node-gpu-primary"])]}
+    assert [b["address"] for b in lb.lb_pools(shrunk, HOSTVARS)[0]["backends"]] == ["192.0.2.13"]
+
+
+def test_inventory_pool_overrides_plan_keys_and_adds_pools():
+    inventory = [
+        {"name": "qwen2.5-72b", "port": 11440, "method": "round_robin"},
+        {"name": "static", "port": 11441, "backends": [{"address": "192.0.2.50", "port": 8080}, "node-new"]},
+    ]
+    pools = {p["name"]: p for p in lb.lb_pools(PLAN, HOSTVARS, inventory)}
+    assert pools["qwen2.5-72b"]["port"] == 11440
+    assert pools["qwen2.5-72b"]["method"] == "round_robin"
+    assert len(pools["qwen2.5-72b"]["backends"]) == 2
+    assert pools["static"]["backends"] == [{"address": "192.0.2.50", "port": 8080}, {"address": "192.0.2.14", "port": 11434}]
+
+
+def test_no_plan_uses_inventory_pools_only():
+    pools = lb.lb_pools(None, HOSTVARS, [{"name": "a", "port": 11435, "backends": ["node-new"]}])
+    assert [p["name"] for p in pools] == ["a"]
+
+
+@pytest.mark.parametrize(
+    ("plan", "inventory", "message"),
+    [
+        ({"pools": [{"name": "x", "port": 1, "backends": ["ghost"]}]}, None, "'ghost' is not an inventory host"),
+        ({"pools": [{"name": "x y", "port": 1, "backends": ["node-new"]}]}, None, "not an nginx-safe name"),
+        ({"pools": [{"name": "x", "port": 1, "backends": []}]}, None, "no backends"),
+        (None, [{"name": "x", "backends": ["node-new"]}], "port: missing"),
+        (None, [{"port": 1}], "needs a name"),
+        (None, [{"name": "x", "port": 1, "backends": [{"port": 1}]}], "has no address"),
+    ],
+)
+def test_bad_pools_fail_with_a_fix(plan, inventory, message):
+    with pytest.raises(ValueError, match=message) as err:
+        lb.lb_pools(plan, HOSTVARS, inventory)
+    assert "Fix:" in str(err.value)
+
+
+def test_slug_is_nginx_safe():
+    assert lb.slug("qwen2.5:72b") == "qwen2.5-72b"
+    assert lb.POOL_NAME_RE.match(lb.slug("hf.co/org/Model:Q4_K_M"))
+
+
+def test_role_defaults_match_preflight_ports():
+    defaults = yaml.safe_load((REPO / "roles/nginx_lb/defaults/main.yml").read_text())
+    assert defaults["nginx_lb_status_port"] == inv.PORT_VARS["nginx_lb_status_port"][1]
+    assert inv.PORT_LIST_VARS["nginx_lb_pools"] == ("loadbalancers", "port")
+
+
+def test_argument_specs_match_defaults():
+    defaults = yaml.safe_load((REPO / "roles/nginx_lb/defaults/main.yml").read_text())
+    specs = yaml.safe_load((REPO / "roles/nginx_lb/meta/argument_specs.yml").read_text())
+    options = specs["argument_specs"]["main"]["options"]
+    assert set(options) == set(defaults)
+    for name, value in defaults.items():
+        assert options[name].get("default") == value, name
