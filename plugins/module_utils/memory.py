@@ -129,7 +129,8 @@ def tensor_bytes(n_elements: int, ggml_type: str) -> int:
     """Exact bytes of one ggml tensor (rows are whole blocks)."""
     q = normalize_quant(ggml_type)
     if q not in GGML_BLOCKS:
-        raise MemoryError_(f"{ggml_type!r} is a file type, not a tensor type")
+        # A mixed file type (Q4_K_M): its average bits per weight.
+        return math.ceil(n_elements * MIXED_BPW[q] / 8)
     block, nbytes = GGML_BLOCKS[q]
     return math.ceil(n_elements / block) * nbytes
 
@@ -263,3 +264,248 @@ def fits(need_mib: float, total_mib: float, margin: float = DEFAULT_MARGIN, used
 
 def mib(n_bytes: float) -> float:
     return n_bytes / MIB
+
+
+# --------------------------------------------------------- llama.cpp (CPU)
+# Compute buffer of llama.cpp's CPU backend, fitted on b11312 (see
+# bench/memory_accuracy.py). The graph allocator's peak is the larger of the
+# feed-forward phase and the attention phase, per ubatch token (f32 values):
+#   ffn:  3 x n_ff + 4 x n_embd
+#   attn: 2 x q_dim + 2 x kv_dim + 3 x n_embd  (+ the f32 KQ matrix without FA)
+# plus the attention mask (f16, n_kv x n_ubatch; counted twice without FA).
+# The vocabulary does not enter: llama-server keeps one output row per slot.
+LLAMA_UBATCH = 512
+LLAMA_BATCH = 2048
+
+
+def llama_compute_bytes(
+    n_embd: int,
+    n_ff: int,
+    n_head: int,
+    n_head_kv: int,
+    head_dim: int,
+    n_kv: int,
+    n_ubatch: int = LLAMA_UBATCH,
+    flash_attn: bool = True,
+) -> int:
+    """Compute buffer bytes of one device for one ubatch over ``n_kv`` cells
+    (the cells of one KV stream: per slot without ``-kvu``)."""
+    q_dim, kv_dim = n_head * head_dim, n_head_kv * head_dim
+    ffn = (3 * n_ff + 4 * n_embd) * n_ubatch * 4
+    attn = (2 * q_dim + 2 * kv_dim + 3 * n_embd) * n_ubatch * 4
+    mask = n_kv * n_ubatch * 2
+    if flash_attn:
+        peak = max(ffn, attn) + mask
+    else:
+        kq = n_kv * n_ubatch * n_head * 4
+        peak = max(ffn, attn + kq) + 2 * mask
+    return int(peak + 16 * 1024)
+
+
+def shape_value(shape: Mapping[str, Any], key: str) -> int:
+    if key == "head_dim":
+        return int(shape.get("head_dim") or int(shape["n_embd"]) // int(shape["n_head"]))
+    return int(shape[key])
+
+
+def layer_tensor_elements(shape: Mapping[str, Any]) -> dict[str, int]:
+    """Elements of one repeating block's tensors (dense llama-style)."""
+    e, ff = shape_value(shape, "n_embd"), shape_value(shape, "n_ff")
+    hd = shape_value(shape, "head_dim")
+    q, kv = shape_value(shape, "n_head") * hd, shape_value(shape, "n_head_kv") * hd
+    return {
+        "attn_norm": e,
+        "attn_q": q * e,
+        "attn_k": kv * e,
+        "attn_v": kv * e,
+        "attn_output": e * q,
+        "ffn_norm": e,
+        "ffn_gate": ff * e,
+        "ffn_up": ff * e,
+        "ffn_down": e * ff,
+    }
+
+
+def tensors_from_shape(shape: Mapping[str, Any], weight_type: str) -> list[tuple[str, str, int]]:
+    """(name, ggml type, elements) for a dense model of this shape; norms f32."""
+    e, vocab = shape_value(shape, "n_embd"), shape_value(shape, "n_vocab")
+    out = [("token_embd.weight", weight_type, vocab * e), ("output_norm.weight", "F32", e)]
+    if not shape.get("tied_embeddings"):
+        out.append(("output.weight", weight_type, vocab * e))
+    for i in range(shape_value(shape, "n_layer")):
+        for name, n in layer_tensor_elements(shape).items():
+            out.append((f"blk.{i}.{name}.weight", "F32" if name.endswith("norm") else weight_type, n))
+    return out
+
+
+def _layer_of(name: str) -> int | None:
+    if name.startswith("blk."):
+        return int(name.split(".")[1])
+    return None
+
+
+def llama_weight_split(tensors: Sequence[tuple[str, str, int]], n_layer: int) -> dict[str, Any]:
+    """Weight bytes by placement unit: input (token_embd), each block, output."""
+    blocks = [0] * n_layer
+    inp = out = 0
+    tied = not any(t[0] == "output.weight" for t in tensors)
+    emb = 0
+    for name, gtype, n in tensors:
+        b = tensor_bytes(n, gtype)
+        layer = _layer_of(name)
+        if layer is not None:
+            blocks[layer] += b
+        elif name.startswith("token_embd"):
+            inp += b
+            emb = b
+        else:
+            out += b
+    return {"input": inp, "blocks": blocks, "output": out, "tied": tied, "token_embd": emb}
+
+
+def layer_devices(n_layer: int, weights: Sequence[float], n_gpu_layers: int = 999) -> list[int | None]:
+    """Device index of each block and of the output layer (index n_layer), as
+    llama.cpp assigns them from ``-ts`` split weights (None: the CPU)."""
+    if not weights:
+        return [None] * (n_layer + 1)
+    total = float(sum(weights))
+    if total <= 0:
+        raise MemoryError_("tensor split weights must add up to more than 0")
+    splits, acc = [], 0.0
+    for w in weights:
+        acc += w
+        splits.append(acc / total)
+    gpu_start = max(n_layer - n_gpu_layers, 0)
+    act = min(n_gpu_layers, n_layer + 1)
+    out: list[int | None] = []
+    for il in range(n_layer + 1):
+        if il < gpu_start or il - gpu_start >= act:
+            out.append(None)
+            continue
+        x = (il - gpu_start) / act
+        dev = next((i for i, s in enumerate(splits) if s > x), len(splits) - 1)  # upper_bound
+        out.append(dev)
+    return out
+
+
+def llama_server_memory(
+    shape: Mapping[str, Any],
+    tensors: Sequence[tuple[str, str, int]] | None = None,
+    weight_type: str | None = None,
+    ctx: int = 4096,
+    parallel: int = 1,
+    kv_unified: bool = False,
+    cache_type_k: str = "f16",
+    cache_type_v: str | None = None,
+    flash_attn: bool = True,
+    n_ubatch: int = LLAMA_UBATCH,
+    split: Sequence[float] | None = None,
+    n_gpu_layers: int = 999,
+    repack: bool = False,
+) -> dict[str, Any]:
+    """Per-device bytes llama-server allocates: ``model``, ``kv``, ``compute``.
+
+    Device ``cpu`` is the host (token embedding, layers not offloaded); with
+    ``split`` (one weight per device, llama.cpp's order: RPC workers first,
+    then the head's GPUs) layers go to devices ``0..n-1``. ``tensors`` are the
+    GGUF header's (name, type, elements); without them the shape and
+    ``weight_type`` give them. ``repack``: Q4_0/Q4_K weights get a second,
+    repacked copy on the CPU (AVX2), as llama.cpp's CPU_REPACK buffer.
+    """
+    n_layer = shape_value(shape, "n_layer")
+    if tensors is None:
+        if weight_type is None:
+            raise MemoryError_("give the GGUF tensors or a weight type")
+        tensors = tensors_from_shape(shape, normalize_quant(weight_type))
+    ws = llama_weight_split(tensors, n_layer)
+    devs = layer_devices(n_layer, split or [], n_gpu_layers)
+    cells = llama_server_kv_cells(ctx, parallel, kv_unified)
+    streams = 1 if (kv_unified or parallel == 1) else parallel
+    hd = shape_value(shape, "head_dim")
+    kv_layer = kv_cache_bytes(
+        1, cells, shape_value(shape, "n_head_kv"), hd, hd, cache_type_k, cache_type_v, flash_attn=flash_attn
+    )
+    compute = llama_compute_bytes(
+        shape_value(shape, "n_embd"),
+        shape_value(shape, "n_ff"),
+        shape_value(shape, "n_head"),
+        shape_value(shape, "n_head_kv"),
+        hd,
+        cells // streams,
+        n_ubatch,
+        flash_attn,
+    )
+    names: list[str] = ["cpu"] + [f"dev{i}" for i in range(len(split or []))]
+    per: dict[str, dict[str, int]] = {n: {"model": 0, "kv": 0, "compute": 0, "repack": 0} for n in names}
+
+    def key(d: int | None) -> str:
+        return "cpu" if d is None else f"dev{d}"
+
+    per["cpu"]["model"] += ws["input"]
+    for il, b in enumerate(ws["blocks"]):
+        per[key(devs[il])]["model"] += b
+        per[key(devs[il])]["kv"] += kv_layer
+    per[key(devs[n_layer])]["model"] += ws["output"]
+    if ws["tied"] and devs[n_layer] is not None:
+        per[key(devs[n_layer])]["model"] += ws["token_embd"]  # the output reuses it: copied again
+    used = {key(d) for d in devs}
+    for n in names:
+        if n in used or n == "cpu":
+            per[n]["compute"] = compute
+    if repack:
+        for name, gtype, n in tensors:
+            if normalize_quant(gtype) in ("Q4_0", "Q4_K", "IQ4_NL") and not name.startswith("token_embd"):
+                layer = _layer_of(name)
+                if key(devs[layer] if layer is not None else devs[n_layer]) == "cpu":
+                    per["cpu"]["repack"] += tensor_bytes(n, gtype)
+    for v in per.values():
+        v["total"] = v["model"] + v["kv"] + v["compute"] + v["repack"]
+    return {
+        "devices": per,
+        "kv_cells": cells,
+        "layers": devs,
+        "total": sum(v["total"] for v in per.values()),
+    }
+
+
+def ollama_memory(
+    shape: Mapping[str, Any],
+    file_mib: float,
+    num_ctx: int,
+    num_parallel: int = 1,
+    kv_type: str = "f16",
+    flash_attn: bool = False,
+    on_gpu: bool = True,
+) -> dict[str, float]:
+    """MiB an Ollama runner needs: the file's weights, KV for num_ctx x
+    parallel cells, the compute graph, and Ollama's GPU reserve."""
+    n_layer = shape_value(shape, "n_layer")
+    hd = shape_value(shape, "head_dim")
+    cells = ollama_kv_cells(num_ctx, num_parallel)
+    kv = kv_cache_bytes(
+        n_layer, cells, shape_value(shape, "n_head_kv"), hd, hd, kv_type, flash_attn=flash_attn or kv_type == "f16"
+    )
+    compute = llama_compute_bytes(
+        shape_value(shape, "n_embd"),
+        shape_value(shape, "n_ff"),
+        shape_value(shape, "n_head"),
+        shape_value(shape, "n_head_kv"),
+        hd,
+        cells,
+        LLAMA_UBATCH,
+        flash_attn,
+    )
+    reserve = OLLAMA_GPU_RESERVE_MIB if on_gpu else 0
+    weights = float(file_mib)
+    total = weights + kv / MIB + compute / MIB + reserve
+    per_layer = (weights + kv / MIB) / (n_layer + 1)
+    return {
+        "weights_mib": weights,
+        "kv_mib": kv / MIB,
+        "compute_mib": compute / MIB,
+        "reserve_mib": float(reserve),
+        "total_mib": total,
+        "per_layer_mib": per_layer,
+        "n_layer": n_layer,
+        "kv_cells": cells,
+    }

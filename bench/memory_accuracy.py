@@ -1,0 +1,297 @@
+#!/usr/bin/env python3
+"""How well does llama-herd's memory model predict llama.cpp? (benchmark)
+
+For each case: generate a real GGUF (tests/harness/make_gguf.py), load it in
+the host-built llama-server b11312 (CPU backend, optionally with two
+ggml-rpc-server workers on 127.0.0.1), read the model / KV / compute buffer
+sizes it reports at ``-lv 4``, and compare with
+``memory.llama_server_memory`` fed the GGUF header's tensor list. Two anchors
+are scored on the same cases: seed 001's rule (file size only) and Ollama's
+estimate (file size + f16 KV at the total context).
+
+Writes bench/results/memory_accuracy.{md,json}. Not a pass/fail test.
+
+    python bench/memory_accuracy.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "harness"))
+sys.path.insert(0, str(REPO / "bench"))
+sys.path.insert(0, str(REPO / "collections"))
+
+from ansible_collections.llamaherd.cluster.plugins.module_utils import memory  # noqa: E402
+from gguf import GGUFReader  # noqa: E402
+from llama_measure import measure  # noqa: E402
+from make_gguf import Shape, write_gguf  # noqa: E402
+
+MIB = 2**20
+MODELS = REPO / ".cache" / "bench-models"
+RESULTS = REPO / "bench" / "results"
+
+S = Shape
+# (id, shape, llama-server args, rpc workers, tensor split)
+CASES = [
+    ("A llama f16 MHA", S(n_layer=8, n_embd=1024, n_head=16, n_head_kv=16, n_ff=2816, n_vocab=4096), {"ctx": 4096, "np": 1}),
+    (
+        "B gqa4 q8_0 np4",
+        S(n_layer=12, n_embd=1024, n_head=16, n_head_kv=4, n_ff=2816, n_vocab=8192, weight_type="q8_0"),
+        {"ctx": 8192, "np": 4},
+    ),
+    (
+        "C gqa8 hd128 q8_0-KV",
+        S(n_layer=8, n_embd=2048, n_head=16, n_head_kv=2, n_ff=5632, n_vocab=4096, weight_type="q8_0"),
+        {"ctx": 8192, "np": 1, "ctk": "q8_0", "ctv": "q8_0"},
+    ),
+    (
+        "D q4_0 repack",
+        S(n_layer=16, n_embd=1024, n_head=8, n_head_kv=2, n_ff=4096, n_vocab=4096, weight_type="q4_0"),
+        {"ctx": 4096, "np": 2},
+    ),
+    (
+        "E no-FA long ctx",
+        S(n_layer=6, n_embd=768, n_head=12, n_head_kv=4, n_ff=2048, n_vocab=2048),
+        {"ctx": 8192, "np": 1, "fa": False},
+    ),
+    (
+        "F head_dim 256",
+        S(n_layer=6, n_embd=1024, n_head=8, n_head_kv=2, head_dim=256, n_ff=2048, n_vocab=2048, weight_type="q8_0"),
+        {"ctx": 2048, "np": 3},
+    ),
+    (
+        "G qwen2 tied f16",
+        S(arch="qwen2", n_layer=10, n_embd=896, n_head=14, n_head_kv=2, head_dim=64, n_ff=4864, n_vocab=8192, tied=True),
+        {"ctx": 4096, "np": 1, "kvu": True},
+    ),
+    (
+        "H odd ctx np3 no-FA",
+        S(n_layer=4, n_embd=512, n_head=8, n_head_kv=8, n_ff=1536, n_vocab=1024),
+        {"ctx": 3000, "np": 3, "fa": False},
+    ),
+    (
+        "I ub 256 f32",
+        S(n_layer=4, n_embd=512, n_head=8, n_head_kv=4, n_ff=1408, n_vocab=1024, weight_type="f32"),
+        {"ctx": 2048, "np": 1, "ub": 256},
+    ),
+    (
+        "J RPC 2 workers q8_0",
+        S(n_layer=12, n_embd=1024, n_head=16, n_head_kv=4, n_ff=2816, n_vocab=4096, weight_type="q8_0"),
+        {"ctx": 4096, "np": 1, "rpc": 2, "ts": [1, 1]},
+    ),
+    (
+        "K RPC 2 workers tied 2:1",
+        S(arch="qwen2", n_layer=9, n_embd=896, n_head=14, n_head_kv=2, head_dim=64, n_ff=4864, n_vocab=8192, tied=True),
+        {"ctx": 2048, "np": 1, "rpc": 2, "ts": [2, 1]},
+    ),
+]
+
+
+def args_for(c: dict) -> list[str]:
+    a = ["-c", str(c["ctx"]), "-np", str(c["np"])]
+    if c.get("kvu"):
+        a.append("-kvu")
+    a += ["-fa", "on" if c.get("fa", True) else "off"]
+    if c.get("ctk"):
+        a += ["-ctk", c["ctk"], "-ctv", c.get("ctv", c["ctk"])]
+    if c.get("ub"):
+        a += ["-ub", str(c["ub"])]
+    if c.get("rpc"):
+        a += ["-ngl", "999", "-ts", ",".join(str(x) for x in c["ts"])]
+    return a
+
+
+def header(path: Path) -> tuple[dict, list[tuple[str, str, int]]]:
+    r = GGUFReader(str(path))
+    tensors = [(t.name, t.tensor_type.name, int(t.n_elements)) for t in r.tensors]
+    return {}, tensors
+
+
+def predict(shape: Shape, tensors, c: dict) -> dict:
+    d = {
+        "n_layer": shape.n_layer,
+        "n_embd": shape.n_embd,
+        "n_head": shape.n_head,
+        "n_head_kv": shape.n_head_kv,
+        "head_dim": shape.hd,
+        "n_ff": shape.n_ff,
+        "n_vocab": shape.n_vocab,
+    }
+    return memory.llama_server_memory(
+        d,
+        tensors=tensors,
+        ctx=c["ctx"],
+        parallel=c["np"],
+        kv_unified=bool(c.get("kvu")),
+        cache_type_k=c.get("ctk", "f16"),
+        cache_type_v=c.get("ctv"),
+        flash_attn=c.get("fa", True),
+        n_ubatch=c.get("ub", memory.LLAMA_UBATCH),
+        split=c.get("ts"),
+        repack=True,
+    )
+
+
+def measured_devices(buf: dict) -> dict[str, dict[str, float]]:
+    """Map llama.cpp's buffer names to our device keys: CPU* -> cpu, RPC in log order."""
+    out: dict[str, dict[str, float]] = {}
+    rpc_order: list[str] = []
+    for kind in ("model", "KV", "compute"):
+        for dev in buf.get(kind, {}):
+            if dev.startswith("RPC") and dev not in rpc_order:
+                rpc_order.append(dev)
+    for kind, devs in buf.items():
+        k = {"model": "model", "KV": "kv", "compute": "compute"}.get(kind)
+        if k is None:
+            continue
+        for dev, mib in devs.items():
+            key = f"dev{rpc_order.index(dev)}" if dev.startswith("RPC") else "cpu"
+            k2 = "repack" if dev == "CPU_REPACK" else k
+            out.setdefault(key, {}).setdefault(k2, 0.0)
+            out[key][k2] += mib
+    return out
+
+
+def err(pred: float, meas: float) -> float:
+    return (pred - meas) / meas * 100 if meas else 0.0
+
+
+def run(quick: bool) -> dict:
+    MODELS.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for cid, shape, c in CASES[: 4 if quick else None]:
+        path = MODELS / f"acc-{cid.split()[0]}-{hashlib.sha256(repr(shape).encode()).hexdigest()[:10]}.gguf"
+        if not path.exists():
+            write_gguf(path, shape)
+        _, tensors = header(path)
+        t0 = time.monotonic()
+        m = measure(path, args_for(c), rpc_workers=c.get("rpc", 0))
+        if not m["ok"]:
+            print(f"{cid}: llama-server did not report buffers:\n{m['tail']}", file=sys.stderr)
+            continue
+        meas = measured_devices(m["buffers"])
+        pred = predict(shape, tensors, c)
+        file_mib = path.stat().st_size / MIB
+        meas_total = sum(sum(v.values()) for v in meas.values())
+        pred_total = pred["total"] / MIB
+        # Ollama's estimate: the file plus f16 KV at the total context (all cells).
+        hd = shape.hd
+        kv_ollama = memory.kv_cache_bytes(shape.n_layer, c["ctx"], shape.n_head_kv, hd) / MIB
+        devices = {}
+        for key in sorted(set(meas) | {k for k, v in pred["devices"].items() if v["total"]}):
+            mv = meas.get(key, {})
+            pv = pred["devices"].get(key, {"model": 0, "kv": 0, "compute": 0, "repack": 0, "total": 0})
+            devices[key] = {
+                "measured": {k: round(v, 2) for k, v in mv.items()},
+                "predicted": {k: round(pv[k] / MIB, 2) for k in ("model", "repack", "kv", "compute")},
+                "measured_total": round(sum(mv.values()), 2),
+                "predicted_total": round(pv["total"] / MIB, 2),
+            }
+        rows.append(
+            {
+                "case": cid,
+                "shape": {**shape.__dict__, "head_dim": hd},
+                "run": c,
+                "args": args_for(c),
+                "file_mib": round(file_mib, 2),
+                "measured_total_mib": round(meas_total, 2),
+                "predicted_total_mib": round(pred_total, 2),
+                "error_pct": round(err(pred_total, meas_total), 2),
+                "seed001_error_pct": round(err(file_mib, meas_total), 2),
+                "ollama_error_pct": round(err(file_mib + kv_ollama, meas_total), 2),
+                "devices": devices,
+                "seconds": round(time.monotonic() - t0, 1),
+            }
+        )
+        print(f"{cid:28s} measured {meas_total:9.2f} MiB predicted {pred_total:9.2f} ({rows[-1]['error_pct']:+.2f}%)", flush=True)
+    return summarize(rows)
+
+
+def within(pred: float, meas: float, pct: float) -> bool:
+    return abs(pred - meas) <= max(meas * pct / 100, 16.0)
+
+
+def summarize(rows: list[dict]) -> dict:
+    errs = [abs(r["error_pct"]) for r in rows]
+    dev_checks = [
+        (d["predicted_total"], d["measured_total"])
+        for r in rows
+        if r["run"].get("rpc")
+        for k, d in r["devices"].items()
+        if k != "cpu"
+    ]
+    under = [
+        r["case"] for r in rows if r["predicted_total_mib"] < r["measured_total_mib"] - max(r["measured_total_mib"] * 0.03, 16)
+    ]
+    return {
+        "llama_cpp": "b11312 (CPU backend, host build)",
+        "cases": rows,
+        "median_abs_error_pct": round(statistics.median(errs), 2) if errs else None,
+        "max_abs_error_pct": round(max(errs), 2) if errs else None,
+        "all_within_3pct_or_16mib": all(within(r["predicted_total_mib"], r["measured_total_mib"], 3) for r in rows),
+        "rpc_devices_within_5pct_or_16mib": all(within(p, m, 5) for p, m in dev_checks),
+        "underestimates_beyond_tolerance": under,
+        "seed001_median_abs_error_pct": round(statistics.median(abs(r["seed001_error_pct"]) for r in rows), 2) if rows else None,
+        "ollama_median_abs_error_pct": round(statistics.median(abs(r["ollama_error_pct"]) for r in rows), 2) if rows else None,
+    }
+
+
+def markdown(s: dict) -> str:
+    lines = [
+        "# Memory model accuracy vs llama.cpp",
+        "",
+        f"llama.cpp {s['llama_cpp']}; generated by `bench/memory_accuracy.py`. Error = (predicted - measured) / measured.",
+        "",
+        "| case | args | file MiB | measured MiB | predicted MiB | error | seed 001 rule | Ollama estimate |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in s["cases"]:
+        lines.append(
+            f"| {r['case']} | `{' '.join(r['args'])}` | {r['file_mib']:.1f} | {r['measured_total_mib']:.2f} | "
+            f"{r['predicted_total_mib']:.2f} | {r['error_pct']:+.2f}% | {r['seed001_error_pct']:+.1f}% | {r['ollama_error_pct']:+.1f}% |"
+        )
+    lines += ["", "Per device (MiB, measured / predicted: model+repack, KV, compute):", ""]
+    lines += ["| case | device | model | KV | compute | total |", "| --- | --- | --- | --- | --- | --- |"]
+    for r in s["cases"]:
+        for dev, d in r["devices"].items():
+            m, p = d["measured"], d["predicted"]
+            lines.append(
+                f"| {r['case']} | {dev} | {m.get('model', 0) + m.get('repack', 0):.2f} / {p['model'] + p['repack']:.2f} | "
+                f"{m.get('kv', 0):.2f} / {p['kv']:.2f} | {m.get('compute', 0):.2f} / {p['compute']:.2f} | "
+                f"{d['measured_total']:.2f} / {d['predicted_total']:.2f} |"
+            )
+    lines += [
+        "",
+        f"- median |error| of the total: **{s['median_abs_error_pct']}%** (max {s['max_abs_error_pct']}%)",
+        f"- every case within 3% or 16 MiB: **{s['all_within_3pct_or_16mib']}**",
+        f"- every RPC device within 5% or 16 MiB: **{s['rpc_devices_within_5pct_or_16mib']}**",
+        f"- underestimates beyond tolerance: **{s['underestimates_beyond_tolerance'] or 'none'}**",
+        f"- anchors: seed 001's rule (file size) median |error| {s['seed001_median_abs_error_pct']}%; "
+        f"Ollama-style (file + f16 KV at total ctx) {s['ollama_median_abs_error_pct']}%",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="first 4 cases only")
+    a = ap.parse_args()
+    s = run(a.quick)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "memory_accuracy.json").write_text(json.dumps(s, indent=2) + "\n")
+    (RESULTS / "memory_accuracy.md").write_text(markdown(s))
+    print(markdown(s))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,279 @@
+# Copyright: llama-herd developers
+# Apache License 2.0
+"""Placement: which replica of which model goes on which host, GPU or RAM.
+
+A multi-knapsack with conflicts: every (model, host, mode) option has a size
+(MiB, per host since context and parallel slots are host settings) and a
+value; each host has a GPU budget, a RAM budget and an optional cap on loaded
+models; each model wants ``replicas`` copies on distinct hosts.
+
+Two solvers, same input and output:
+
+* ``highs``: SciPy's HiGHS MILP (optimal, or within ``mip_rel_gap`` when the
+  time limit stops it); SciPy is imported lazily.
+* ``greedy``: replicas in decreasing priority and size, each on the host with
+  the most free GPU memory where it fits, else the most free RAM (seed 001's
+  "routes to nodes with most free space").
+
+``solve(..., solver="auto")`` runs HiGHS when SciPy is present and the
+problem is not huge, keeps the better of HiGHS and greedy, and says which
+one answered. Pure Python otherwise; no Ansible imports.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+GPU, RAM = "gpu", "ram"
+PLACE_VALUE = 1000.0  # a placed replica
+GPU_VALUE = 100.0  # ... on GPU (policy preferred/required)
+PRIORITY_VALUE = 10.0  # per priority point, on GPU
+MAX_MILP_VARS = 400_000
+
+
+@dataclass
+class Host:
+    name: str
+    gpu_mib: float = 0.0  # usable GPU budget (after margin and reserves)
+    ram_mib: float = 0.0  # usable RAM budget (after margin)
+    max_models: int | None = None
+    unified: bool = False  # GPU and RAM are one pool (APUs)
+    order: int = 0
+
+
+@dataclass
+class Demand:
+    name: str
+    replicas: int
+    priority: int = 0
+    gpu: str = "preferred"  # required | preferred | never
+    # host -> {mode: MiB}; a missing host or mode is not an option
+    sizes: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+@dataclass
+class Result:
+    solver: str
+    assignment: dict[str, list[tuple[str, str]]]  # model -> [(host, mode)]
+    objective: float
+    bound: float | None = None
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+
+def _value(d: Demand, mode: str) -> float:
+    v = PLACE_VALUE + d.priority
+    if mode == GPU and d.gpu != "never":
+        v += GPU_VALUE + PRIORITY_VALUE * d.priority
+    return v
+
+
+def options(demands: Sequence[Demand], hosts: Sequence[Host]) -> list[tuple[int, str, str, float, float]]:
+    """Every allowed (demand index, host, mode, MiB, value), in a fixed order."""
+    names = {h.name for h in hosts}
+    out = []
+    for i, d in enumerate(demands):
+        for h in hosts:
+            if h.name not in names or h.name not in d.sizes:
+                continue
+            for mode in (GPU, RAM):
+                if mode not in d.sizes[h.name]:
+                    continue
+                if (d.gpu == "required" and mode != GPU) or (d.gpu == "never" and mode != RAM):
+                    continue
+                out.append((i, h.name, mode, float(d.sizes[h.name][mode]), _value(d, mode)))
+    return out
+
+
+def objective(demands: Sequence[Demand], assignment: dict[str, list[tuple[str, str]]]) -> float:
+    by = {d.name: d for d in demands}
+    return sum(_value(by[m], mode) for m, places in assignment.items() for _, mode in places)
+
+
+def check(demands: Sequence[Demand], hosts: Sequence[Host], assignment: dict[str, list[tuple[str, str]]]) -> list[str]:
+    """Constraint violations of an assignment (empty when feasible)."""
+    by = {d.name: d for d in demands}
+    used = {h.name: {GPU: 0.0, RAM: 0.0, "n": 0} for h in hosts}
+    hmap = {h.name: h for h in hosts}
+    problems = []
+    for m, places in assignment.items():
+        if len({h for h, _ in places}) != len(places):
+            problems.append(f"{m}: two replicas on one host")
+        if len(places) > by[m].replicas:
+            problems.append(f"{m}: more replicas than asked")
+        for h, mode in places:
+            used[h][mode] += by[m].sizes[h][mode]
+            used[h]["n"] += 1
+    for name, u in used.items():
+        h = hmap[name]
+        if h.unified:
+            if u[GPU] + u[RAM] > max(h.gpu_mib, h.ram_mib) + 1e-6:
+                problems.append(f"{name}: unified memory over budget")
+        else:
+            if u[GPU] > h.gpu_mib + 1e-6:
+                problems.append(f"{name}: GPU over budget")
+            if u[RAM] > h.ram_mib + 1e-6:
+                problems.append(f"{name}: RAM over budget")
+        if h.max_models is not None and u["n"] > h.max_models:
+            problems.append(f"{name}: more than {h.max_models} models")
+    return problems
+
+
+def greedy(demands: Sequence[Demand], hosts: Sequence[Host]) -> Result:
+    t0 = time.perf_counter()
+    free = {h.name: {GPU: h.gpu_mib, RAM: h.ram_mib} for h in hosts}
+    count = {h.name: 0 for h in hosts}
+    hmap = {h.name: h for h in hosts}
+    assignment: dict[str, list[tuple[str, str]]] = {d.name: [] for d in demands}
+
+    def biggest(d: Demand) -> float:
+        return max((s for sz in d.sizes.values() for s in sz.values()), default=0.0)
+
+    order = sorted(range(len(demands)), key=lambda i: (-demands[i].priority, -biggest(demands[i]), demands[i].name))
+    for i in order:
+        d = demands[i]
+        modes = [GPU] if d.gpu == "required" else [RAM] if d.gpu == "never" else [GPU, RAM]
+        for _ in range(d.replicas):
+            taken = {h for h, _ in assignment[d.name]}
+            best = None
+            for mode in modes:
+                cands = []
+                for h in hosts:
+                    if h.name in taken or mode not in d.sizes.get(h.name, {}):
+                        continue
+                    if h.max_models is not None and count[h.name] >= h.max_models:
+                        continue
+                    size = d.sizes[h.name][mode]
+                    room = (free[h.name][GPU] if h.unified else free[h.name][mode]) - size
+                    if room >= 0:
+                        cands.append((-room, h.order, h.name))
+                if cands:
+                    best = (min(cands)[2], mode)
+                    break
+            if best is None:
+                break
+            h, mode = best
+            size = d.sizes[h][mode]
+            if hmap[h].unified:
+                free[h][GPU] -= size
+                free[h][RAM] -= size
+            else:
+                free[h][mode] -= size
+            count[h] += 1
+            assignment[d.name].append(best)
+    return Result("greedy", assignment, objective(demands, assignment), seconds=time.perf_counter() - t0)
+
+
+def highs(
+    demands: Sequence[Demand], hosts: Sequence[Host], time_limit: float = 4.0, gap: float = 1e-4, relax: bool = False
+) -> Result:
+    """The MILP: maximise the value of placed replicas under every budget."""
+    import numpy as np
+    from scipy.optimize import Bounds, LinearConstraint, milp
+    from scipy.sparse import coo_matrix
+
+    t0 = time.perf_counter()
+    opts = options(demands, hosts)
+    n = len(opts)
+    if n == 0:
+        return Result("highs", {d.name: [] for d in demands}, 0.0, bound=0.0)
+    rows, cols, vals, ub = [], [], [], []
+    r = 0
+    # replicas per model
+    by_model: dict[int, list[int]] = {}
+    by_mh: dict[tuple[int, str], list[int]] = {}
+    by_host: dict[str, list[int]] = {}
+    for k, (i, h, _mode, _size, _v) in enumerate(opts):
+        by_model.setdefault(i, []).append(k)
+        by_mh.setdefault((i, h), []).append(k)
+        by_host.setdefault(h, []).append(k)
+    for i, ks in by_model.items():
+        rows += [r] * len(ks)
+        cols += ks
+        vals += [1.0] * len(ks)
+        ub.append(demands[i].replicas)
+        r += 1
+    for ks in by_mh.values():
+        if len(ks) > 1:
+            rows += [r] * len(ks)
+            cols += ks
+            vals += [1.0] * len(ks)
+            ub.append(1)
+            r += 1
+    hmap = {h.name: h for h in hosts}
+    for hname, ks in by_host.items():
+        h = hmap[hname]
+        if h.unified:
+            rows += [r] * len(ks)
+            cols += ks
+            vals += [opts[k][3] for k in ks]
+            ub.append(max(h.gpu_mib, h.ram_mib))
+            r += 1
+        else:
+            for mode, cap in ((GPU, h.gpu_mib), (RAM, h.ram_mib)):
+                km = [k for k in ks if opts[k][2] == mode]
+                if km:
+                    rows += [r] * len(km)
+                    cols += km
+                    vals += [opts[k][3] for k in km]
+                    ub.append(cap)
+                    r += 1
+        if h.max_models is not None:
+            rows += [r] * len(ks)
+            cols += ks
+            vals += [1.0] * len(ks)
+            ub.append(h.max_models)
+            r += 1
+    a = coo_matrix((vals, (rows, cols)), shape=(r, n)).tocsr()
+    c = -np.array([o[4] for o in opts])
+    res = milp(
+        c,
+        constraints=LinearConstraint(a, -np.inf, np.array(ub, dtype=float)),
+        integrality=np.zeros(n) if relax else np.ones(n),
+        bounds=Bounds(0, 1),
+        options={"time_limit": time_limit, "mip_rel_gap": gap, "presolve": True},
+    )
+    seconds = time.perf_counter() - t0
+    assignment: dict[str, list[tuple[str, str]]] = {d.name: [] for d in demands}
+    if res.x is None:
+        return Result("highs", assignment, float("-inf"), seconds=seconds, notes=[f"HiGHS: {res.message}"])
+    bound = -float(getattr(res, "mip_dual_bound", res.fun) or res.fun) if not relax else -float(res.fun)
+    if relax:
+        return Result("lp", assignment, -float(res.fun), bound=-float(res.fun), seconds=seconds)
+    for k, x in enumerate(res.x):
+        if x > 0.5:
+            i, h, mode, _s, _v = opts[k]
+            assignment[demands[i].name].append((h, mode))
+    host_order = {h.name: h.order for h in hosts}
+    for places in assignment.values():
+        places.sort(key=lambda p: host_order[p[0]])
+    notes = [] if res.status == 0 else [f"HiGHS stopped early: {res.message}"]
+    return Result("highs", assignment, objective(demands, assignment), bound=bound, seconds=seconds, notes=notes)
+
+
+def solve(demands: Sequence[Demand], hosts: Sequence[Host], solver: str = "auto", time_limit: float = 4.0) -> Result:
+    """Place every demand; ``solver`` is auto, highs or greedy."""
+    if solver not in ("auto", "highs", "greedy"):
+        raise ValueError(f"unknown solver {solver!r}; use auto, highs or greedy")
+    g = greedy(demands, hosts)
+    if solver == "greedy":
+        return g
+    n = len(options(demands, hosts))
+    if solver == "auto" and n > MAX_MILP_VARS:
+        g.notes.append(f"{n} options is more than the MILP limit {MAX_MILP_VARS}: greedy answered")
+        return g
+    try:
+        h = highs(demands, hosts, time_limit=time_limit)
+    except ImportError as exc:
+        if solver == "highs":
+            raise
+        g.notes.append(f"SciPy is not available ({exc}): greedy answered")
+        return g
+    if h.objective + 1e-9 >= g.objective and not check(demands, hosts, h.assignment):
+        h.seconds += g.seconds
+        return h
+    g.notes += [*h.notes, "greedy beat HiGHS within the time limit"]
+    g.bound = h.bound
+    return g

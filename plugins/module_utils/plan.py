@@ -1,0 +1,614 @@
+# Copyright: llama-herd developers
+# Apache License 2.0
+"""The cluster plan: inventory (+ cached facts) -> ``herd_plan``.
+
+One pure function, :func:`build_plan`, used by the ``herd_plan`` action and
+the reports. It never contacts a host. The shape of the result is the
+contract every role playbook reads (see docs/plan.md):
+
+``solver``, ``hosts.<host>.ollama_models``, ``pools``, ``llama_cpp.servers``,
+``dllama``, ``errors``, ``warnings`` (+ ``capability``, ``rpc_splits``,
+``redundancy``, ``margin`` for the reports).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from . import memory
+from .catalog import OLLAMA_DEFAULT_QUANT, extended_catalog, lookup, model_size_mib, quant_from_tag
+from .placement import GPU, RAM, Demand, Host, solve
+
+DEFAULT_CTX = 4096
+POOL_PORT_START = 11435
+LLAMA_SERVER_PORT_START = 8080
+SHAPE_KEYS = ("n_layer", "n_embd", "n_head", "n_head_kv", "n_ff", "n_vocab")
+FOUR_BIT = ("Q4_0", "Q4_1", "Q4_K_S", "Q4_K_M", "IQ4_NL", "IQ4_XS", "Q3_K_M", "Q3_K_S", "Q3_K_L", "Q2_K")
+
+
+def slug(name: str) -> str:
+    """'qwen2.5:72b' -> 'qwen2-5-72b' (an nginx upstream / unit name)."""
+    return re.sub(r"[^a-z0-9]+", "-", str(name).lower()).strip("-")
+
+
+def _gib(mib: float) -> str:
+    return f"{mib / 1024:.1f} GiB"
+
+
+def host_gpus(hv: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Measured GPUs (gpu_facts, cached) win over declared ``herd_gpus``."""
+    measured = hv.get("herd_measured") or {}
+    gpus = measured.get("gpus") if isinstance(measured, Mapping) else None
+    if gpus is None:
+        gpus = hv.get("herd_gpus") or []
+    return [dict(g) for g in gpus if isinstance(g, Mapping)]
+
+
+def host_ram_mib(hv: Mapping[str, Any]) -> int | None:
+    measured = hv.get("herd_measured") or {}
+    if isinstance(measured, Mapping) and measured.get("ram_mib"):
+        return int(measured["ram_mib"])
+    ram = hv.get("herd_ram_mib")
+    return int(ram) if isinstance(ram, (int, float)) and not isinstance(ram, bool) else None
+
+
+def resolve_model(m: Mapping[str, Any], catalog: Mapping[str, Mapping[str, Any]]) -> tuple[dict[str, Any] | None, str | None]:
+    """The shape + size entry for a herd_models item, or (None, why)."""
+    entry = lookup(m["name"], catalog) or {}
+    for k in ("params_b",):
+        if k in m:
+            entry[k] = m[k]
+    quant = str(m.get("quant") or quant_from_tag(m["name"]) or entry.get("quant") or OLLAMA_DEFAULT_QUANT)
+    try:
+        quant = memory.normalize_quant(quant)
+    except memory.MemoryError_ as exc:
+        return None, f"herd_models[{m['name']}].quant: {exc}"
+    entry["quant"] = quant
+    if m.get("size_bytes"):
+        entry.setdefault("size_mib", {})[quant] = int(m["size_bytes"]) / memory.MIB
+    missing = [k for k in SHAPE_KEYS if k not in entry]
+    if missing:
+        return None, (
+            f"herd_models[{m['name']}]: the catalog does not know this model's shape ({', '.join(missing)} missing); "
+            f"add it under herd_model_catalog['{m['name']}'] (n_layer, n_embd, n_head, n_head_kv, head_dim, n_ff, n_vocab, "
+            f"params_b, size_mib), or read it from the GGUF with llamaherd.cluster.gguf_info"
+        )
+    size = model_size_mib(entry["name"] if "name" in entry else m["name"], quant, catalog)
+    if size is None and entry.get("params_b"):
+        size = memory.weight_bytes(float(entry["params_b"]) * 1e9, quant) / memory.MIB
+    if m.get("size_bytes"):
+        size = int(m["size_bytes"]) / memory.MIB
+    if size is None:
+        return None, f"herd_models[{m['name']}]: unknown file size; set size_bytes or params_b"
+    entry["file_mib"] = float(size)
+    return entry, None
+
+
+# ----------------------------------------------------------------- Ollama
+def _ollama_settings(m: Mapping[str, Any], hv: Mapping[str, Any]) -> tuple[int, int, str, bool]:
+    ctx = int(m.get("context") or hv.get("ollama_context_length") or DEFAULT_CTX)
+    par = int(m.get("parallel") or hv.get("ollama_num_parallel") or 1)
+    kv = str(m.get("kv_cache_type") or hv.get("ollama_kv_cache_type") or "f16").lower()
+    fa = bool(hv.get("ollama_flash_attention", False))
+    return ctx, par, kv, fa
+
+
+def _ollama_host(name: str, hv: Mapping[str, Any], margin: float, order: int) -> tuple[Host, dict[str, Any]]:
+    gpus = host_gpus(hv)
+    ram = host_ram_mib(hv)
+    unified = any(g.get("unified_memory") for g in gpus)
+    reserve = memory.OLLAMA_GPU_RESERVE_MIB
+    vram_total = sum(int(g.get("vram_mib", 0)) for g in gpus)
+    if unified:
+        pool = memory.usable_mib(max(vram_total, ram or 0), margin) - reserve
+        gpu_budget, ram_budget = pool, pool
+    else:
+        gpu_budget = sum(max(memory.usable_mib(int(g.get("vram_mib", 0)), margin) - reserve, 0) for g in gpus)
+        ram_budget = memory.usable_mib(ram, margin) if ram else 0.0
+    cap = hv.get("ollama_max_loaded_models", hv.get("herd_max_loaded_models"))
+    info = {
+        "gpus": gpus,
+        "vram_mib": vram_total,
+        "ram_mib": ram,
+        "unified": unified,
+        "gpu_budget_mib": gpu_budget,
+        "ram_budget_mib": ram_budget,
+        "tier": hv.get("herd_tier"),
+    }
+    return Host(name, gpu_budget, ram_budget, int(cap) if cap else None, unified, order), info
+
+
+def _eligible(m: Mapping[str, Any], host: str, hv: Mapping[str, Any]) -> bool:
+    if m.get("hosts") and host not in m["hosts"]:
+        return False
+    if m.get("tier"):
+        tiers = m["tier"] if isinstance(m["tier"], list) else [m["tier"]]
+        if hv.get("herd_tier") not in tiers:
+            return False
+    labels = m.get("labels") or []
+    return set(labels) <= set(hv.get("herd_labels") or [])
+
+
+def _place_ollama(plan, models, hostvars, groups, margin, solver, catalog):
+    nodes = list(groups.get("ollama_nodes", []))
+    hosts: list[Host] = []
+    infos: dict[str, dict[str, Any]] = {}
+    for i, h in enumerate(nodes):
+        host, info = _ollama_host(h, hostvars.get(h, {}), margin, i)
+        hosts.append(host)
+        infos[h] = info
+        if info["ram_mib"] is None and not info["gpus"]:
+            plan["warnings"].append(
+                f"host {h}: herd_ram_mib: unknown, so no model can be placed in its RAM. Fix: set herd_ram_mib or run gpu_facts."
+            )
+    demands: list[Demand] = []
+    needs: dict[str, dict[str, dict[str, Any]]] = {}
+    entries: dict[str, dict[str, Any]] = {}
+    for m in models:
+        entry, why = resolve_model(m, catalog)
+        if entry is None:
+            plan["errors"].append(why)
+            continue
+        entries[m["name"]] = entry
+        d = Demand(m["name"], int(m.get("replicas", 1)), int(m.get("priority", 0)), str(m.get("gpu", "preferred")))
+        needs[m["name"]] = {}
+        for host in hosts:
+            hv = hostvars.get(host.name, {})
+            ctx, par, kv, fa = _ollama_settings(m, hv)
+            ctx = min(ctx, int(entry.get("n_ctx_train") or ctx))  # Ollama caps num_ctx at the training context
+            try:
+                need = memory.ollama_memory(entry, entry["file_mib"], ctx, par, kv, fa)
+            except memory.MemoryError_ as exc:
+                plan["errors"].append(f"host {host.name}: {m['name']}: {exc}")
+                continue
+            needs[m["name"]][host.name] = {**need, "ctx": ctx, "parallel": par}
+            if not _eligible(m, host.name, hv):
+                continue
+            sizes = {}
+            if host.gpu_mib > 0 and need["total_mib"] <= host.gpu_mib:
+                sizes[GPU] = need["total_mib"]
+            if not host.unified and host.ram_mib > 0 and need["total_mib"] <= host.ram_mib:
+                sizes[RAM] = need["total_mib"]
+            if sizes:
+                d.sizes[host.name] = sizes
+        demands.append(d)
+    result = solve(demands, hosts, solver=solver)
+    plan["solver"] = result.solver
+    plan["solver_notes"] = result.notes
+    plan["solver_seconds"] = round(result.seconds, 4)
+    hmap = {h.name: h for h in hosts}
+    used_gpu = {h.name: 0.0 for h in hosts}
+    used_ram = {h.name: 0.0 for h in hosts}
+    by_model = {d.name: d for d in demands}
+    # GPU placements first (their memory is fixed), then RAM with partial offload.
+    placed: list[tuple[str, str, str]] = []
+    for mode_pass in (GPU, RAM):
+        for d in sorted(demands, key=lambda d: (-d.priority, d.name)):
+            for host, mode in result.assignment.get(d.name, []):
+                if mode == mode_pass:
+                    placed.append((d.name, host, mode))
+    for name, host, mode in placed:
+        m = next(x for x in models if x["name"] == name)
+        need = needs[name][host]
+        h = hmap[host]
+        info = infos[host]
+        item: dict[str, Any] = {"name": name}
+        if m.get("alias"):
+            item["alias"] = m["alias"]
+        n_layer = int(need["n_layer"])
+        total = need["total_mib"]
+        if mode == GPU:
+            used_gpu[host] += total
+            if h.unified:
+                used_ram[host] += total
+            free = h.gpu_mib - used_gpu[host]
+            item.update(on_gpu=True, gpu_layers=n_layer)
+            kind = "unified memory" if h.unified else "VRAM"
+            item["reason"] = (
+                f"fits in {h.gpu_mib:.0f} MiB usable {kind} ({info['vram_mib'] if not h.unified else max(info['vram_mib'], info['ram_mib'] or 0)} MiB x {margin}"
+                f" - {memory.OLLAMA_GPU_RESERVE_MIB} MiB Ollama reserve), {free:.0f} MiB free"
+            )
+        else:
+            used_ram[host] += total
+            gpu_free = h.gpu_mib - used_gpu[host]
+            layers = 0
+            if info["gpus"] and gpu_free > need["compute_mib"]:
+                layers = int(min(n_layer, max(0, (gpu_free - need["compute_mib"]) // need["per_layer_mib"])))
+                used_gpu[host] += layers * need["per_layer_mib"] + (need["compute_mib"] if layers else 0)
+            item.update(on_gpu=False, gpu_layers=layers)
+            if info["gpus"]:
+                why = f"needs {math.ceil(total)} MiB, more than the {max(gpu_free, 0):.0f} MiB of VRAM left"
+                if m.get("gpu") == "never":
+                    why = "gpu: never"
+                item["reason"] = (
+                    f"{why}: runs from RAM ({h.ram_mib:.0f} MiB usable, {h.ram_mib - used_ram[host]:.0f} MiB free)"
+                    + (f", {layers} of {n_layer} layers offloaded to the GPU" if layers else "")
+                )
+            else:
+                item["reason"] = (
+                    f"no GPU: runs from RAM, fits in {h.ram_mib:.0f} MiB usable ({info['ram_mib']} MiB x {margin}), "
+                    f"{h.ram_mib - used_ram[host]:.0f} MiB free"
+                )
+        item["memory_mib"] = math.ceil(total)
+        item["context"] = need["ctx"]
+        item["parallel"] = need["parallel"]
+        plan["hosts"].setdefault(host, {"ollama_models": []})["ollama_models"].append(item)
+
+    # Unplaced replicas: say what is missing.
+    for d in demands:
+        got = len(result.assignment.get(d.name, []))
+        if got >= d.replicas:
+            continue
+        m = next(x for x in models if x["name"] == d.name)
+        options = sorted(d.sizes)
+        hn = needs.get(d.name, {})
+        if not hn:
+            continue
+        need_min = min(v["total_mib"] for v in hn.values())
+        ctx = next(iter(hn.values()))["ctx"]
+        biggest = max(hosts, key=lambda x: max(x.gpu_mib, x.ram_mib), default=None)
+        if not options:
+            largest = max(biggest.gpu_mib, biggest.ram_mib) if biggest else 0
+            policy = " on GPU (gpu: required)" if d.gpu == "required" else ""
+            plan["errors"].append(
+                f"{d.name} needs {_gib(need_min)} at ctx {ctx}{policy}; the largest host"
+                f"{' (' + biggest.name + ')' if biggest else ''} has {_gib(largest)} usable. Fix: add memory, lower its context, "
+                f"use a smaller quantization, or drop the model"
+            )
+        elif len(options) < d.replicas:
+            plan["errors"].append(
+                f"{d.name}: replicas {d.replicas} but only {len(options)} host(s) can hold it ({', '.join(options)}); "
+                f"each replica needs its own host. Fix: lower replicas to {len(options)} or add hosts with {_gib(need_min)} free"
+            )
+        else:
+            plan["errors"].append(
+                f"{d.name}: placed {got} of {d.replicas} replicas; the hosts that could hold it ({', '.join(options)}) are full "
+                f"with higher-value models. Fix: lower replicas or context, or raise priority"
+            )
+        del m
+
+    # Pools: a model on two or more Ollama nodes.
+    used_ports = {int(m["pool_port"]) for m in models if m.get("pool_port")}
+    next_port = POOL_PORT_START
+    order = {h: i for i, h in enumerate(nodes)}
+    for m in models:
+        places = sorted((h for h, _ in result.assignment.get(m["name"], [])), key=order.get)
+        if len(places) < 2:
+            continue
+        port = m.get("pool_port")
+        if not port:
+            while next_port in used_ports:
+                next_port += 1
+            port = next_port
+            used_ports.add(port)
+        plan["pools"].append({"name": slug(m["name"]), "model": m["name"], "port": int(port), "backends": places})
+
+    # Capability table (seed 000): can each node hold each model at all?
+    for m in models:
+        if m["name"] not in needs:
+            continue
+        row = {"model": m["name"], "hosts": {}}
+        for host in hosts:
+            n = needs[m["name"]].get(host.name)
+            if n is None:
+                continue
+            t = n["total_mib"]
+            if host.gpu_mib >= t:
+                cap = "gpu"
+            elif not host.unified and host.ram_mib >= t:
+                cap = "ram"
+            else:
+                cap = "no"
+            row["hosts"][host.name] = {"can": cap, "need_mib": round(t)}
+        plan["capability"].append(row)
+    # Redundancy map (seed 002): primary / backups per model.
+    for m in models:
+        places = [h for h, _ in result.assignment.get(m["name"], [])]
+        plan["redundancy"].append(
+            {"model": m["name"], "alias": m.get("alias"), "replicas": places, "asked": int(m.get("replicas", 1))}
+        )
+    plan["node_usage"] = {
+        h.name: {
+            "gpu_budget_mib": round(h.gpu_mib),
+            "gpu_used_mib": round(used_gpu[h.name]),
+            "ram_budget_mib": round(h.ram_mib),
+            "ram_used_mib": round(used_ram[h.name]),
+            "unified": h.unified,
+        }
+        for h in hosts
+    }
+    del by_model
+
+
+# -------------------------------------------------------------- llama.cpp
+def rpc_devices(head: str, workers: list[str], hostvars: Mapping[str, Mapping[str, Any]], margin: float) -> list[dict[str, Any]]:
+    """Devices in llama.cpp's order: RPC workers first (in --rpc order), then
+    the head's own GPUs. A CPU-only worker is one device (its RAM)."""
+    devs = []
+    for w in workers:
+        hv = hostvars.get(w, {})
+        gpus = host_gpus(hv)
+        if gpus:
+            for i, g in enumerate(gpus):
+                total = int(g["vram_mib"])
+                devs.append(
+                    {
+                        "host": w,
+                        "device": f"{w} GPU{i} ({g.get('name', g.get('vendor'))})",
+                        "total_mib": total,
+                        "reserve_mib": memory.LLAMA_FIT_RESERVE_MIB,
+                        "gpu": g,
+                    }
+                )
+        else:
+            ram = host_ram_mib(hv) or 0
+            devs.append({"host": w, "device": f"{w} CPU", "total_mib": ram, "reserve_mib": 0, "gpu": None})
+    for i, g in enumerate(host_gpus(hostvars.get(head, {}))):
+        total = int(g["vram_mib"])
+        devs.append(
+            {
+                "host": head,
+                "device": f"{head} GPU{i} ({g.get('name', g.get('vendor'))})",
+                "total_mib": total,
+                "reserve_mib": memory.LLAMA_FIT_RESERVE_MIB,
+                "gpu": g,
+            }
+        )
+    for d in devs:
+        d["usable_mib"] = memory.usable_mib(d["total_mib"], margin) - d["reserve_mib"]
+    return devs
+
+
+def rpc_split(
+    entry: Mapping[str, Any],
+    quant: str,
+    devices: list[dict[str, Any]],
+    ctx: int,
+    parallel: int,
+    file_mib: float | None,
+    head: str,
+    head_ram: int | None,
+    margin: float,
+) -> dict[str, Any]:
+    """Per-device memory of one llama-server over RPC (seed 003's table)."""
+    weights = [max(d["usable_mib"], 0.0) for d in devices]
+    low = min((w for w in weights if w > 0), default=1.0)
+    split = [round(w / low, 3) for w in weights]
+    mem = memory.llama_server_memory(entry, weight_type=quant, ctx=ctx, parallel=parallel, split=split or None)
+    # Scale the shape's weights to the real file size when the catalog knows it.
+    model_total = sum(v["model"] for v in mem["devices"].values())
+    scale = (file_mib * memory.MIB / model_total) if (file_mib and model_total) else 1.0
+    rows = []
+    ok = True
+    for i, d in enumerate(devices):
+        v = mem["devices"].get(f"dev{i}", {"model": 0, "kv": 0, "compute": 0, "repack": 0})
+        total = (v["model"] * scale + v["kv"] + v["compute"]) / memory.MIB
+        fits = total <= d["usable_mib"]
+        ok &= fits
+        rows.append(
+            {
+                "device": d["device"],
+                "host": d["host"],
+                "layers": sum(1 for x in mem["layers"][:-1] if x == i) + (1 if mem["layers"][-1] == i else 0),
+                "weights_mib": round(v["model"] * scale / memory.MIB),
+                "kv_mib": round(v["kv"] / memory.MIB),
+                "compute_mib": round(v["compute"] / memory.MIB),
+                "total_mib": round(total),
+                "usable_mib": round(d["usable_mib"]),
+                "device_mib": d["total_mib"],
+                "fits": fits,
+            }
+        )
+    cpu = mem["devices"]["cpu"]
+    head_total = (cpu["model"] * scale + cpu["kv"] + cpu["compute"] + cpu["repack"]) / memory.MIB
+    head_fits = head_ram is None or head_total <= memory.usable_mib(head_ram, margin)
+    rows.append(
+        {
+            "device": f"{head} CPU (token embedding{', layers' if not devices else ''})",
+            "host": head,
+            "layers": sum(1 for x in mem["layers"] if x is None),
+            "weights_mib": round(cpu["model"] * scale / memory.MIB),
+            "kv_mib": round(cpu["kv"] / memory.MIB),
+            "compute_mib": round(cpu["compute"] / memory.MIB),
+            "total_mib": round(head_total),
+            "usable_mib": round(memory.usable_mib(head_ram, margin)) if head_ram else None,
+            "device_mib": head_ram,
+            "fits": head_fits,
+        }
+    )
+    return {
+        "quant": quant,
+        "tensor_split": split,
+        "rows": rows,
+        "fits": ok and head_fits,
+        "file_mib": round(file_mib or model_total / memory.MIB),
+    }
+
+
+def _plan_llama_cpp(plan, models, hostvars, groups, margin, catalog):
+    lmodels = [m for m in models if m.get("engine") == "llama_cpp"]
+    if not lmodels:
+        return
+    heads = list(groups.get("llama_cpp_head", []))
+    if not heads:
+        plan["errors"].append(
+            f"inventory: llama_cpp_head: {', '.join(m['name'] for m in lmodels)} use engine llama_cpp but no host is in llama_cpp_head. "
+            "Fix: put one host in llama_cpp_head."
+        )
+        return
+    head = heads[0]
+    workers = list(groups.get("llama_cpp_workers", []))
+    # CUDA toolkit vs compute capability (seed 003: CUDA 13 cannot build for CC 7.0).
+    from .llama_cpp import cuda_toolkit_problem
+
+    for h in [head, *workers]:
+        hv = hostvars.get(h, {})
+        cuda = hv.get("herd_cuda_version")
+        for g in host_gpus(hv):
+            if cuda and g.get("vendor") == "nvidia" and g.get("compute_capability"):
+                why = cuda_toolkit_problem(cuda, g["compute_capability"])
+                if why:
+                    plan["errors"].append(f"host {h}: herd_cuda_version: {why}.")
+    devices = rpc_devices(head, workers, hostvars, margin)
+    for i, m in enumerate(lmodels):
+        entry, why = resolve_model(m, catalog)
+        if entry is None:
+            plan["errors"].append(why)
+            continue
+        ctx = int(m.get("context") or DEFAULT_CTX)
+        par = int(m.get("parallel") or 1)
+        quant = entry["quant"]
+        split = rpc_split(entry, quant, devices, ctx, par, entry["file_mib"], head, host_ram_mib(hostvars.get(head, {})), margin)
+        # The alternatives the seed weighs (Q4_K_M vs Q8_0), for the table and the advice.
+        alts = {}
+        for q in ("Q4_K_M", "Q8_0"):
+            if q != quant:
+                alt_entry = dict(entry)
+                alt_file = model_size_mib(entry.get("name", m["name"]), q, catalog)
+                alts[q] = rpc_split(alt_entry, q, devices, ctx, par, alt_file, head, host_ram_mib(hostvars.get(head, {})), margin)
+        plan["rpc_splits"].append({"model": m["name"], "ctx": ctx, "parallel": par, "chosen": split, "alternatives": alts})
+        volta = bool(devices) and all(
+            d["gpu"] and d["gpu"].get("vendor") == "nvidia" and float(d["gpu"].get("compute_capability", 99)) < 7.5
+            for d in devices
+        )
+        if not split["fits"]:
+            worst = max((r for r in split["rows"] if not r["fits"]), key=lambda r: r["total_mib"] - (r["usable_mib"] or 0))
+            better = [q for q, s in alts.items() if s["fits"]]
+            plan["errors"].append(
+                f"{m['name']} {quant} at ctx {ctx} does not fit: {worst['device']} needs {_gib(worst['total_mib'])}, "
+                f"{_gib(worst['usable_mib'] or 0)} usable (x {margin}). Fix: "
+                + (f"use quant {better[0]}, " if better else "")
+                + "lower the context, add RPC workers, or raise herd_vram_safety_margin"
+            )
+        elif volta and quant in FOUR_BIT and alts.get("Q8_0", {}).get("fits"):
+            plan["warnings"].append(
+                f"{m['name']}: quant {quant} on Volta (compute capability 7.0, no INT4 tensor cores) is dequantization-bound; "
+                "Q8_0 fits across these GPUs and runs about 1.5-2x faster (seed 003). Fix: set quant: Q8_0"
+            )
+        server = {
+            "name": slug(m["name"]),
+            "model": m["name"],
+            "port": LLAMA_SERVER_PORT_START + i,
+            "context": ctx,
+            "parallel": par,
+            "n_gpu_layers": 999 if devices else 0,
+            "tensor_split": split["tensor_split"],
+            "rpc_workers": workers,
+            "devices": [d["device"] for d in devices],
+            "quant": quant,
+        }
+        if m.get("gguf"):
+            server["gguf"] = m["gguf"]
+        plan["llama_cpp"]["servers"].append(server)
+
+
+# ------------------------------------------------------ distributed-llama
+def _plan_dllama(plan, models, hostvars, groups, margin, catalog):
+    dmodels = [m for m in models if m.get("engine") == "dllama"]
+    roots = list(groups.get("dllama_root", []))
+    workers = list(groups.get("dllama_workers", []))
+    if not dmodels:
+        return
+    if len(dmodels) > 1:
+        plan["warnings"].append(
+            f"inventory: herd_models: {len(dmodels)} dllama models; one root serves one model, so only {dmodels[0]['name']} is planned."
+        )
+    if len(roots) != 1:
+        plan["errors"].append(
+            f"inventory: dllama_root: distributed-llama needs exactly one root, found {len(roots)}. Fix: put one host in dllama_root."
+        )
+        return
+    from .dllama import per_node_mib, topology_problems
+
+    m = dmodels[0]
+    entry, why = resolve_model(m, catalog)
+    if entry is None:
+        plan["errors"].append(why)
+        return
+    nodes = 1 + len(workers)
+    wtype = str(m.get("quant") or "q40").lower()
+    wtype = {"q4_0": "q40", "q8_0": "q80"}.get(wtype, wtype)
+    btype = str(m.get("buffer_float_type") or "q80")
+    for var, problem, fix in topology_problems(nodes, int(entry["n_head_kv"]), wtype, btype):
+        plan["errors"].append(f"inventory: {var}: {problem}. Fix: {fix}.")
+    seq = int(m.get("context") or min(DEFAULT_CTX, int(entry.get("n_ctx_train", DEFAULT_CTX))))
+    try:
+        root_mib = per_node_mib(entry, seq, nodes, wtype, root=True)
+        worker_mib = per_node_mib(entry, seq, nodes, wtype, root=False)
+    except (memory.MemoryError_, ValueError) as exc:
+        plan["errors"].append(f"{m['name']}: {exc}")
+        return
+    for h, need in [(roots[0], root_mib), *((w, worker_mib) for w in workers)]:
+        ram = host_ram_mib(hostvars.get(h, {}))
+        if ram is None:
+            plan["warnings"].append(
+                f"host {h}: herd_ram_mib: unknown; cannot check that {need:.0f} MiB fits. Fix: set herd_ram_mib."
+            )
+        elif need > memory.usable_mib(ram, margin):
+            plan["errors"].append(
+                f"host {h}: {m['name']} needs {need:.0f} MiB per node at {nodes} nodes and max_seq_len {seq}; "
+                f"{memory.usable_mib(ram, margin):.0f} MiB usable ({ram} MiB x {margin}). Fix: more nodes, a shorter context, or a smaller model"
+            )
+    plan["dllama"] = {
+        "root": roots[0],
+        "workers": workers,
+        "nodes": nodes,
+        "model": m["name"],
+        "max_seq_len": seq,
+        "per_node_mib": math.ceil(worker_mib),
+        "root_mib": math.ceil(root_mib),
+        "weights_float_type": wtype,
+        "buffer_float_type": btype,
+    }
+
+
+# ------------------------------------------------------------------- plan
+def build_plan(
+    hostvars: Mapping[str, Mapping[str, Any]],
+    groups: Mapping[str, Iterable[str]],
+    solver: str = "auto",
+) -> dict[str, Any]:
+    """The whole plan from the inventory; never raises on bad input: problems
+    go to ``errors`` (blocking) and ``warnings``."""
+    groups = {g: list(h) for g, h in groups.items()}
+    plan: dict[str, Any] = {
+        "solver": "none",
+        "hosts": {},
+        "pools": [],
+        "llama_cpp": {"servers": []},
+        "dllama": {},
+        "errors": [],
+        "warnings": [],
+        "capability": [],
+        "redundancy": [],
+        "rpc_splits": [],
+        "node_usage": {},
+    }
+    members = list(groups.get("all", list(hostvars)))
+    any_hv: Mapping[str, Any] = next((hostvars[h] for h in members if "herd_models" in hostvars.get(h, {})), {})
+    if not any_hv and members:
+        any_hv = hostvars.get(members[0], {})
+    margin = any_hv.get("herd_vram_safety_margin", memory.DEFAULT_MARGIN)
+    try:
+        memory.usable_mib(0, margin)
+    except memory.MemoryError_ as exc:
+        plan["errors"].append(f"inventory: herd_vram_safety_margin: {exc}. Fix: use 0.8.")
+        margin = memory.DEFAULT_MARGIN
+    plan["margin"] = margin
+    models = [dict(m) for m in (any_hv.get("herd_models") or []) if isinstance(m, Mapping) and m.get("name")]
+    catalog = extended_catalog(any_hv.get("herd_model_catalog") or {})
+    for h in groups.get("ollama_nodes", []):
+        plan["hosts"].setdefault(h, {"ollama_models": []})
+    ollama_models = [m for m in models if m.get("engine", "ollama") == "ollama"]
+    if ollama_models and not groups.get("ollama_nodes"):
+        plan["errors"].append(
+            "inventory: ollama_nodes: herd_models lists Ollama models but no host is in ollama_nodes. Fix: add hosts to ollama_nodes."
+        )
+    elif ollama_models:
+        _place_ollama(plan, ollama_models, hostvars, groups, margin, solver, catalog)
+    _plan_llama_cpp(plan, models, hostvars, groups, margin, catalog)
+    _plan_dllama(plan, models, hostvars, groups, margin, catalog)
+    return plan

@@ -1,0 +1,68 @@
+#!/usr/bin/python
+# Copyright: llama-herd developers
+# Apache License 2.0
+"""Documentation for the herd_plan action (it runs on the controller)."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: herd_plan
+short_description: Decide what runs where in a llama-herd cluster
+description:
+  - Turns the inventory (C(herd_models), C(herd_gpus), C(herd_ram_mib), groups)
+    and cached C(gpu_facts) results into a placement, see C(docs/plan.md):
+    Ollama models per node (on GPU, in RAM, or partly offloaded, each with the
+    reason), load-balanced pools, llama-server instances split over RPC
+    workers, and the distributed-llama topology.
+  - Runs entirely on the controller and contacts no host.
+  - Placement uses SciPy's HiGHS MILP when available, else (or when it is
+    beaten within the time limit) a greedy; C(solver) in the result says
+    which one answered.
+version_added: "0.1.0"
+author: llama-herd developers
+options:
+  solver:
+    description: C(auto) (HiGHS, greedy fallback), C(highs) or C(greedy).
+    type: str
+    default: auto
+    choices: [auto, highs, greedy]
+  report_dir:
+    description: Write C(plan.json), C(plan.md) and C(plan.html) here.
+    type: path
+  fail_on_errors:
+    description: Fail when a demand cannot be met (the default).
+    type: bool
+    default: true
+attributes:
+  check_mode:
+    support: full
+  action:
+    support: full
+notes:
+  - Implemented as an action plugin; there is no remote part.
+"""
+
+EXAMPLES = r"""
+- name: Plan the cluster
+  llamaherd.cluster.herd_plan:
+    report_dir: "{{ playbook_dir }}/../.cache/plan"
+  run_once: true
+  register: __plan
+"""
+
+RETURN = r"""
+herd_plan:
+  description: The plan (solver, hosts, pools, llama_cpp, dllama, errors, warnings and report tables).
+  returned: always
+  type: dict
+report:
+  description: The Markdown report, one line per item.
+  returned: always
+  type: list
+  elements: str
+files:
+  description: Paths of the written reports, by name.
+  returned: when report_dir is set
+  type: dict
+"""
