@@ -140,14 +140,11 @@ def predict(shape: Shape, tensors, c: dict) -> dict:
     )
 
 
-def measured_devices(buf: dict) -> dict[str, dict[str, float]]:
-    """Map llama.cpp's buffer names to our device keys: CPU* -> cpu, RPC in log order."""
+def measured_devices(buf: dict, cmd: list[str]) -> dict[str, dict[str, float]]:
+    """Map llama.cpp's buffer names to our device keys: CPU* -> cpu, RPC by --rpc order."""
     out: dict[str, dict[str, float]] = {}
-    rpc_order: list[str] = []
-    for kind in ("model", "KV", "compute"):
-        for dev in buf.get(kind, {}):
-            if dev.startswith("RPC") and dev not in rpc_order:
-                rpc_order.append(dev)
+    endpoints = cmd[cmd.index("--rpc") + 1].split(",") if "--rpc" in cmd else []
+    rpc_order = [f"RPC0[{e}]" for e in endpoints]
     for kind, devs in buf.items():
         k = {"model": "model", "KV": "kv", "compute": "compute"}.get(kind)
         if k is None:
@@ -177,7 +174,7 @@ def run(quick: bool) -> dict:
         if not m["ok"]:
             print(f"{cid}: llama-server did not report buffers:\n{m['tail']}", file=sys.stderr)
             continue
-        meas = measured_devices(m["buffers"])
+        meas = measured_devices(m["buffers"], m["cmd"])
         pred = predict(shape, tensors, c)
         file_mib = path.stat().st_size / MIB
         meas_total = sum(sum(v.values()) for v in meas.values())
