@@ -1,0 +1,125 @@
+"""llama.cpp facts: CMake flags, build keys, command lines, CUDA preflight."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[4]
+sys.path.insert(0, str(REPO / "collections"))
+
+from ansible_collections.llamaherd.cluster.plugins.module_utils import llama_cpp as lc  # noqa: E402
+from ansible_collections.llamaherd.cluster.plugins.module_utils.inventory import (  # noqa: E402
+    PORT_LIST_VARS,
+    PORT_VARS,
+    validate_inventory,
+)
+
+V100S = {"vendor": "nvidia", "name": "Tesla V100S-PCIE-32GB", "compute_capability": "7.0", "vram_mib": 32768}
+
+
+def test_cpu_flags_have_rpc_and_no_native_and_offline_switches():
+    flags = lc.cmake_flags([], build_number=11312)
+    for f in ("-DGGML_RPC=ON", "-DGGML_NATIVE=OFF", "-DLLAMA_USE_PREBUILT_UI=OFF", "-DLLAMA_OPENSSL=OFF"):
+        assert f in flags
+    assert "-DLLAMA_BUILD_NUMBER=11312" in flags
+    assert not any("CUDA" in f or "HIP" in f for f in flags)
+
+
+def test_cuda_flags_from_compute_capability():
+    flags = lc.cmake_flags([V100S, {**V100S, "compute_capability": "8.6"}])
+    assert "-DGGML_CUDA=ON" in flags
+    assert "-DCMAKE_CUDA_ARCHITECTURES=70;86" in flags
+
+
+def test_hip_flags_from_gfx_target():
+    flags = lc.cmake_flags([{"vendor": "amd", "gfx_target": "gfx1151", "vram_mib": 1}])
+    assert "-DGGML_HIP=ON" in flags and "-DGPU_TARGETS=gfx1151" in flags
+
+
+def test_build_key_changes_with_flags_source_and_arch_but_not_ccache():
+    base = lc.cmake_flags([])
+    key = lc.build_key("b11312", "sha256:aa", base, "x86_64")
+    assert key.startswith("b11312-x86_64-")
+    assert key == lc.build_key("b11312", "sha256:aa", lc.cmake_flags([], ccache=True), "x86_64")
+    assert key != lc.build_key("b11312", "sha256:bb", base, "x86_64")
+    assert key != lc.build_key("b11312", "sha256:aa", base, "aarch64")
+    assert key != lc.build_key("b11312", "sha256:aa", lc.cmake_flags([V100S]), "x86_64")
+
+
+def test_rpc_server_binds_the_given_address():
+    argv = lc.rpc_server_argv("/opt/llama.cpp/current/bin/ggml-rpc-server", "203.0.113.32", 50052, threads=4, cache=True)
+    assert argv[1:5] == ["--host", "203.0.113.32", "--port", "50052"]
+    assert argv[-3:] == ["--threads", "4", "--cache"]
+
+
+def test_llama_server_command_line_from_plan_entry():
+    server = {
+        "name": "or1",
+        "model_path": "/var/lib/llama-cpp/models/or1.gguf",
+        "port": 8000,
+        "context": 4096,
+        "parallel": 1,
+        "n_gpu_layers": 999,
+        "tensor_split": [1, 1, 1],
+        "rpc": lc.rpc_endpoints([{"address": "203.0.113.32", "port": 50052}, {"address": "203.0.113.33", "port": 50052}]),
+    }
+    cmd = lc.shell_join(lc.llama_server_argv("/opt/llama.cpp/current/bin/llama-server", server, "198.51.100.31", threads=40))
+    assert "--rpc 203.0.113.32:50052,203.0.113.33:50052" in cmd
+    assert "--host 198.51.100.31 --port 8000" in cmd
+    assert "--n-gpu-layers 999 --fit off" in cmd
+    assert "--tensor-split 1,1,1" in cmd
+    assert "--ctx-size 4096 --parallel 1 --threads 40" in cmd
+
+
+def test_shell_join_escapes_for_systemd():
+    assert lc.shell_join(["a", "b c", "50%", "$x"]) == 'a "b c" "50%%" "$$x"'
+
+
+@pytest.mark.parametrize(
+    ("cuda", "cc", "ok"),
+    [
+        ("12.8", "7.0", True),
+        ("13.0", "7.0", False),
+        ("13.0", "7.5", True),
+        ("12.4", "12.0", False),
+        ("12.8", "12.0", True),
+        ("11.0", "8.6", False),
+        ("12", "6.1", True),
+    ],
+)
+def test_cuda_toolkit_problem(cuda, cc, ok):
+    assert (lc.cuda_toolkit_problem(cuda, cc) is None) is ok
+
+
+def test_cuda_13_on_volta_names_the_version_to_install():
+    problem = lc.cuda_toolkit_problem("13.0", "7.0")
+    assert "12.8" in problem and "7.0" in problem
+
+
+def _seed003(cuda: str):
+    hv = {"herd_cluster_address": "198.51.100.32", "herd_cuda_version": cuda, "herd_gpus": [V100S]}
+    return validate_inventory(
+        {"w": hv, "h": {"herd_cluster_address": "198.51.100.31"}}, {"llama_cpp_workers": ["w"], "llama_cpp_head": ["h"]}
+    )
+
+
+def test_preflight_refuses_cuda_13_for_a_v100s():
+    report = _seed003("13.0")
+    assert not report.ok
+    (msg,) = [e for e in report.errors if "herd_cuda_version" in e]
+    assert msg.startswith("host w: herd_cuda_version:") and "install CUDA 12.8" in msg
+
+
+def test_preflight_accepts_cuda_12_for_a_v100s():
+    assert _seed003("12.8").ok
+
+
+def test_role_port_defaults_match_preflight():
+    defaults = yaml.safe_load((REPO / "roles/llama_cpp/defaults/main.yml").read_text())
+    assert defaults["llama_cpp_rpc_port"] == PORT_VARS["llama_cpp_rpc_port"][1]
+    assert PORT_LIST_VARS["llama_cpp_servers"] == ("llama_cpp_head", "port")
+    assert all("port" in s for s in defaults["llama_cpp_servers"])
