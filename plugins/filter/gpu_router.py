@@ -1,0 +1,26 @@
+# Copyright: llama-herd developers
+# Apache License 2.0
+"""Jinja filters over plugins/module_utils/gpu_router.py (no logic here)."""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleFilterError
+from ansible_collections.llamaherd.cluster.plugins.module_utils import gpu_router as gr
+
+
+def gpu_router_nodes(hosts, hostvars):
+    """The GPU router's nodes (url, name, vram_mib) for the hosts ``hosts``."""
+    try:
+        return gr.router_nodes(hosts or [], hostvars)
+    except (TypeError, ValueError) as exc:
+        raise AnsibleFilterError(f"gpu_router_nodes: {exc}") from exc
+
+
+def gpu_router_priority_models(models):
+    """Names of the herd_models the GPU router keeps on GPU, by priority."""
+    return gr.priority_models(models)
+
+
+class FilterModule:
+    def filters(self):
+        return {"gpu_router_nodes": gpu_router_nodes, "gpu_router_priority_models": gpu_router_priority_models}

@@ -1,0 +1,58 @@
+# Copyright: llama-herd developers
+# Apache License 2.0
+"""The GPU router's view of the inventory: which Ollama nodes it watches, with
+how much VRAM, and which models it keeps on GPU.
+
+Pure functions of host variables; nothing contacts a host. The
+``gpu_router`` role writes their result into the router's configuration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+OLLAMA_DEFAULT_PORT = 11434
+
+
+def node_vram_mib(hostvars: Mapping[str, Any]) -> int:
+    """Total VRAM of one host in MiB: measured GPUs (``ansible_facts.herd_gpus``,
+    set by gpu_facts) win over the inventory's ``herd_gpus``; no GPU is 0."""
+    facts = hostvars.get("ansible_facts") or {}
+    gpus = facts.get("herd_gpus") if isinstance(facts, Mapping) and facts.get("herd_gpus") is not None else None
+    if gpus is None:
+        gpus = hostvars.get("herd_gpus") or []
+    return sum(int(g.get("vram_mib") or 0) for g in gpus if isinstance(g, Mapping))
+
+
+def url_host(address: str) -> str:
+    """An address as the host part of a URL (IPv6 literals in brackets)."""
+    return f"[{address}]" if ":" in address and not address.startswith("[") else address
+
+
+def router_nodes(hosts: Iterable[str], hostvars: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The router's ``nodes``: ``http://<herd_cluster_address>:<ollama_port>``
+    with the host's name and VRAM, in inventory order."""
+    out = []
+    for host in hosts:
+        hv = hostvars[host]
+        address = str(hv.get("herd_cluster_address") or host)
+        port = int(hv.get("ollama_port") or OLLAMA_DEFAULT_PORT)
+        out.append({"url": f"http://{url_host(address)}:{port}", "name": host, "vram_mib": node_vram_mib(hv)})
+    return out
+
+
+def priority_models(models: Iterable[Mapping[str, Any]] | None) -> list[str]:
+    """Ollama models of ``herd_models`` with ``priority`` >= 1, most important
+    (1) first; ties keep the inventory's order."""
+    chosen = [
+        (int(m["priority"]), i, str(m["name"]))
+        for i, m in enumerate(models or [])
+        if isinstance(m, Mapping)
+        and m.get("name")
+        and (m.get("engine") or "ollama") == "ollama"
+        and isinstance(m.get("priority"), int)
+        and not isinstance(m.get("priority"), bool)
+        and m["priority"] >= 1
+    ]
+    return [name for _, _, name in sorted(chosen)]
