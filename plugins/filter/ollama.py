@@ -1,0 +1,53 @@
+# Copyright: llama-herd developers
+# Apache License 2.0
+"""Jinja filters for the ollama role over module_utils (no logic here)."""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleFilterError
+from ansible_collections.llamaherd.cluster.plugins.module_utils import ollama
+from ansible_collections.llamaherd.cluster.plugins.module_utils.inventory import gfx_to_hsa_override
+
+
+def hsa_gfx_version(gfx_target):
+    """gfx1151 -> 11.5.1 (HSA_OVERRIDE_GFX_VERSION); malformed targets fail."""
+    try:
+        return gfx_to_hsa_override(str(gfx_target))
+    except ValueError as exc:
+        raise AnsibleFilterError(f"ollama: {exc}") from exc
+
+
+def ollama_version(output):
+    """Version of the binary from `ollama --version` output ('' if none)."""
+    return ollama.parse_version(str(output)) or ""
+
+
+def ollama_model_name(name):
+    """llama3.1 -> llama3.1:latest, as /api/tags lists it."""
+    try:
+        return ollama.normalize_name(str(name))
+    except ValueError as exc:
+        raise AnsibleFilterError(f"ollama: {exc}") from exc
+
+
+def ollama_models(items):
+    """ollama_models items as [{name, aliases}] with normalized names."""
+    try:
+        return ollama.normalize_models(items)
+    except ValueError as exc:
+        raise AnsibleFilterError(f"ollama_models: {exc}") from exc
+
+
+def ollama_rocm_problem(gfx_target, rocm_version):
+    return ollama.rocm_gfx_problem(str(gfx_target), rocm_version)
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            "hsa_gfx_version": hsa_gfx_version,
+            "ollama_version": ollama_version,
+            "ollama_model_name": ollama_model_name,
+            "ollama_models": ollama_models,
+            "ollama_rocm_problem": ollama_rocm_problem,
+        }
