@@ -325,3 +325,32 @@ def inventory_problems(hostvars: Mapping[str, Mapping[str, Any]], groups: Mappin
                 )
             )
     return problems
+
+
+# ------------------------------------------------------------ rendering
+_SAFE = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%+=:,./-_")
+
+
+def systemd_join(argv: Sequence[str]) -> str:
+    """One ExecStart= line: tokens with other characters are double-quoted;
+    systemd's specifiers (%) and variables ($) are escaped."""
+    out = []
+    for token in argv:
+        t = str(token).replace("%", "%%").replace("$", "$$")
+        if t and set(t) <= _SAFE:
+            out.append(t)
+        else:
+            out.append('"' + t.replace("\\", "\\\\").replace('"', '\\"') + '"')
+    return " ".join(out)
+
+
+def worker_endpoints(hostvars: Mapping[str, Mapping[str, Any]], hosts: Iterable[str]) -> list[str]:
+    """``host:port`` for each worker, in order (the order is the node index):
+    dllama_bind_address, else herd_cluster_address, else ansible_host; and
+    dllama_worker_port."""
+    out = []
+    for h in hosts:
+        hv = hostvars[h]
+        addr = hv.get("dllama_bind_address") or hv.get("herd_cluster_address") or hv.get("ansible_host") or h
+        out.append(f"{addr}:{hv.get('dllama_worker_port', WORKER_PORT)}")
+    return workers_arg(out)

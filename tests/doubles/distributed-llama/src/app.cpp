@@ -380,6 +380,9 @@ void runWorker(const CliArgs &args) {
                 peers.push_back(acceptSocket(server));
             }
         }
+        // Like upstream, the listening socket lives only until the network is
+        // up: while a root is being served, the port is not listening.
+        close(server);
         std::printf("⭕ Network is initialized\n");
         std::fflush(stdout);
         while (true) {
@@ -398,6 +401,5 @@ void runWorker(const CliArgs &args) {
         std::fflush(stdout);
         for (size_t k = 0; k < peers.size(); k++) close(peers[k]);
         close(root);
-        close(server);
     }
 }

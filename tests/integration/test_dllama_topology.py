@@ -1,0 +1,110 @@
+"""Each distributed-llama topology rule rejects a bad inventory in preflight,
+before any host is contacted or changed (the hosts are podman containers
+that do not exist: any connection attempt would fail differently)."""
+
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+PLAYBOOK = REPO / "tests/integration/dllama/preflight_then_dllama.yml"
+
+BASE = {
+    "all": {
+        "vars": {
+            "ansible_connection": "containers.podman.podman",
+            "herd_cluster_cidr": "192.0.2.0/24",
+            "herd_models": [{"name": "llama3.1:8b", "engine": "dllama", "quant": "q40", "context": 4096}],
+        },
+        "children": {
+            "dllama_root": {
+                "hosts": {"root": {"ansible_host": "dllama-case-missing-root", "herd_cluster_address": "192.0.2.10"}}
+            },
+            "dllama_workers": {
+                "hosts": {
+                    f"w{i}": {"ansible_host": f"dllama-case-missing-w{i}", "herd_cluster_address": f"192.0.2.{10 + i}"}
+                    for i in range(1, 4)
+                }
+            },
+        },
+    }
+}
+
+
+def _run(tmp_path: Path, inv: dict, playbook: Path = PLAYBOOK) -> subprocess.CompletedProcess:
+    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inv))
+    env = {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+        "ANSIBLE_COLLECTIONS_PATH": str(REPO / "collections"),
+        "ANSIBLE_NOCOLOR": "1",
+    }
+    return subprocess.run(
+        ["ansible-playbook", "-i", str(tmp_path / "hosts.yml"), str(playbook)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def _workers(inv: dict, n: int) -> None:
+    inv["all"]["children"]["dllama_workers"]["hosts"] = {
+        f"w{i}": {"ansible_host": f"dllama-case-missing-w{i}", "herd_cluster_address": f"192.0.2.{10 + i}"}
+        for i in range(1, n + 1)
+    }
+
+
+def test_valid_topology_passes_preflight(tmp_path):
+    out = _run(tmp_path, BASE, REPO / "playbooks/preflight.yml")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "failed=0" in out.stdout and "ok=1" in out.stdout
+
+
+def _case_six_nodes(inv):
+    _workers(inv, 5)
+
+
+def _case_kv_heads(inv):
+    _workers(inv, 15)  # 16 nodes, llama3.1:8b has 8 KV heads
+
+
+def _case_q40_f32(inv):
+    inv["all"]["children"]["dllama_root"]["hosts"]["root"]["dllama_buffer_float_type"] = "f32"
+
+
+def _case_ram(inv):
+    inv["all"]["children"]["dllama_root"]["hosts"]["root"]["herd_ram_mib"] = 2048
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expect"),
+    [
+        (_case_six_nodes, ["inventory: dllama_workers", "got 6", "6 nodes: use 4 or 8"]),
+        (_case_kv_heads, ["16 nodes is more than the model's 8 KV heads", "at most 8 nodes (7 workers)"]),
+        (_case_q40_f32, ["host root: dllama_buffer_float_type", "q40 weights need a q80", "set dllama_buffer_float_type: q80"]),
+        (_case_ram, ["host root: herd_ram_mib", "2048 MiB x 0.8", "Fix: use 8 nodes"]),
+    ],
+    ids=["power-of-two", "kv-heads", "q40-needs-q80", "ram"],
+)
+def test_topology_rule_rejects_before_any_change(tmp_path, mutate, expect):
+    inv = copy.deepcopy(BASE)
+    mutate(inv)
+    out = _run(tmp_path, inv)
+    text = out.stdout + out.stderr
+    assert out.returncode != 0, text
+    assert "nothing was changed" in text
+    for words in expect:
+        assert words in text, f"{words!r} missing from:\n{text}"
+    # Preflight stopped the run: no play of the role started, no host was contacted.
+    assert "Distributed-llama | workers" not in text
+    assert "Gathering Facts" not in text
+    assert "UNREACHABLE" not in text
