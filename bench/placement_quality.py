@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""Placement quality and speed on generated clusters (benchmark, not a test).
+
+For clusters of 5..1000 nodes: HiGHS (placement.solve solver=highs, 4 s time
+limit), the greedy, and the LP relaxation bound; objective gap to the bound
+and seconds. Writes bench/results/placement_quality.{md,json}.
+
+    python bench/placement_quality.py [--sizes 5,20,50,200,1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "collections"))
+
+from ansible_collections.llamaherd.cluster.plugins.module_utils import placement  # noqa: E402
+
+SIZES_MIB = [45, 274, 500, 705, 1300, 1900, 4700, 6900, 9000, 20000, 47000]
+
+
+def cluster(n_hosts: int, seed: int = 0):
+    rng = random.Random(seed)
+    hosts = []
+    for i in range(n_hosts):
+        gpu = rng.choice([0, 0, 3276, 6553, 19660, 26214])
+        hosts.append(
+            placement.Host(f"h{i:04d}", gpu, rng.choice([13107, 26214, 52428, 104857]), rng.choice([None, 3, 4]), False, i)
+        )
+    n_models = max(3, n_hosts // 5)
+    demands = []
+    for j in range(n_models):
+        size = rng.choice(SIZES_MIB) * rng.uniform(1.05, 1.3)
+        d = placement.Demand(
+            f"m{j:03d}", rng.randint(1, 4), rng.randint(0, 9), rng.choice(["preferred", "preferred", "never", "required"])
+        )
+        for h in hosts:
+            d.sizes[h.name] = {k: size for k, cap in (("gpu", h.gpu_mib), ("ram", h.ram_mib)) if cap >= size}
+        demands.append(d)
+    return demands, hosts
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default="5,20,50,200,1000")
+    a = ap.parse_args()
+    rows = []
+    for n in (int(x) for x in a.sizes.split(",")):
+        demands, hosts = cluster(n)
+        g = placement.solve(demands, hosts, solver="greedy")
+        h = placement.solve(demands, hosts, solver="auto")
+        lp = placement.highs(demands, hosts, relax=True)
+        bound = lp.objective
+        row = {
+            "nodes": n,
+            "replicas": sum(d.replicas for d in demands),
+            "solver": h.solver,
+            "objective": round(h.objective, 1),
+            "greedy": round(g.objective, 1),
+            "lp_bound": round(bound, 1),
+            "gap_to_bound_pct": round(100 * (bound - h.objective) / bound, 3) if bound else 0.0,
+            "greedy_gap_pct": round(100 * (bound - g.objective) / bound, 3) if bound else 0.0,
+            "seconds": round(h.seconds, 3),
+            "greedy_seconds": round(g.seconds, 4),
+            "feasible": placement.check(demands, hosts, h.assignment) == [],
+            "notes": h.notes,
+        }
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    out = REPO / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "placement_quality.json").write_text(json.dumps(rows, indent=2) + "\n")
+    lines = [
+        "# Placement quality and speed",
+        "",
+        "Generated clusters (bench/placement_quality.py); gap = (LP bound - objective) / LP bound.",
+        "",
+        "| nodes | replicas asked | solver | objective | greedy | LP bound | gap | greedy gap | seconds | feasible |",
+        "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['nodes']} | {r['replicas']} | {r['solver']} | {r['objective']} | {r['greedy']} | {r['lp_bound']} | "
+            f"{r['gap_to_bound_pct']}% | {r['greedy_gap_pct']}% | {r['seconds']} | {r['feasible']} |"
+        )
+    (out / "placement_quality.md").write_text("\n".join(lines) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
