@@ -1,0 +1,243 @@
+# Copyright: llama-herd developers
+# Apache License 2.0
+"""Parsers for what the ``gpu_facts`` module measures on a host.
+
+Pure functions over the text the tools print, so they are tested on recorded
+outputs (``tests/unit/fixtures/gpu_facts/``); no Ansible imports. The module
+runs the tools and feeds their output here:
+
+* ``nvidia-smi --query-gpu=index,name,memory.total,compute_cap,uuid
+  --format=csv,noheader,nounits`` (:func:`parse_nvidia_smi`)
+* ``rocm-smi --showmeminfo vram --showproductname --showuniqueid --json``
+  (:func:`parse_rocm_smi`) and ``rocminfo`` for the gfx target and whether
+  the GPU is an APU sharing system memory (:func:`parse_rocminfo`)
+* ``/proc/meminfo`` (:func:`parse_meminfo`)
+
+:func:`measured` assembles ``herd_measured``, the shape ``plan.py`` reads:
+``{gpus: [{vendor, name, vram_mib, compute_capability | gfx_target, index,
+uuid[, unified_memory]}], ram_mib, arch}``. When a GPU tool is installed but
+fails, ``gpus`` is left out (so the plan keeps the declared ``herd_gpus``)
+and the failure is reported; a measured empty list means "no GPU".
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+NVIDIA_QUERY = "index,name,memory.total,compute_cap,uuid"
+NVIDIA_QUERY_NO_CC = "index,name,memory.total,uuid"  # drivers older than 510 lack compute_cap
+ROCM_SMI_ARGS = ("--showmeminfo", "vram", "--showproductname", "--showuniqueid", "--json")
+
+# gfx targets of AMD APUs (GPU memory is system memory): Strix Halo, Strix
+# Point, Phoenix/Hawk Point, Rembrandt, Renoir/Cezanne, Raven.
+APU_GFX = {"gfx1151", "gfx1150", "gfx1103", "gfx1035", "gfx1036", "gfx90c", "gfx902", "gfx909"}
+
+_NA = {"", "[n/a]", "n/a", "[not supported]", "not supported", "[unknown error]", "[insufficient permissions]"}
+_GFX_RE = re.compile(r"^gfx[0-9]{1,2}[0-9a-f]{2}$")
+_CC_RE = re.compile(r"^\d{1,2}\.\d$")
+
+
+class GpuFactsError(ValueError):
+    """A tool's output that cannot be read; the message quotes it."""
+
+
+def _snip(text: str, n: int = 200) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
+def parse_meminfo(text: str) -> int:
+    """MemTotal of /proc/meminfo in MiB (rounded down, as ``free -m``)."""
+    m = re.search(r"^MemTotal:\s+(\d+)\s*kB\s*$", text, re.MULTILINE)
+    if not m:
+        raise GpuFactsError(f"/proc/meminfo has no 'MemTotal: N kB' line: {_snip(text)!r}")
+    return int(m.group(1)) // 1024
+
+
+def parse_nvidia_smi(text: str, fields: str = NVIDIA_QUERY) -> list[dict[str, Any]]:
+    """GPUs from ``nvidia-smi --query-gpu=<fields> --format=csv,noheader,nounits``.
+
+    ``memory.total`` with ``nounits`` is MiB. Values nvidia-smi cannot give
+    (``[N/A]``, ``[Not Supported]``) become absent keys. An error message
+    instead of CSV (driver not loaded, unknown field) raises GpuFactsError.
+    """
+    names = [f.strip() for f in fields.split(",")]
+    gpus = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        cols = [c.strip() for c in line.split(",")]
+        if len(cols) > len(names) and "name" in names:
+            # A comma inside the product name: rejoin the surplus columns into it.
+            i = names.index("name")
+            extra = len(cols) - len(names)
+            cols[i : i + extra + 1] = [", ".join(cols[i : i + extra + 1])]
+        if len(cols) != len(names):
+            raise GpuFactsError(f"nvidia-smi printed {line.strip()!r}, not {len(names)} CSV fields ({fields})")
+        row = {name: cols[i] for i, name in enumerate(names)}
+        try:
+            index = int(row["index"])
+            vram = int(float(row["memory.total"]))
+        except (KeyError, ValueError):
+            raise GpuFactsError(f"nvidia-smi printed {line.strip()!r}: index and memory.total must be numbers") from None
+        gpu: dict[str, Any] = {"vendor": "nvidia", "index": index, "name": row.get("name", ""), "vram_mib": vram}
+        cc = row.get("compute_cap", "")
+        if cc.lower() not in _NA:
+            if not _CC_RE.match(cc):
+                raise GpuFactsError(f"nvidia-smi printed compute capability {cc!r} for GPU {index}; expected e.g. 8.9")
+            gpu["compute_capability"] = cc
+        uuid = row.get("uuid", "")
+        if uuid.lower() not in _NA:
+            gpu["uuid"] = uuid
+        gpus.append(gpu)
+    return sorted(gpus, key=lambda g: g["index"])
+
+
+def nvidia_field_unsupported(text: str) -> bool:
+    """True when nvidia-smi rejected a --query-gpu field (old driver)."""
+    return "is not a valid field" in text
+
+
+def _card_index(key: str) -> int | None:
+    m = re.fullmatch(r"card(\d+)", key.strip())
+    return int(m.group(1)) if m else None
+
+
+def parse_rocm_smi(text: str) -> list[dict[str, Any]]:
+    """Cards from ``rocm-smi --showmeminfo vram --showproductname
+    --showuniqueid --json``: ``{index, name, vram_mib[, gfx_target, uuid]}``.
+
+    rocm-smi prints one object per ``cardN`` (plus ``system``); VRAM is in
+    bytes as a string. Newer releases also print the ``GFX Version``.
+    """
+    if "No AMD GPUs" in text and "{" not in text:
+        return []  # ROCm installed on a host without an AMD GPU
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise GpuFactsError(f"rocm-smi did not print JSON: {_snip(text)!r}") from None
+    if not isinstance(data, dict):
+        raise GpuFactsError(f"rocm-smi printed {type(data).__name__}, not an object of cards")
+    cards = []
+    for key, card in data.items():
+        idx = _card_index(key)
+        if idx is None or not isinstance(card, dict):
+            continue
+        vram_b = next((v for k, v in card.items() if k.startswith("VRAM Total Memory")), None)
+        try:
+            vram_mib = int(vram_b) // 2**20
+        except (TypeError, ValueError):
+            raise GpuFactsError(f"rocm-smi: {key} has no numeric 'VRAM Total Memory (B)': {_snip(json.dumps(card))!r}") from None
+        name = str(card.get("Card Series") or card.get("Card series") or card.get("Card Model") or "AMD GPU").strip()
+        item: dict[str, Any] = {"vendor": "amd", "index": idx, "name": name, "vram_mib": vram_mib}
+        gfx = str(card.get("GFX Version", "")).strip().lower()
+        if _GFX_RE.match(gfx):
+            item["gfx_target"] = gfx
+        uid = str(card.get("Unique ID", "")).strip()
+        if uid and uid.lower() not in _NA:
+            item["uuid"] = uid
+        cards.append(item)
+    return sorted(cards, key=lambda c: c["index"])
+
+
+def parse_rocminfo(text: str) -> list[dict[str, Any]]:
+    """GPU agents of ``rocminfo`` in order: ``{gfx_target, name, uuid, apu}``.
+
+    CPU agents are skipped. ``apu`` is true when the agent's memory
+    properties say APU (ROCm 6) or its gfx target is a known APU.
+    """
+    agents = re.split(r"^\*{3,}\s*\n\s*Agent \d+\s*\n\*{3,}\s*$", text, flags=re.MULTILINE)
+    if len(agents) < 2:
+        raise GpuFactsError(f"rocminfo printed no HSA agents: {_snip(text)!r}")
+    gpus = []
+    for body in agents[1:]:
+        fields: dict[str, str] = {}
+        for line in body.splitlines():
+            m = re.match(r"^  (\S[^:]*?):\s*(.*?)\s*$", line)  # top-level agent keys only (2 spaces)
+            if m and m.group(1) not in fields:
+                fields[m.group(1)] = m.group(2)
+        if fields.get("Device Type", "").upper() != "GPU":
+            continue
+        gfx = fields.get("Name", "").strip().lower()
+        if not _GFX_RE.match(gfx):
+            continue
+        uuid = fields.get("Uuid", "")
+        gpus.append(
+            {
+                "gfx_target": gfx,
+                "name": fields.get("Marketing Name", "").strip(),
+                "uuid": uuid if uuid and uuid.upper() != "GPU-XX" else None,
+                "apu": "APU" in fields.get("Memory Properties", "").upper() or gfx in APU_GFX,
+            }
+        )
+    return gpus
+
+
+def amd_gpus(rocm_smi_out: str | None, rocminfo_out: str | None) -> list[dict[str, Any]]:
+    """AMD GPUs from either or both tools; rocminfo agents pair with rocm-smi
+    cards in order (both enumerate the KFD nodes in the same order)."""
+    cards = parse_rocm_smi(rocm_smi_out) if rocm_smi_out is not None else []
+    agents = parse_rocminfo(rocminfo_out) if rocminfo_out is not None else []
+    if not cards:
+        if agents:
+            missing = ", ".join(a["gfx_target"] for a in agents)
+            raise GpuFactsError(f"rocminfo lists GPU(s) {missing} but rocm-smi gave no VRAM size; install rocm-smi")
+        return []
+    if agents and len(agents) != len(cards):
+        raise GpuFactsError(f"rocm-smi lists {len(cards)} card(s) but rocminfo {len(agents)} GPU agent(s); cannot pair them")
+    out = []
+    for i, card in enumerate(cards):
+        gpu = dict(card)
+        if agents:
+            a = agents[i]
+            gpu.setdefault("gfx_target", a["gfx_target"])
+            if a["name"] and gpu["name"] in ("AMD GPU", ""):
+                gpu["name"] = a["name"]
+            if a["uuid"] and "uuid" not in gpu:
+                gpu["uuid"] = a["uuid"]
+            if a["apu"]:
+                gpu["unified_memory"] = True
+        if "gfx_target" not in gpu:
+            raise GpuFactsError(f"AMD card {gpu['index']}: no gfx target (rocm-smi too old and no rocminfo output)")
+        if gpu["gfx_target"] in APU_GFX:
+            gpu["unified_memory"] = True
+        out.append(gpu)
+    return out
+
+
+def measured(
+    meminfo: str,
+    arch: str,
+    nvidia_smi: str | None = None,
+    nvidia_fields: str = NVIDIA_QUERY,
+    rocm_smi: str | None = None,
+    rocminfo: str | None = None,
+    gpu_errors: list[str] | None = None,
+) -> tuple[dict[str, Any], list[str]]:
+    """``herd_measured`` and the problems met. ``None`` outputs mean the tool
+    is not installed; ``gpu_errors`` are failures of installed tools (their
+    presence leaves ``gpus`` out so declared ``herd_gpus`` stay in force)."""
+    problems = list(gpu_errors or [])
+    facts: dict[str, Any] = {"ram_mib": parse_meminfo(meminfo), "arch": normalize_arch(arch)}
+    gpus: list[dict[str, Any]] = []
+    if nvidia_smi is not None:
+        try:
+            gpus += parse_nvidia_smi(nvidia_smi, nvidia_fields)
+        except GpuFactsError as exc:
+            problems.append(str(exc))
+    if rocm_smi is not None or rocminfo is not None:
+        try:
+            gpus += amd_gpus(rocm_smi, rocminfo)
+        except GpuFactsError as exc:
+            problems.append(str(exc))
+    if not problems:
+        facts["gpus"] = gpus
+    return facts, problems
+
+
+def normalize_arch(machine: str) -> str:
+    """``uname -m`` -> the names the inventory uses (x86_64, aarch64)."""
+    m = str(machine).strip().lower()
+    return {"amd64": "x86_64", "arm64": "aarch64"}.get(m, m)

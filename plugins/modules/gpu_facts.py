@@ -1,0 +1,197 @@
+#!/usr/bin/python
+# Copyright: llama-herd developers
+# Apache License 2.0
+"""Measure a host's GPUs, RAM and architecture as ansible_facts.herd_measured."""
+
+from __future__ import annotations
+
+import platform
+from typing import Any
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.llamaherd.cluster.plugins.module_utils.gpu_facts import (
+    NVIDIA_QUERY,
+    NVIDIA_QUERY_NO_CC,
+    ROCM_SMI_ARGS,
+    GpuFactsError,
+    measured,
+    nvidia_field_unsupported,
+)
+
+DOCUMENTATION = r"""
+---
+module: gpu_facts
+short_description: Measure a host's GPUs, RAM and CPU architecture for the llama-herd plan
+description:
+  - NVIDIA GPUs are read with
+    C(nvidia-smi --query-gpu=index,name,memory.total,compute_cap,uuid --format=csv,noheader,nounits)
+    (drivers too old for C(compute_cap) are asked again without it).
+  - AMD GPUs are read with C(rocm-smi --showmeminfo vram --showproductname --showuniqueid --json)
+    and C(rocminfo), which gives the gfx target (e.g. C(gfx1151)) and tells APUs,
+    whose GPU memory is system memory, apart (they get C(unified_memory=true)).
+  - A host without these tools is CPU-only. RAM is C(MemTotal) of C(/proc/meminfo).
+  - Sets C(ansible_facts.herd_measured). The plan (M(llamaherd.cluster.herd_plan))
+    prefers these measured values over the declared C(herd_gpus) and C(herd_ram_mib);
+    with fact caching they survive between runs.
+  - When a GPU tool is installed but fails (driver not loaded, unreadable output),
+    C(gpus) is left out of C(herd_measured), so the declared C(herd_gpus) stay in
+    force, and the failure is returned in RV(problems) and as a warning.
+version_added: "0.1.0"
+author: llama-herd developers
+options:
+  nvidia_smi:
+    description: Path or name of C(nvidia-smi); searched in C(PATH) when a name.
+    type: str
+    default: nvidia-smi
+  rocm_smi:
+    description: Path or name of C(rocm-smi).
+    type: str
+    default: rocm-smi
+  rocminfo:
+    description: Path or name of C(rocminfo).
+    type: str
+    default: rocminfo
+  meminfo_path:
+    description: The meminfo file to read (C(/proc/meminfo) on Linux).
+    type: path
+    default: /proc/meminfo
+  fail_on_tool_error:
+    description: Fail instead of warning when an installed GPU tool fails.
+    type: bool
+    default: false
+attributes:
+  check_mode:
+    support: full
+    details: The module only reads; it runs the same in check mode.
+  diff_mode:
+    support: none
+  facts:
+    support: full
+notes:
+  - Linux only (C(/proc/meminfo)).
+"""
+
+EXAMPLES = r"""
+- name: Measure the GPUs and RAM of every node
+  llamaherd.cluster.gpu_facts:
+
+- name: Use a vendor tool outside PATH
+  llamaherd.cluster.gpu_facts:
+    nvidia_smi: /usr/local/nvidia/bin/nvidia-smi
+
+- name: Show what was measured
+  ansible.builtin.debug:
+    var: ansible_facts.herd_measured
+"""
+
+RETURN = r"""
+ansible_facts:
+  description: Facts for the plan.
+  returned: always
+  type: dict
+  contains:
+    herd_measured:
+      description:
+        - C(gpus) (a list of C({vendor, name, vram_mib, index, uuid}) plus C(compute_capability)
+          for NVIDIA or C(gfx_target) and, for APUs, C(unified_memory) for AMD; absent when a GPU
+          tool failed), C(ram_mib) and C(arch) (C(uname -m), e.g. C(x86_64), C(aarch64)).
+      type: dict
+      sample:
+        gpus:
+          - vendor: nvidia
+            index: 0
+            name: NVIDIA GeForce RTX 4090
+            vram_mib: 24564
+            compute_capability: "8.9"
+            uuid: GPU-5f3c0a1e-8b2d-4c7a-9e11-2a6b7d9c0f41
+        ram_mib: 128000
+        arch: x86_64
+tools:
+  description: The GPU tools found and run, by name.
+  returned: always
+  type: list
+  elements: str
+problems:
+  description: Failures of installed GPU tools, quoting their output.
+  returned: always
+  type: list
+  elements: str
+"""
+
+
+def _run(module: AnsibleModule, argv: list[str], errors: list[str]) -> str | None:
+    rc, out, err = module.run_command(argv, check_rc=False, environ_update={"LC_ALL": "C"})
+    if rc != 0:
+        text = " ".join((out + " " + err).split())[:300]
+        errors.append(f"{' '.join(argv[:2])} exited {rc}: {text or 'no output'}")
+        return None
+    return out
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "nvidia_smi": {"type": "str", "default": "nvidia-smi"},
+            "rocm_smi": {"type": "str", "default": "rocm-smi"},
+            "rocminfo": {"type": "str", "default": "rocminfo"},
+            "meminfo_path": {"type": "path", "default": "/proc/meminfo"},
+            "fail_on_tool_error": {"type": "bool", "default": False},
+        },
+        supports_check_mode=True,
+    )
+    p: dict[str, Any] = module.params
+    errors: list[str] = []
+    tools: list[str] = []
+    try:
+        with open(p["meminfo_path"], encoding="utf-8") as fh:
+            meminfo = fh.read()
+    except OSError as exc:
+        module.fail_json(msg=f"meminfo_path: cannot read {p['meminfo_path']}: {exc}")
+
+    nvidia_out = None
+    fields = NVIDIA_QUERY
+    nvidia = module.get_bin_path(p["nvidia_smi"])
+    if nvidia:
+        tools.append("nvidia-smi")
+        argv = [nvidia, f"--query-gpu={NVIDIA_QUERY}", "--format=csv,noheader,nounits"]
+        rc, out, err = module.run_command(argv, check_rc=False, environ_update={"LC_ALL": "C"})
+        if rc != 0 and nvidia_field_unsupported(out + err):
+            fields = NVIDIA_QUERY_NO_CC
+            argv[1] = f"--query-gpu={NVIDIA_QUERY_NO_CC}"
+            rc, out, err = module.run_command(argv, check_rc=False, environ_update={"LC_ALL": "C"})
+        if rc == 0:
+            nvidia_out = out
+        else:
+            errors.append(f"nvidia-smi exited {rc}: {' '.join((out + ' ' + err).split())[:300] or 'no output'}")
+
+    rocm_out = rocminfo_out = None
+    rocm = module.get_bin_path(p["rocm_smi"])
+    if rocm:
+        tools.append("rocm-smi")
+        rocm_out = _run(module, [rocm, *ROCM_SMI_ARGS], errors)
+    rinfo = module.get_bin_path(p["rocminfo"])
+    if rinfo:
+        tools.append("rocminfo")
+        rocminfo_out = _run(module, [rinfo], errors)
+
+    try:
+        facts, problems = measured(
+            meminfo,
+            platform.machine(),
+            nvidia_smi=nvidia_out,
+            nvidia_fields=fields,
+            rocm_smi=rocm_out,
+            rocminfo=rocminfo_out,
+            gpu_errors=errors,
+        )
+    except GpuFactsError as exc:
+        module.fail_json(msg=f"meminfo_path: {exc}")
+    if problems and p["fail_on_tool_error"]:
+        module.fail_json(msg="GPU tools failed: " + "; ".join(problems), tools=tools, problems=problems)
+    for problem in problems:
+        module.warn(f"gpu_facts: {problem}; keeping the declared herd_gpus for this host")
+    module.exit_json(changed=False, ansible_facts={"herd_measured": facts}, tools=tools, problems=problems)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""gpu_facts runs for real on this machine (loopback, local connection):
+RAM agrees with /proc/meminfo; a host without GPU tools measures no GPU."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO, VENV_BIN, ansible_env
+
+
+def _adhoc(tmp_path, *args: str) -> dict:
+    env = ansible_env()
+    env["ANSIBLE_LOAD_CALLBACK_PLUGINS"] = "true"
+    env["ANSIBLE_STDOUT_CALLBACK"] = "ansible.builtin.json"
+    env["ANSIBLE_CACHE_PLUGIN_CONNECTION"] = str(tmp_path / "facts")  # keep the checkout's fact cache clean
+    res = subprocess.run(
+        [
+            str(VENV_BIN / "ansible"),
+            "-i",
+            "localhost,",
+            "-c",
+            "local",
+            "-e",
+            f"ansible_python_interpreter={sys.executable}",
+            "-m",
+            "llamaherd.cluster.gpu_facts",
+            *args,
+            "localhost",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    return json.loads(res.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
+
+
+def _meminfo_mib() -> int:
+    with open("/proc/meminfo", encoding="utf-8") as fh:
+        for line in fh:
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) // 1024
+    raise AssertionError("no MemTotal in /proc/meminfo")
+
+
+@pytest.mark.skipif(
+    any(shutil.which(t) for t in ("nvidia-smi", "rocm-smi", "rocminfo")), reason="this check is for a GPU-less machine"
+)
+def test_gpu_facts_on_this_machine(tmp_path):
+    result = _adhoc(tmp_path)
+    measured = result["ansible_facts"]["herd_measured"]
+    assert measured["ram_mib"] == _meminfo_mib()
+    assert measured["gpus"] == []
+    assert measured["arch"] == subprocess.run(["uname", "-m"], capture_output=True, text=True, check=True).stdout.strip()
+    assert result["changed"] is False
+    assert result["tools"] == [] and result["problems"] == []
+
+
+def test_gpu_facts_check_mode_and_broken_tool(tmp_path):
+    """A GPU tool that is installed but fails leaves gpus out (declared herd_gpus
+    stay in force) and says why; check mode measures the same way."""
+    fake = tmp_path / "nvidia-smi"
+    fake.write_text(
+        '#!/bin/sh\necho "NVIDIA-SMI has failed because it couldn\'t communicate with the NVIDIA driver."\nexit 9\n',
+        encoding="utf-8",
+    )
+    fake.chmod(0o755)
+    result = _adhoc(tmp_path, "--check", "-a", f"nvidia_smi={fake} rocm_smi=/nonexistent/rocm-smi rocminfo=/nonexistent/rocminfo")
+    measured = result["ansible_facts"]["herd_measured"]
+    assert "gpus" not in measured
+    assert measured["ram_mib"] == _meminfo_mib()
+    assert result["tools"] == ["nvidia-smi"]
+    assert "exited 9" in result["problems"][0] and "NVIDIA-SMI has failed" in result["problems"][0]

@@ -1,0 +1,185 @@
+"""Unit tests for plugins/module_utils/gpu_facts.py on recorded tool outputs
+(tests/unit/fixtures/gpu_facts/), and for how the plan uses what they give."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from ansible_collections.llamaherd.cluster.plugins.module_utils import gpu_facts as gf
+from ansible_collections.llamaherd.cluster.plugins.module_utils.plan import build_plan, host_gpus, host_ram_mib
+
+FIX = Path(__file__).resolve().parents[2] / "fixtures" / "gpu_facts"
+
+
+def fx(name: str) -> str:
+    return (FIX / name).read_text(encoding="utf-8")
+
+
+def test_rtx4090():
+    gpus = gf.parse_nvidia_smi(fx("nvidia-smi_rtx4090.csv"))
+    assert gpus == [
+        {
+            "vendor": "nvidia",
+            "index": 0,
+            "name": "NVIDIA GeForce RTX 4090",
+            "vram_mib": 24564,
+            "compute_capability": "8.9",
+            "uuid": "GPU-5f3c0a1e-8b2d-4c7a-9e11-2a6b7d9c0f41",
+        }
+    ]
+
+
+def test_three_v100s():
+    gpus = gf.parse_nvidia_smi(fx("nvidia-smi_3xv100s.csv"))
+    assert [g["index"] for g in gpus] == [0, 1, 2]
+    assert {g["name"] for g in gpus} == {"Tesla V100S-PCIE-32GB"}
+    assert {g["vram_mib"] for g in gpus} == {32768}
+    assert {g["compute_capability"] for g in gpus} == {"7.0"}
+    assert len({g["uuid"] for g in gpus}) == 3
+
+
+def test_old_driver_without_compute_cap():
+    assert gf.nvidia_field_unsupported(fx("nvidia-smi_old_driver.txt"))
+    assert not gf.nvidia_field_unsupported(fx("nvidia-smi_rtx4090.csv"))
+    gpus = gf.parse_nvidia_smi(fx("nvidia-smi_p40_no_cc.csv"), gf.NVIDIA_QUERY_NO_CC)
+    assert gpus == [
+        {
+            "vendor": "nvidia",
+            "index": 0,
+            "name": "Tesla P40",
+            "vram_mib": 24576,
+            "uuid": "GPU-2f7e0c91-6a3b-4d58-b1e2-8c9d0a4f7e35",
+        }
+    ]
+
+
+def test_nvidia_na_and_comma_in_name():
+    gpus = gf.parse_nvidia_smi("1, NVIDIA A100-SXM4-80GB, MIG 1g.10gb, 81920, [N/A], [N/A]\n")
+    assert gpus == [{"vendor": "nvidia", "index": 1, "name": "NVIDIA A100-SXM4-80GB, MIG 1g.10gb", "vram_mib": 81920}]
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("nvidia-smi_no_driver.txt", "NVIDIA-SMI has failed"),
+        ("nvidia-smi_old_driver.txt", "compute_cap"),
+    ],
+)
+def test_nvidia_broken_output_raises_with_quote(text, words):
+    with pytest.raises(gf.GpuFactsError, match=words):
+        gf.parse_nvidia_smi(fx(text))
+
+
+def test_nvidia_empty_output_is_no_gpu():
+    assert gf.parse_nvidia_smi(fx("empty.txt")) == []
+
+
+def test_nvidia_bad_compute_capability():
+    with pytest.raises(gf.GpuFactsError, match="compute capability"):
+        gf.parse_nvidia_smi("0, X, 1024, sm_89, GPU-1\n")
+
+
+def test_strix_halo_is_unified_gfx1151():
+    gpus = gf.amd_gpus(fx("rocm-smi_strix_halo.json"), fx("rocminfo_strix_halo.txt"))
+    assert gpus == [
+        {
+            "vendor": "amd",
+            "index": 0,
+            "name": "AMD Radeon Graphics",
+            "vram_mib": 98304,
+            "gfx_target": "gfx1151",
+            "unified_memory": True,
+        }
+    ]
+
+
+def test_rocminfo_agents():
+    agents = gf.parse_rocminfo(fx("rocminfo_strix_halo.txt"))
+    assert agents == [{"gfx_target": "gfx1151", "name": "AMD Radeon Graphics", "uuid": None, "apu": True}]
+    xtx = gf.parse_rocminfo(fx("rocminfo_7900xtx.txt"))
+    assert xtx == [{"gfx_target": "gfx1100", "name": "Radeon RX 7900 XTX", "uuid": "GPU-5b1e2c0d9a7f3e41", "apu": False}]
+
+
+def test_old_rocm_smi_gets_gfx_from_rocminfo():
+    gpus = gf.amd_gpus(fx("rocm-smi_old_no_gfx.json"), fx("rocminfo_7900xtx.txt"))
+    assert gpus == [
+        {
+            "vendor": "amd",
+            "index": 0,
+            "name": "Navi 31 [Radeon RX 7900 XT/7900 XTX/7900 GRE/7900M]",
+            "vram_mib": 24560,
+            "gfx_target": "gfx1100",
+            "uuid": "0x5b1e2c0d9a7f3e41",
+        }
+    ]
+    with pytest.raises(gf.GpuFactsError, match="no gfx target"):
+        gf.amd_gpus(fx("rocm-smi_old_no_gfx.json"), None)
+
+
+def test_rocm_broken_outputs():
+    assert gf.parse_rocm_smi(fx("rocm-smi_no_gpu.txt")) == []
+    with pytest.raises(gf.GpuFactsError, match="did not print JSON"):
+        gf.parse_rocm_smi(fx("empty.txt"))
+    with pytest.raises(gf.GpuFactsError, match="no HSA agents"):
+        gf.parse_rocminfo(fx("rocminfo_no_kfd.txt"))
+    with pytest.raises(gf.GpuFactsError, match="VRAM"):
+        gf.parse_rocm_smi('{"card0": {"Card Series": "X"}}')
+    with pytest.raises(gf.GpuFactsError, match="rocm-smi gave no VRAM"):
+        gf.amd_gpus(None, fx("rocminfo_strix_halo.txt"))
+
+
+def test_meminfo():
+    assert gf.parse_meminfo(fx("meminfo_128g.txt")) == 128000
+    assert gf.parse_meminfo(fx("meminfo_cpu_only_16g.txt")) == 15936
+    with pytest.raises(gf.GpuFactsError, match="MemTotal"):
+        gf.parse_meminfo(fx("empty.txt"))
+
+
+def test_measured_cpu_only_host():
+    facts, problems = gf.measured(fx("meminfo_cpu_only_16g.txt"), "arm64")
+    assert facts == {"ram_mib": 15936, "arch": "aarch64", "gpus": []}
+    assert problems == []
+
+
+def test_measured_gpu_host():
+    facts, problems = gf.measured(fx("meminfo_128g.txt"), "x86_64", nvidia_smi=fx("nvidia-smi_3xv100s.csv"))
+    assert problems == []
+    assert facts["ram_mib"] == 128000 and facts["arch"] == "x86_64"
+    assert [g["vram_mib"] for g in facts["gpus"]] == [32768] * 3
+
+
+def test_measured_broken_tool_keeps_declared_gpus():
+    facts, problems = gf.measured(fx("meminfo_128g.txt"), "x86_64", nvidia_smi=fx("nvidia-smi_no_driver.txt"))
+    assert "gpus" not in facts
+    assert problems and "NVIDIA-SMI has failed" in problems[0]
+    facts, problems = gf.measured(fx("meminfo_128g.txt"), "x86_64", gpu_errors=["nvidia-smi exited 9: no output"])
+    assert "gpus" not in facts and problems == ["nvidia-smi exited 9: no output"]
+    hv = {"herd_measured": facts, "herd_gpus": [{"vendor": "nvidia", "name": "declared", "vram_mib": 8192}], "herd_ram_mib": 4096}
+    assert host_gpus(hv)[0]["name"] == "declared"
+    assert host_ram_mib(hv) == 128000  # RAM was measured; it wins
+
+
+def test_measured_values_win_in_the_plan():
+    """A host declared with an 8 GiB GPU but measured with an RTX 4090: the
+    plan places a 12 GiB model on its GPU, which the declared card could not."""
+    facts, _ = gf.measured(fx("meminfo_128g.txt"), "x86_64", nvidia_smi=fx("nvidia-smi_rtx4090.csv"))
+    model = {"name": "qwen2.5:14b", "context": 4096}
+    hv = {
+        "herd_gpus": [{"vendor": "nvidia", "name": "declared", "vram_mib": 8192, "compute_capability": "8.6"}],
+        "herd_ram_mib": 16384,
+        "herd_models": [model],
+    }
+    declared = build_plan({"n1": hv}, {"all": ["n1"], "ollama_nodes": ["n1"]})
+    assert declared["hosts"]["n1"]["ollama_models"][0]["on_gpu"] is False
+    measured_plan = build_plan({"n1": {**hv, "herd_measured": facts}}, {"all": ["n1"], "ollama_nodes": ["n1"]})
+    item = measured_plan["hosts"]["n1"]["ollama_models"][0]
+    assert item["on_gpu"] is True
+    assert measured_plan["node_usage"]["n1"]["gpu_budget_mib"] == round(24564 * 0.8 - 457)
+
+
+def test_measured_cpu_only_overrides_declared_gpu():
+    facts, _ = gf.measured(fx("meminfo_cpu_only_16g.txt"), "x86_64")
+    hv = {"herd_measured": facts, "herd_gpus": [{"vendor": "nvidia", "name": "gone", "vram_mib": 8192}]}
+    assert host_gpus(hv) == []
+    assert host_ram_mib(hv) == 15936
