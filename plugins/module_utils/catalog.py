@@ -427,6 +427,7 @@ ENTRY_KEYS = {
     "swa_layers",
     "recurrent_layers",
     "tied_embeddings",
+    "tensors",  # [[name, ggml type, elements]] from a GGUF header (gguf_info)
 }
 
 _QUANT_TAG_RE = re.compile(r"[-_.]((?:i?q\d[a-z0-9_]*)|f16|bf16|f32|fp16)$", re.IGNORECASE)

@@ -66,6 +66,8 @@ def resolve_model(m: Mapping[str, Any], catalog: Mapping[str, Mapping[str, Any]]
         quant = memory.normalize_quant(quant)
     except memory.MemoryError_ as exc:
         return None, f"herd_models[{m['name']}].quant: {exc}"
+    if entry.get("tensors") and str(entry.get("quant", "")).upper() != quant:
+        entry.pop("tensors")  # the GGUF header describes another quantization of this model
     entry["quant"] = quant
     if m.get("size_bytes"):
         entry.setdefault("size_mib", {})[quant] = int(m["size_bytes"]) / memory.MIB
@@ -377,10 +379,13 @@ def rpc_split(
     weights = [max(d["usable_mib"], 0.0) for d in devices]
     low = min((w for w in weights if w > 0), default=1.0)
     split = [round(w / low, 3) for w in weights]
-    mem = memory.llama_server_memory(entry, weight_type=quant, ctx=ctx, parallel=parallel, split=split or None)
-    # Scale the shape's weights to the real file size when the catalog knows it.
+    # A GGUF header's tensors (gguf_info) give the exact bytes of each layer;
+    # otherwise the shape gives them, scaled to the file size the catalog knows.
+    header = entry.get("tensors") if entry.get("quant") == quant else None
+    tensors = [(str(n), str(t), int(e)) for n, t, e in header] if header else None
+    mem = memory.llama_server_memory(entry, tensors=tensors, weight_type=quant, ctx=ctx, parallel=parallel, split=split or None)
     model_total = sum(v["model"] for v in mem["devices"].values())
-    scale = (file_mib * memory.MIB / model_total) if (file_mib and model_total) else 1.0
+    scale = (file_mib * memory.MIB / model_total) if (file_mib and model_total and not tensors) else 1.0
     rows = []
     ok = True
     for i, d in enumerate(devices):
@@ -466,7 +471,7 @@ def _plan_llama_cpp(plan, models, hostvars, groups, margin, catalog):
         alts = {}
         for q in ("Q4_K_M", "Q8_0"):
             if q != quant:
-                alt_entry = dict(entry)
+                alt_entry = {k: v for k, v in entry.items() if k != "tensors"}
                 alt_file = model_size_mib(entry.get("name", m["name"]), q, catalog)
                 alts[q] = rpc_split(alt_entry, q, devices, ctx, par, alt_file, head, host_ram_mib(hostvars.get(head, {})), margin)
         plan["rpc_splits"].append({"model": m["name"], "ctx": ctx, "parallel": par, "chosen": split, "alternatives": alts})
