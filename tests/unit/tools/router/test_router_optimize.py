@@ -139,3 +139,15 @@ def test_with_loaded_replaces_a_partial_copy():
     node = d.NodeState("http://g", "g", 4096, loaded=(Loaded("m:latest", 100, 50, 100 * MIB, 50 * MIB),))
     after = node.with_loaded("m", 100)
     assert after.used_mib == 100 and len(after.loaded) == 1 and after.loaded[0].on_gpu
+
+
+def test_a_node_answering_garbage_is_reported_as_down():
+    class Garbage(FakeClient):
+        def ps(self):
+            raise AttributeError("'list' object has no attribute 'get'")
+
+    fleet = {"http://odd:11434": FakeNode(4096), "http://gpu:11434": FakeNode(4096)}
+    cfg, _ = setup(fleet, [])
+    nodes = gather(cfg, lambda url, timeout: (Garbage if "odd" in url else FakeClient)(fleet, url))
+    assert [n.reachable for n in nodes] == [False, True]
+    assert "has no attribute" in nodes[0].error

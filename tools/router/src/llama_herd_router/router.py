@@ -33,7 +33,8 @@ def gather(cfg: Config, client: ClientFactory = Client) -> list[d.NodeState]:
             version = c.version()
             loaded = tuple(c.ps())
             pulled = c.tags()
-        except OllamaError as exc:
+        except (OllamaError, ValueError, TypeError, KeyError, AttributeError) as exc:
+            # Down, or answering something that is not Ollama's API.
             log.warning("node %s is unreachable: %s", node.url, exc)
             out.append(d.NodeState(node.url, node.name, node.vram_mib, reachable=False, error=str(exc)))
             continue
