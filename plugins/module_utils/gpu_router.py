@@ -44,9 +44,10 @@ def router_nodes(hosts: Iterable[str], hostvars: Mapping[str, Mapping[str, Any]]
 
 def priority_models(models: Iterable[Mapping[str, Any]] | None) -> list[str]:
     """Ollama models of ``herd_models`` with ``priority`` >= 1, most important
-    (1) first; ties keep the inventory's order."""
+    (highest priority, as the plan ranks them) first; ties keep the
+    inventory's order."""
     chosen = [
-        (int(m["priority"]), i, str(m["name"]))
+        (-int(m["priority"]), i, str(m["name"]))
         for i, m in enumerate(models or [])
         if isinstance(m, Mapping)
         and m.get("name")

@@ -36,5 +36,5 @@ def test_priority_models_ollama_only_most_important_first():
         {"name": "llama3.2:3b", "priority": 2},
         {"name": "ignored", "priority": 0},
     ]
-    assert priority_models(models) == ["mxbai-embed-large", "nomic-embed-text", "llama3.2:3b"]
+    assert priority_models(models) == ["nomic-embed-text", "llama3.2:3b", "mxbai-embed-large"]
     assert priority_models(None) == []
