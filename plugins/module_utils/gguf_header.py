@@ -310,7 +310,7 @@ def catalog_entry(info: Mapping[str, Any], with_tensors: bool = False) -> dict[s
         entry["head_dim_k"] = hk
         entry["head_dim_v"] = hv or hk
     if info.get("n_params"):
-        entry["params_b"] = round(int(info["n_params"]) / 1e9, 4)
+        entry["params_b"] = int(info["n_params"]) / 1e9
     quant = info.get("file_type") or dominant_type(tensors)
     if quant:
         try:

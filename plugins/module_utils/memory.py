@@ -303,6 +303,60 @@ def dllama_per_node_bytes(
     return int(weights + kv + acts + extra)
 
 
+ENGINES = ("llama_cpp", "ollama", "dllama")
+
+
+def engine_kv_bytes(
+    shape: Mapping[str, Any],
+    engine: str,
+    context: int,
+    parallel: int = 1,
+    cache_type: str = "f16",
+    flash_attn: bool = True,
+    kv_unified: bool = False,
+    nodes: int = 1,
+) -> int:
+    """KV cache bytes of one model under an engine's own context semantics.
+
+    ``llama_cpp``: ``-c context`` padded and split across ``-np parallel``
+    (:func:`llama_server_kv_cells`); ``ollama``: ``num_ctx x
+    OLLAMA_NUM_PARALLEL`` cells; ``dllama``: ``--max-seq-len context`` in f32,
+    KV heads split across ``nodes`` (bytes per node). Sliding-window layers
+    (``swa_layers`` of the entry, window ``n_swa``) and recurrent layers
+    (``recurrent_layers``) are counted as :func:`kv_cache_bytes` says.
+    """
+    if engine not in ENGINES:
+        raise MemoryError_(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)}")
+    n_layer = shape_value(shape, "n_layer")
+    hd = shape_value(shape, "head_dim")
+    hk = int(shape.get("head_dim_k") or hd)
+    hv = int(shape.get("head_dim_v") or hd)
+    if engine == "dllama":
+        return dllama_kv_bytes(n_layer, int(context), shape_value(shape, "n_head_kv"), hd, int(nodes))
+    if engine == "ollama":
+        cells = ollama_kv_cells(context, parallel)
+        if cells <= 0:
+            raise MemoryError_(f"context and parallel must be positive, got {context} and {parallel}")
+    else:
+        cells = llama_server_kv_cells(context, parallel, kv_unified)
+    swa_layers = int(shape.get("swa_layers") or 0)
+    window = cells
+    if swa_layers and shape.get("n_swa"):
+        window = swa_cells(cells, int(shape["n_swa"]), parallel)
+    return kv_cache_bytes(
+        n_layer,
+        cells,
+        shape_value(shape, "n_head_kv"),
+        hk,
+        hv,
+        cache_type,
+        flash_attn=flash_attn,
+        swa_layers=swa_layers,
+        swa_cells=window,
+        recurrent_layers=int(shape.get("recurrent_layers") or 0),
+    )
+
+
 def fits(need_mib: float, total_mib: float, margin: float = DEFAULT_MARGIN, used_mib: float = 0.0) -> tuple[bool, float]:
     """(fits, free MiB after placing) against total x margin - used."""
     free = usable_mib(total_mib, margin) - used_mib - need_mib
