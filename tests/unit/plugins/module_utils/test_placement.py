@@ -1,0 +1,49 @@
+"""Unit tests for plugins/module_utils/placement.py: how ``auto`` sizes
+HiGHS's effort (the rest is covered through the plan in test_plan.py)."""
+
+from __future__ import annotations
+
+import time
+
+from ansible_collections.llamaherd.cluster.plugins.module_utils import placement as P
+
+
+def test_milp_time_limit_shrinks_with_size():
+    assert P.milp_time_limit(500, 4.0) == 4.0
+    assert P.milp_time_limit(P.MILP_FULL_TIME_VARS, 4.0) == 4.0
+    assert P.milp_time_limit(20_000, 4.0) == 2.0
+    assert P.milp_time_limit(P.MAX_MILP_VARS, 4.0) == 0.8
+    assert P.milp_time_limit(10**6, 4.0) == P.MIN_MILP_SECONDS
+
+
+def _big(n_hosts: int, n_models: int) -> tuple[list[P.Demand], list[P.Host]]:
+    hosts = [P.Host(f"h{i:03d}", 8000.0 if i % 2 else 0.0, 16000.0, None, False, i) for i in range(n_hosts)]
+    demands = []
+    for j in range(n_models):
+        d = P.Demand(f"m{j:03d}", 1 + j % 3, j % 5)
+        size = 500.0 + 37 * j
+        for h in hosts:
+            d.sizes[h.name] = {m: size for m, cap in (("gpu", h.gpu_mib), ("ram", h.ram_mib)) if cap >= size}
+        demands.append(d)
+    return demands, hosts
+
+
+def test_auto_lets_the_greedy_answer_huge_problems():
+    demands, hosts = _big(300, 120)
+    n = len(P.options(demands, hosts))
+    assert n > P.MAX_MILP_VARS
+    t0 = time.perf_counter()
+    r = P.solve(demands, hosts)
+    wall = time.perf_counter() - t0
+    assert r.solver == "greedy"
+    assert any("the greedy answered" in note for note in r.notes)
+    assert P.check(demands, hosts, r.assignment) == []
+    # seconds is the whole call's wall time, not only the greedy's
+    assert r.seconds <= wall and r.seconds >= 0.5 * wall
+
+
+def test_auto_uses_highs_on_small_problems():
+    demands, hosts = _big(10, 6)
+    r = P.solve(demands, hosts)
+    assert r.solver == "highs" and r.notes == []
+    assert r.objective >= P.greedy(demands, hosts).objective
