@@ -92,6 +92,21 @@ CASES = [
         S(arch="qwen2", n_layer=9, n_embd=896, n_head=14, n_head_kv=2, head_dim=64, n_ff=4864, n_vocab=8192, tied=True),
         {"ctx": 2048, "np": 1, "rpc": 2, "ts": [2, 1]},
     ),
+    (
+        "L RPC 3 workers no-FA",
+        S(n_layer=12, n_embd=1024, n_head=16, n_head_kv=4, n_ff=2816, n_vocab=4096, weight_type="q8_0"),
+        {"ctx": 2048, "np": 1, "fa": False, "rpc": 3, "ts": [1, 1, 1]},
+    ),
+    (
+        "M RPC 1 worker",
+        S(n_layer=6, n_embd=768, n_head=12, n_head_kv=4, n_ff=2048, n_vocab=2048),
+        {"ctx": 8192, "np": 1, "rpc": 1, "ts": [1]},
+    ),
+    (
+        "N RPC np2 ub256 1:3",
+        S(n_layer=8, n_embd=1024, n_head=16, n_head_kv=16, n_ff=2816, n_vocab=4096),
+        {"ctx": 8192, "np": 2, "ub": 256, "rpc": 2, "ts": [1, 3]},
+    ),
 ]
 
 

@@ -376,11 +376,21 @@ def mib(n_bytes: float) -> float:
 # plus the attention mask (f16, n_kv x n_ubatch; counted twice without FA).
 # The vocabulary does not enter: llama-server keeps one output row per slot.
 LLAMA_UBATCH = 512
-# A device behind ggml-rpc-server allocates more than the same graph on the
-# local CPU (its own split of the graph plus the scheduler's input copies):
-# measured 1.25-1.65x on b11312's CPU-backed RPC (bench/memory_accuracy.py);
-# 1.7 keeps every measured device above the real figure.
-RPC_COMPUTE_FACTOR = 1.7
+# Over --rpc with two or more devices and every layer offloaded, llama.cpp
+# enables pipeline parallelism: the scheduler keeps GGML_SCHED_MAX_COPIES (4)
+# copies of each split's inputs. Graph inputs (the KQ mask, tokens,
+# positions) live on the CPU; each device also receives the mask and the
+# hidden state. Fitted on b11312's CPU-backed RPC (bench/memory_accuracy.py,
+# exact to 0.05 MiB with flash attention for 2-3 workers, ubatch 256/512,
+# 1-2 slots):
+#   head CPU: 4 x mask + 5 x hidden + 64 KiB
+#   device:   the local graph + 3 x mask + 3 x hidden
+# where mask = n_kv x n_ubatch x (2 with flash attention, else 4) and
+# hidden = n_embd x n_ubatch x 4. Without flash attention each buffer also
+# holds a constant (measured 4 MiB on the head, 3 MiB per device).
+SCHED_COPIES = 4
+PIPELINE_CPU_EXTRA_NO_FA = 4 * 2**20
+PIPELINE_DEV_EXTRA_NO_FA = 3 * 2**20
 LLAMA_BATCH = 2048
 
 
@@ -555,11 +565,25 @@ def llama_server_memory(
     if ws["tied"] and devs[n_layer] is not None:
         per[key(devs[n_layer])]["model"] += ws["token_embd"]  # the output reuses it: copied again
     used = {key(d) for d in devs}
+    n_kv = cells // streams
+    mask = n_kv * n_ubatch * (2 if flash_attn else 4)
+    hidden = shape_value(shape, "n_embd") * n_ubatch * 4
+    dev_compute = cpu_compute = compute
+    if len(split or []) > 1 and n_gpu_layers > n_layer:
+        # llama.cpp's pipeline parallelism (see SCHED_COPIES)
+        cpu_compute = SCHED_COPIES * mask + 5 * hidden + 64 * 1024
+        dev_compute = compute + (SCHED_COPIES - 1) * (mask + hidden)
+        if not flash_attn:
+            cpu_compute += PIPELINE_CPU_EXTRA_NO_FA
+            dev_compute += PIPELINE_DEV_EXTRA_NO_FA
+    elif split and "cpu" not in used:
+        # One device holds every layer: the head only embeds the tokens.
+        cpu_compute = mask + 2 * hidden + 64 * 1024
     for n in names:
         if n == "cpu":
-            per[n]["compute"] = compute
+            per[n]["compute"] = cpu_compute
         elif n in used:
-            per[n]["compute"] = math.ceil(compute * RPC_COMPUTE_FACTOR)
+            per[n]["compute"] = dev_compute
     if repack:
         for name, gtype, n in tensors:
             if normalize_quant(gtype) in ("Q4_0", "Q4_K", "IQ4_NL") and not name.startswith("token_embd"):
