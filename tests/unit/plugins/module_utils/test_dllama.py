@@ -132,7 +132,7 @@ def test_root_argv_rejects(kw, match):
 def test_default_ports_match_inventory_port_vars_and_role_defaults():
     assert PORT_VARS["dllama_worker_port"][1] == dllama.WORKER_PORT
     assert PORT_VARS["dllama_api_port"][1] == dllama.API_PORT
-    defaults = yaml.safe_load((REPO / "roles/distributed_llama/defaults/main.yml").read_text())
+    defaults = yaml.safe_load((REPO / "roles/dllama/defaults/main.yml").read_text())
     assert defaults["dllama_worker_port"] == dllama.WORKER_PORT
     assert defaults["dllama_api_port"] == dllama.API_PORT
     assert defaults["dllama_buffer_float_type"] == dllama.DEFAULT_BUFFER_FLOAT_TYPE
