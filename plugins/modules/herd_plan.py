@@ -11,7 +11,7 @@ module: herd_plan
 short_description: Decide what runs where in a llama-herd cluster
 description:
   - Turns the inventory (C(herd_models), C(herd_gpus), C(herd_ram_mib), groups)
-    and cached C(gpu_facts) results into a placement, see C(docs/plan.md):
+    and cached C(gpu_facts) results into a placement (see C(docs/plan.md)) covering
     Ollama models per node (on GPU, in RAM, or partly offloaded, each with the
     reason), load-balanced pools, llama-server instances split over RPC
     workers, and the distributed-llama topology.
