@@ -68,6 +68,8 @@ HERD_VARS = {
     "herd_plan",
     "herd_firewall",
     "herd_max_loaded_models",
+    "herd_measured",  # a fact set by gpu_facts (cached facts show up as host vars)
+    "herd_plan_report_dir",  # playbooks/plan.yml: where the reports go
 }
 
 # Ports each group's service listens on: variable -> (group, role default).

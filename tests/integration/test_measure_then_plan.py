@@ -1,6 +1,7 @@
-"""playbooks/measure.yml then playbooks/plan.yml on this machine (local
-connection only): the measured RAM and the measured absence of a GPU win over
-what the inventory declares."""
+"""playbooks/measure.yml, then preflight.yml and plan.yml (site.yml's order)
+on this machine (local connection only): preflight accepts the measured fact,
+and the measured RAM and the measured absence of a GPU win over what the
+inventory declares."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ all:
       hosts:
         localhost:
           ansible_connection: local
+          herd_cluster_address: 127.0.0.1
           ansible_python_interpreter: {python}
           herd_ram_mib: 1024
           herd_gpus:
@@ -40,7 +42,13 @@ def test_measured_values_win(tmp_path, monkeypatch):
     inv.write_text(INVENTORY.format(python=sys.executable), encoding="utf-8")
     monkeypatch.setenv("ANSIBLE_CACHE_PLUGIN_CONNECTION", str(tmp_path / "facts"))
     res = run_playbook(
-        "-i", str(inv), "-e", f"herd_plan_report_dir={tmp_path / 'plan'}", "playbooks/measure.yml", "playbooks/plan.yml"
+        "-i",
+        str(inv),
+        "-e",
+        f"herd_plan_report_dir={tmp_path / 'plan'}",
+        "playbooks/measure.yml",
+        "playbooks/preflight.yml",
+        "playbooks/plan.yml",
     )
     assert res.returncode == 0, res.stdout + res.stderr
     plan = json.loads((tmp_path / "plan" / "plan.json").read_text(encoding="utf-8"))
