@@ -11,7 +11,7 @@ from typing import Any
 
 from . import memory
 from .catalog import extended_catalog, lookup, merge_entry
-from .gguf_header import catalog_entry
+from .gguf_header import catalog_entry, entry_from_ollama_show
 
 
 def model_shape(model: Any, catalog: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
@@ -21,6 +21,8 @@ def model_shape(model: Any, catalog: Mapping[str, Mapping[str, Any]] | None = No
       (``herd_model_catalog``);
     * a registered ``gguf_info`` result (``gguf`` + ``catalog_entry``) or a
       bare header (``tensors`` as dicts): the header, with its tensors;
+    * Ollama's ``/api/show`` response (``model_info``), e.g. the ``json`` of
+      an ``ansible.builtin.uri`` result;
     * any other mapping: a catalog entry; with a ``name`` the catalog knows,
       its keys override the catalog's.
 
@@ -34,6 +36,10 @@ def model_shape(model: Any, catalog: Mapping[str, Mapping[str, Any]] | None = No
         return entry
     if not isinstance(model, Mapping):
         raise ValueError(f"a model must be a name or a mapping, got {type(model).__name__}")
+    if isinstance(model.get("json"), Mapping) and "model_info" in model["json"]:
+        model = model["json"]  # a registered ansible.builtin.uri result
+    if isinstance(model.get("model_info"), Mapping):
+        return entry_from_ollama_show(model)
     if isinstance(model.get("gguf"), Mapping):
         header = model["gguf"]
         entry = dict(model.get("catalog_entry") or catalog_entry(header))
