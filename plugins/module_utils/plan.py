@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from . import memory
-from .catalog import OLLAMA_DEFAULT_QUANT, extended_catalog, lookup, model_size_mib, quant_from_tag
+from .catalog import OLLAMA_DEFAULT_QUANT, extended_catalog, lookup, merge_entry, model_size_mib, quant_from_tag
 from .placement import GPU, RAM, Demand, Host, solve
 
 DEFAULT_CTX = 4096
@@ -604,7 +604,15 @@ def build_plan(
         margin = memory.DEFAULT_MARGIN
     plan["margin"] = margin
     models = [dict(m) for m in (any_hv.get("herd_models") or []) if isinstance(m, Mapping) and m.get("name")]
-    catalog = extended_catalog(any_hv.get("herd_model_catalog") or {})
+    # herd_model_catalog from every host, merged in inventory order: a group
+    # var is the same everywhere, and an entry set_fact put on any one host
+    # (e.g. from gguf_info where the file lives) counts.
+    extra: dict[str, Any] = {}
+    for h in members:
+        for name, entry in (hostvars.get(h, {}).get("herd_model_catalog") or {}).items():
+            if isinstance(entry, Mapping):
+                extra[name] = merge_entry(extra.get(name), entry)
+    catalog = extended_catalog(extra)
     for h in groups.get("ollama_nodes", []):
         plan["hosts"].setdefault(h, {"ollama_models": []})
     ollama_models = [m for m in models if m.get("engine", "ollama") == "ollama"]

@@ -59,3 +59,15 @@ def test_names_and_errors():
     with pytest.raises(AnsibleFilterError, match="model_catalog_entry: unknown model"):
         model_catalog_entry("nope:1b")
     assert FilterModule().filters() == {"model_catalog_entry": model_catalog_entry}
+
+
+def test_catalog_entry_set_on_any_host_counts():
+    """set_fact herd_model_catalog on the host that ran gguf_info / uri (not the
+    first host) still reaches the plan; a group-wide entry stays in force."""
+    models = [{"name": "my-32b", "context": 2048}, {"name": "other", "context": 2048}]
+    other = {"n_layer": 2, "n_embd": 256, "n_head": 4, "n_head_kv": 4, "n_ff": 512, "n_vocab": 1000, "params_b": 0.01}
+    group = {"herd_models": models, "herd_model_catalog": {"other": other}, "herd_ram_mib": 65536}
+    hv = {"n1": dict(group), "n2": {**group, "herd_model_catalog": {"other": other, "my-32b": model_catalog_entry(SHOW)}}}
+    plan = build_plan(hv, {"all": ["n1", "n2"], "ollama_nodes": ["n1", "n2"]})
+    assert plan["errors"] == []
+    assert sorted(m["name"] for v in plan["hosts"].values() for m in v["ollama_models"]) == ["my-32b", "other"]
