@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Placement quality and speed on generated clusters (benchmark, not a test).
 
-For clusters of 5..1000 nodes: HiGHS (placement.solve solver=highs, 4 s time
-limit), the greedy, and the LP relaxation bound; objective gap to the bound
-and seconds. Writes bench/results/placement_quality.{md,json}.
+For clusters of 5..1000 nodes (and 50 nodes with 80 models, about 200
+replicas): placement.solve(solver="auto"), the greedy alone, and the LP
+relaxation bound; objective gap to the bound and the whole solve's seconds. Writes bench/results/placement_quality.{md,json}.
 
     python bench/placement_quality.py [--sizes 5,20,50,200,1000]
 """
@@ -24,7 +24,7 @@ from ansible_collections.llamaherd.cluster.plugins.module_utils import placement
 SIZES_MIB = [45, 274, 500, 705, 1300, 1900, 4700, 6900, 9000, 20000, 47000]
 
 
-def cluster(n_hosts: int, seed: int = 0):
+def cluster(n_hosts: int, seed: int = 0, n_models: int | None = None):
     rng = random.Random(seed)
     hosts = []
     for i in range(n_hosts):
@@ -32,7 +32,7 @@ def cluster(n_hosts: int, seed: int = 0):
         hosts.append(
             placement.Host(f"h{i:04d}", gpu, rng.choice([13107, 26214, 52428, 104857]), rng.choice([None, 3, 4]), False, i)
         )
-    n_models = max(3, n_hosts // 5)
+    n_models = n_models or max(3, n_hosts // 5)
     demands = []
     for j in range(n_models):
         size = rng.choice(SIZES_MIB) * rng.uniform(1.05, 1.3)
@@ -47,11 +47,13 @@ def cluster(n_hosts: int, seed: int = 0):
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--sizes", default="5,20,50,200,1000")
+    ap.add_argument("--sizes", default="5,20,50,50x80,200,1000", help="nodes, or nodes x models")
     a = ap.parse_args()
     rows = []
-    for n in (int(x) for x in a.sizes.split(",")):
-        demands, hosts = cluster(n)
+    for spec in a.sizes.split(","):
+        n, _, m = spec.partition("x")
+        n = int(n)
+        demands, hosts = cluster(n, n_models=int(m) if m else None)
         g = placement.solve(demands, hosts, solver="greedy")
         h = placement.solve(demands, hosts, solver="auto")
         lp = placement.highs(demands, hosts, relax=True)

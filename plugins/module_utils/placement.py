@@ -15,9 +15,10 @@ Two solvers, same input and output:
   the most free GPU memory where it fits, else the most free RAM (seed 001's
   "routes to nodes with most free space").
 
-``solve(..., solver="auto")`` runs HiGHS when SciPy is present and the
-problem is not huge, keeps the better of HiGHS and greedy, and says which
-one answered. Pure Python otherwise; no Ansible imports.
+``solve(..., solver="auto")`` runs the greedy, then (when SciPy is present
+and the problem is not huge) HiGHS's LP relaxation rounded to a placement
+(``highs-lp``: optimal when it reaches the LP bound), then the MILP within
+the time left; it keeps the best and says which one answered. Pure Python otherwise; no Ansible imports.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ class Result:
     bound: float | None = None
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    x: list[float] | None = None  # the LP relaxation's values per option (relax=True)
 
 
 def _value(d: Demand, mode: str) -> float:
@@ -248,7 +250,7 @@ def highs(
         return Result("highs", assignment, float("-inf"), seconds=seconds, notes=[f"HiGHS: {res.message}"])
     bound = -float(getattr(res, "mip_dual_bound", res.fun) or res.fun) if not relax else -float(res.fun)
     if relax:
-        return Result("lp", assignment, -float(res.fun), bound=-float(res.fun), seconds=seconds)
+        return Result("lp", assignment, -float(res.fun), bound=-float(res.fun), seconds=seconds, x=[float(v) for v in res.x])
     for k, x in enumerate(res.x):
         if x > 0.5:
             i, h, mode, _s, _v = opts[k]
@@ -258,6 +260,41 @@ def highs(
         places.sort(key=lambda p: host_order[p[0]])
     notes = [] if res.status == 0 else [f"HiGHS stopped early: {res.message}"]
     return Result("highs", assignment, objective(demands, assignment), bound=bound, seconds=seconds, notes=notes)
+
+
+def lp_rounding(demands: Sequence[Demand], hosts: Sequence[Host], lp: Result) -> Result:
+    """Round the LP relaxation: options in decreasing LP value (then value
+    per MiB), each taken when it still fits. Often reaches the LP bound, which
+    proves it optimal without branching."""
+    opts = options(demands, hosts)
+    x = lp.x or [0.0] * len(opts)
+    hmap = {h.name: h for h in hosts}
+    free = {h.name: {GPU: h.gpu_mib, RAM: h.ram_mib} for h in hosts}
+    count = {h.name: 0 for h in hosts}
+    left = {i: d.replicas for i, d in enumerate(demands)}
+    taken: set[tuple[int, str]] = set()
+    assignment: dict[str, list[tuple[str, str]]] = {d.name: [] for d in demands}
+    order = sorted(range(len(opts)), key=lambda k: (-round(x[k], 6), -opts[k][4] / max(opts[k][3], 1.0), k))
+    for k in order:
+        i, h, mode, size, _v = opts[k]
+        host = hmap[h]
+        if left[i] <= 0 or (i, h) in taken or (host.max_models is not None and count[h] >= host.max_models):
+            continue
+        if (free[h][GPU] if host.unified else free[h][mode]) < size:
+            continue
+        if host.unified:
+            free[h][GPU] -= size
+            free[h][RAM] -= size
+        else:
+            free[h][mode] -= size
+        count[h] += 1
+        left[i] -= 1
+        taken.add((i, h))
+        assignment[demands[i].name].append((h, mode))
+    host_order = {h.name: h.order for h in hosts}
+    for places in assignment.values():
+        places.sort(key=lambda p: host_order[p[0]])
+    return Result("highs-lp", assignment, objective(demands, assignment), bound=lp.bound)
 
 
 def milp_time_limit(n_options: int, time_limit: float) -> float:
@@ -292,14 +329,25 @@ def solve(demands: Sequence[Demand], hosts: Sequence[Host], solver: str = "auto"
         return done(g)
     limit = time_limit if solver == "highs" else milp_time_limit(n, time_limit)
     try:
-        h = highs(demands, hosts, time_limit=limit)
+        lp = highs(demands, hosts, time_limit=limit, relax=True)
     except ImportError as exc:
         if solver == "highs":
             raise
         g.notes.append(f"SciPy is not available ({exc}): greedy answered")
         return done(g)
-    if h.objective + 1e-9 >= g.objective and not check(demands, hosts, h.assignment):
+    best = g
+    if solver == "auto" and lp.x is not None:
+        r = lp_rounding(demands, hosts, lp)
+        if r.objective > g.objective + 1e-9 and not check(demands, hosts, r.assignment):
+            best = r
+        bound = lp.bound or 0.0
+        if bound and bound - best.objective <= 1e-4 * bound:
+            best.bound = bound
+            best.notes.append(f"{best.solver} reached the LP bound: optimal, no branching needed")
+            return done(best)
+    h = highs(demands, hosts, time_limit=max(limit - (time.perf_counter() - t0), MIN_MILP_SECONDS))
+    if h.objective + 1e-9 >= best.objective and not check(demands, hosts, h.assignment):
         return done(h)
-    g.notes += [*h.notes, f"greedy beat HiGHS within its {limit:.1f} s limit"]
-    g.bound = h.bound
-    return done(g)
+    best.notes += [*h.notes, f"{best.solver} beat HiGHS's MILP within its time limit"]
+    best.bound = h.bound
+    return done(best)

@@ -16,8 +16,9 @@ description:
     reason), load-balanced pools, llama-server instances split over RPC
     workers, and the distributed-llama topology.
   - Runs entirely on the controller and contacts no host.
-  - Placement uses SciPy's HiGHS MILP when available, else (or when it is
-    beaten within the time limit) a greedy; C(solver) in the result says
+  - Placement runs a greedy, then SciPy's HiGHS (the LP relaxation rounded,
+    C(highs-lp), proven optimal when it reaches the LP bound; else the MILP
+    within a time limit) and keeps the best; C(solver) in the result says
     which one answered.
 version_added: "0.1.0"
 author: llama-herd developers

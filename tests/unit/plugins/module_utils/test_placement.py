@@ -42,8 +42,35 @@ def test_auto_lets_the_greedy_answer_huge_problems():
     assert r.seconds <= wall and r.seconds >= 0.5 * wall
 
 
-def test_auto_uses_highs_on_small_problems():
+def test_auto_is_optimal_on_small_problems():
     demands, hosts = _big(10, 6)
     r = P.solve(demands, hosts)
-    assert r.solver == "highs" and r.notes == []
+    assert r.solver in ("greedy", "highs", "highs-lp")
+    assert r.solver == "highs" or "reached the LP bound: optimal" in r.notes[-1]
+    assert r.objective >= P.highs(demands, hosts).objective - 1e-6  # the optimum
     assert r.objective >= P.greedy(demands, hosts).objective
+
+
+def test_lp_rounding_is_feasible_and_never_below_the_greedy_in_solve():
+    import random
+
+    for seed in range(4):
+        rng = random.Random(seed)
+        hosts = [
+            P.Host(f"h{i}", rng.choice([0.0, 6000.0, 20000.0]), rng.choice([13000.0, 50000.0]), rng.choice([None, 2]), False, i)
+            for i in range(12)
+        ]
+        demands = []
+        for j in range(20):
+            size = rng.choice([500, 1900, 4700, 9000, 20000]) * rng.uniform(1.05, 1.3)
+            d = P.Demand(f"m{j}", rng.randint(1, 3), rng.randint(0, 9), rng.choice(["preferred", "never", "required"]))
+            for h in hosts:
+                d.sizes[h.name] = {m: size for m, cap in (("gpu", h.gpu_mib), ("ram", h.ram_mib)) if cap >= size}
+            demands.append(d)
+        lp = P.highs(demands, hosts, relax=True)
+        r = P.lp_rounding(demands, hosts, lp)
+        assert P.check(demands, hosts, r.assignment) == []
+        assert r.objective <= lp.objective + 1e-6
+        best = P.solve(demands, hosts)
+        assert P.check(demands, hosts, best.assignment) == []
+        assert best.objective >= max(r.objective, P.greedy(demands, hosts).objective) - 1e-6
