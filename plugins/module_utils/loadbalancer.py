@@ -16,15 +16,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ansible_collections.llamaherd.cluster.plugins.module_utils.inventory import PORT_VARS, cluster_address
+from ansible_collections.llamaherd.cluster.plugins.module_utils.plan import slug
 
 POOL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 DEFAULT_BACKEND_PORT_VAR = "ollama_port"
-
-
-def slug(text: str) -> str:
-    """An nginx-safe pool name from a model name: qwen2.5:72b -> qwen2.5-72b."""
-    out = re.sub(r"[^A-Za-z0-9_.-]+", "-", str(text)).strip("-.")
-    return out or "pool"
 
 
 def _backend(pool: str, item: Any, hostvars: Mapping[str, Mapping[str, Any]], port_var: str) -> dict[str, Any]:

@@ -73,9 +73,9 @@ def test_bad_pools_fail_with_a_fix(plan, inventory, message):
     assert "Fix:" in str(err.value)
 
 
-def test_slug_is_nginx_safe():
-    assert lb.slug("qwen2.5:72b") == "qwen2.5-72b"
-    assert lb.POOL_NAME_RE.match(lb.slug("hf.co/org/Model:Q4_K_M"))
+def test_plan_pool_names_are_nginx_safe():
+    for model in ("qwen2.5:72b", "hf.co/org/Model:Q4_K_M", "llama3.2:latest"):
+        assert lb.POOL_NAME_RE.match(lb.slug(model))
 
 
 def test_role_defaults_match_preflight_ports():
