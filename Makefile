@@ -34,11 +34,19 @@ image: venv system-deps ## the Debian 12 systemd image for test hosts (cached by
 	$(PY) tests/harness/herd_hosts.py image --arch $(ARCH)
 
 # ---------------------------------------------------------------- the demo
+# The demo hosts reach no internet: tests/harness/demo_artifacts.py makes
+# every artifact site.yml installs (stand-ins only for the Ollama binary and
+# distributed-llama's source; OLLAMA_ARCHIVE / DLLAMA_SRC take real ones) and
+# writes the role variables to $(DEMO_VARS); lb1 serves the model files.
+DEMO_VARS ?= .cache/demo/vars.yml
 .PHONY: demo
-demo: image ## bring up the demo cluster and run site.yml against it
+demo: image ## bring up the demo cluster, run site.yml against it, print endpoints and curls
 	$(PY) tests/harness/herd_hosts.py up -i $(DEMO_INV)
-	ansible-playbook -i $(DEMO_INV) site.yml
-	@$(PY) tests/harness/herd_hosts.py status -i $(DEMO_INV)
+	$(PY) tests/harness/demo_artifacts.py >/dev/null
+	ansible-playbook -i $(DEMO_INV) playbooks/demo_scaffold.yml -e @$(DEMO_VARS)
+	ansible-playbook -i $(DEMO_INV) site.yml -e @$(DEMO_VARS)
+	grep -q 'playbooks/llama_cpp.yml' site.yml || ansible-playbook -i $(DEMO_INV) playbooks/demo_llama_cpp.yml -e @$(DEMO_VARS)
+	@$(PY) tests/harness/demo_summary.py -i $(DEMO_INV)
 
 .PHONY: down
 down: venv ## remove the demo cluster's hosts and network

@@ -205,6 +205,9 @@ def podman_hosts(inventory: str) -> list[dict]:
                 "network": hv.get("herd_podman_network", "llamaherd"),
                 "subnet": hv.get("herd_cluster_cidr"),
                 "arch": hv.get("herd_podman_arch", host_arch()),
+                # "controller path:container path"; a relative controller
+                # path is relative to the repository (e.g. a shared ccache).
+                "volumes": hv.get("herd_podman_volumes", []),
             }
         )
     return hosts
@@ -266,6 +269,11 @@ def up(inventory: str) -> None:
         ]
         if h["ip"]:
             cmd += ["--ip", h["ip"]]
+        for volume in h["volumes"]:
+            src, _, dest = volume.partition(":")
+            src_path = REPO / src
+            src_path.mkdir(parents=True, exist_ok=True)
+            cmd += ["--volume", f"{src_path}:{dest}"]
         run([*cmd, image_ref(h["arch"])], stdout=subprocess.DEVNULL)
         log(f"started {h['name']} ({h['ip'] or 'dhcp'}, {h['arch']})")
     for h in hosts:
