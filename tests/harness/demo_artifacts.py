@@ -131,7 +131,7 @@ def llama_cpp(out: Path) -> dict:
             "llama_cpp_source_archive_sha256": archive_sha,
             "llama_cpp_artifact_dir": str(out / "llama_cpp-artifacts"),
             # The head1 container mounts the controller's ccache here
-            # (herd_podman_volumes in inventory/demo), so a re-run compiles
+            # (harness_podman_volumes in inventory/demo), so a re-run compiles
             # nothing.
             "llama_cpp_ccache_dir": "/mnt/herd-ccache",
             "llama_cpp_models": [

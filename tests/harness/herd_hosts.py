@@ -207,7 +207,7 @@ def podman_hosts(inventory: str) -> list[dict]:
                 "arch": hv.get("herd_podman_arch", host_arch()),
                 # "controller path:container path"; a relative controller
                 # path is relative to the repository (e.g. a shared ccache).
-                "volumes": hv.get("herd_podman_volumes", []),
+                "volumes": hv.get("harness_podman_volumes", []),
             }
         )
     return hosts
