@@ -9,7 +9,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/collections
 DEMO_INV  ?= inventory/demo
 # Molecule scenarios run by `make test`, in this order.
-MOLECULE_SCENARIOS ?= default ollama nginx_lb distributed_llama gpu_router
+MOLECULE_SCENARIOS ?= default ollama nginx_lb distributed_llama gpu_router llama_cpp
 ARCH      := $(shell uname -m | sed 's/x86_64/amd64/;s/aarch64/arm64/')
 
 .PHONY: help
