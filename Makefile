@@ -45,7 +45,6 @@ demo: image ## bring up the demo cluster, run site.yml against it, print endpoin
 	$(PY) tests/harness/demo_artifacts.py >/dev/null
 	ansible-playbook -i $(DEMO_INV) playbooks/demo_scaffold.yml -e @$(DEMO_VARS)
 	ansible-playbook -i $(DEMO_INV) site.yml -e @$(DEMO_VARS)
-	grep -q 'playbooks/llama_cpp.yml' site.yml || ansible-playbook -i $(DEMO_INV) playbooks/demo_llama_cpp.yml -e @$(DEMO_VARS)
 	@$(PY) tests/harness/demo_summary.py -i $(DEMO_INV)
 
 .PHONY: down
