@@ -166,7 +166,7 @@ class OllamaClient:
         except (OSError, ValueError) as exc:
             raise OllamaError(f"pull {name}: interrupted: {exc}") from None
         if not events or events[-1].get("status") != "success":
-            raise OllamaError(f"pull {name}: stream ended without success (last: {events[-1:]})")
+            raise OllamaError(f"pull {name}: interrupted: the stream ended without success (last: {events[-1:]})")
         return events
 
     def preload(self, name: str, keep_alive: str | int, embedding: bool) -> None:
