@@ -6,15 +6,6 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.llamaherd.cluster.plugins.module_utils import ollama
-from ansible_collections.llamaherd.cluster.plugins.module_utils.inventory import gfx_to_hsa_override
-
-
-def hsa_gfx_version(gfx_target):
-    """gfx1151 -> 11.5.1 (HSA_OVERRIDE_GFX_VERSION); malformed targets fail."""
-    try:
-        return gfx_to_hsa_override(str(gfx_target))
-    except ValueError as exc:
-        raise AnsibleFilterError(f"ollama: {exc}") from exc
 
 
 def ollama_version(output):
@@ -45,7 +36,6 @@ def ollama_rocm_problem(gfx_target, rocm_version):
 class FilterModule:
     def filters(self):
         return {
-            "hsa_gfx_version": hsa_gfx_version,
             "ollama_version": ollama_version,
             "ollama_model_name": ollama_model_name,
             "ollama_models": ollama_models,
