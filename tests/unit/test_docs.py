@@ -1,0 +1,49 @@
+"""The docs stay true: the generated role references match the argument specs,
+every llama-herd inventory variable is documented, and links resolve."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+import pytest
+from ansible_collections.llamaherd.cluster.plugins.module_utils.inventory import HERD_VARS
+
+REPO = Path(__file__).resolve().parents[2]
+_spec = importlib.util.spec_from_file_location("role_docs", REPO / "tools" / "role_docs.py")
+role_docs = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(role_docs)
+
+DOC_PAGES = sorted([REPO / "README.md", *(REPO / "docs").rglob("*.md"), *(REPO / "bench").glob("*.md")])
+_LINK_RE = re.compile(r"\]\(([^)\s]+)\)")
+
+
+@pytest.mark.parametrize("path", sorted(role_docs.pages()), ids=lambda p: p.name)
+def test_generated_role_reference_is_current(path):
+    assert path.exists() and path.read_text() == role_docs.pages()[path], (
+        f"{path.relative_to(REPO)} is out of date with the role's meta/argument_specs.yml: run tools/role_docs.py"
+    )
+
+
+def test_every_role_has_a_reference():
+    roles = {p.name for p in (REPO / "roles").iterdir() if (p / "tasks").is_dir()}
+    assert roles == set(role_docs.roles()), "a role without meta/argument_specs.yml has no generated reference"
+
+
+@pytest.mark.parametrize("var", sorted(HERD_VARS))
+def test_every_herd_variable_is_in_the_inventory_reference(var):
+    text = (REPO / "docs" / "inventory.md").read_text()
+    assert f"`{var}`" in text, f"docs/inventory.md does not document {var} (preflight accepts it: module_utils/inventory.py HERD_VARS)"
+
+
+@pytest.mark.parametrize("page", DOC_PAGES, ids=lambda p: str(p.relative_to(REPO)))
+def test_relative_links_resolve(page):
+    broken = []
+    for target in _LINK_RE.findall(page.read_text()):
+        if re.match(r"^[a-z]+:", target) or target.startswith("#"):
+            continue
+        path = (page.parent / target.split("#", 1)[0]).resolve()
+        if not path.exists():
+            broken.append(target)
+    assert not broken, f"{page.relative_to(REPO)}: links to missing files {broken}"
