@@ -34,7 +34,9 @@ def test_every_role_has_a_reference():
 @pytest.mark.parametrize("var", sorted(HERD_VARS))
 def test_every_herd_variable_is_in_the_inventory_reference(var):
     text = (REPO / "docs" / "inventory.md").read_text()
-    assert f"`{var}`" in text, f"docs/inventory.md does not document {var} (preflight accepts it: module_utils/inventory.py HERD_VARS)"
+    assert f"`{var}`" in text, (
+        f"docs/inventory.md does not document {var} (preflight accepts it: module_utils/inventory.py HERD_VARS)"
+    )
 
 
 @pytest.mark.parametrize("page", DOC_PAGES, ids=lambda p: str(p.relative_to(REPO)))
