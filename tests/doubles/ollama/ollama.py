@@ -11,8 +11,9 @@ verbs the role calls (`ollama serve`, `ollama --version`, plus `list`, `ps`,
 deterministic word salad, and "GPU offload" is arithmetic on declared sizes.
 
 Environment (see README.md next to this file):
-  OLLAMA_HOST, OLLAMA_MODELS, OLLAMA_KEEP_ALIVE, OLLAMA_MAX_LOADED_MODELS
-      as in Ollama.
+  OLLAMA_HOST, OLLAMA_MODELS, OLLAMA_KEEP_ALIVE, OLLAMA_MAX_LOADED_MODELS,
+  OLLAMA_NUM_PARALLEL, OLLAMA_MAX_QUEUE
+      as in Ollama (OLLAMA_NUM_PARALLEL unset: no limit).
   OLLAMA_STANDIN_VRAM_MIB      pretend GPU memory (0, default: CPU node)
   OLLAMA_STANDIN_MODELS        extra catalog entries "name=MiB,name=MiB"
   OLLAMA_STANDIN_PULL_ANY      1: any well-formed name is pullable
@@ -356,6 +357,38 @@ class Scheduler:
         max_loaded = int(os.environ.get("OLLAMA_MAX_LOADED_MODELS", "0") or 0)
         self.max_loaded = max_loaded if max_loaded > 0 else 3
         self.default_keep = parse_keep_alive(os.environ.get("OLLAMA_KEEP_ALIVE"), 300.0)
+        # Requests a loaded model serves at once; the rest wait in a queue of
+        # at most OLLAMA_MAX_QUEUE (upstream's default 512), then 503.
+        self.parallel = int(os.environ.get("OLLAMA_NUM_PARALLEL", "0") or 0)
+        self.max_queue = int(os.environ.get("OLLAMA_MAX_QUEUE", "0") or 0) or 512
+        self.slots: dict[str, threading.Semaphore] = {}
+        self.waiting = 0
+
+    @contextlib.contextmanager
+    def slot(self, key: str) -> Any:
+        """Hold one of the model's OLLAMA_NUM_PARALLEL slots; yields False when the queue is full."""
+        if self.parallel <= 0:
+            yield True
+            return
+        with self.lock:
+            if self.waiting >= self.max_queue:
+                full = True
+            else:
+                full = False
+                self.waiting += 1
+                sem = self.slots.setdefault(key, threading.Semaphore(self.parallel))
+        if full:
+            yield False
+            return
+        try:
+            sem.acquire()
+        finally:
+            with self.lock:
+                self.waiting -= 1
+        try:
+            yield True
+        finally:
+            sem.release()
 
     def _expire(self) -> None:
         now = time.time()
@@ -408,6 +441,9 @@ class Scheduler:
 # ---------------------------------------------------------------- server
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Go's net/http sets TCP_NODELAY; without it the separate header and body
+    # writes meet delayed ACKs and a keep-alive response waits ~40 ms.
+    disable_nagle_algorithm = True
     server_version = "ollama-standin"
     store: Store
     sched: Scheduler
@@ -757,6 +793,15 @@ class Handler(BaseHTTPRequestHandler):
             out.update({"message": {"role": "assistant", "content": ""}} if chat else {"response": ""})
             self.send_json(200, out)
             return
+        with self.sched.slot(key) as got_slot:
+            if not got_slot:
+                self.error(503, "server busy, please try again.  maximum pending requests exceeded")
+                return
+            self._generate(req, chat, key, info, name, keep, prompt)
+
+    def _generate(
+        self, req: dict[str, Any], chat: bool, key: str, info: dict[str, Any], name: str, keep: float, prompt: str
+    ) -> None:
         t0 = time.time()
         self.sched.load(key, info, keep)
         opts = req.get("options") or {}
