@@ -497,6 +497,11 @@ def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]], groups: Mappin
 
     for d_host, d_var, d_problem, d_fix in dllama_problems(hostvars, groups):
         report.error(d_host, d_var, d_problem, d_fix)
+    # Pool listeners from the plan (or the models' pool_port) vs the load balancer's other ports.
+    from .loadbalancer import pool_port_problems
+
+    for p_host, p_var, p_problem, p_fix in pool_port_problems(hostvars, groups):
+        report.error(p_host, p_var, p_problem, p_fix)
     heads = groups.get("llama_cpp_head", [])
     if groups.get("llama_cpp_workers") and not heads:
         report.error(

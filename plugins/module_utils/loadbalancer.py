@@ -12,10 +12,10 @@ a fallback, as everywhere in llama-herd) and its port is ``ollama_port``
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from ansible_collections.llamaherd.cluster.plugins.module_utils.inventory import PORT_VARS, cluster_address
+from ansible_collections.llamaherd.cluster.plugins.module_utils.inventory import PORT_VARS, cluster_address, host_ports
 from ansible_collections.llamaherd.cluster.plugins.module_utils.plan import slug
 
 POOL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -94,3 +94,63 @@ def lb_pools(
         resolved["backends"] = [_backend(name, b, hostvars, port_var) for b in backends]
         out.append(resolved)
     return out
+
+
+def pool_port_problems(
+    hostvars: Mapping[str, Mapping[str, Any]],
+    groups: Mapping[str, Iterable[str]],
+    plan: Mapping[str, Any] | None = None,
+) -> list[tuple[str, str, str, str]]:
+    """(host, variable, problem, fix) for every pool listener that would take a
+    port another service already uses on its load balancer.
+
+    The pools are the plan's (``plan``, else each load balancer's
+    ``herd_plan``) and the models' ``pool_port``s (a model placed on two nodes
+    becomes a pool on that port), minus those the host's ``nginx_lb_pools``
+    gives a port of its own (preflight checks those with the host's ports).
+    """
+    problems = []
+    models = next((hv["herd_models"] for hv in hostvars.values() if isinstance(hv.get("herd_models"), list)), [])
+    for host in groups.get("loadbalancers", []):
+        hv = hostvars.get(host, {})
+        member = [g for g, hosts in groups.items() if host in hosts]
+        taken: dict[int, str] = {}
+        for port, var in host_ports(host, hv, member):
+            if isinstance(port, int):
+                taken.setdefault(port, var)
+        inventory_pools = hv.get("nginx_lb_pools")
+        own = (
+            {str(p.get("name")) for p in inventory_pools or [] if isinstance(p, Mapping) and "port" in p}
+            if isinstance(inventory_pools, list)
+            else set()
+        )
+        wanted: list[tuple[str, Any, str]] = []
+        for m in models:
+            if isinstance(m, Mapping) and m.get("pool_port") and m.get("name"):
+                wanted.append((slug(str(m["name"])), m["pool_port"], f"herd_models[{m['name']}].pool_port"))
+        host_plan = plan if plan is not None else hv.get("herd_plan")
+        pools = host_plan.get("pools") if isinstance(host_plan, Mapping) else None
+        for pool in pools if isinstance(pools, list) else []:
+            if isinstance(pool, Mapping) and pool.get("name") and pool.get("port"):
+                wanted.append((str(pool["name"]), pool["port"], f"herd_plan.pools[{pool['name']}].port"))
+        seen = set()
+        for name, port, var in wanted:
+            if name in own or (name, port) in seen:
+                continue
+            seen.add((name, port))
+            try:
+                port = int(port)
+            except (TypeError, ValueError):
+                problems.append((host, var, f"pool {name}: {port!r} is not a TCP port", "use a number between 1024 and 65535"))
+                continue
+            if port in taken:
+                problems.append(
+                    (
+                        host,
+                        var,
+                        f"pool {name} would listen on port {port}, which {taken[port]} already uses on this load balancer",
+                        f"give the pool a free port: nginx_lb_pools: [{{name: {name}, port: <free port>}}] on {host} "
+                        f"(or pool_port on the model), or move {taken[port]}",
+                    )
+                )
+    return problems

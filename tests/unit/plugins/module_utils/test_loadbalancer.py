@@ -91,3 +91,63 @@ def test_argument_specs_match_defaults():
     assert set(options) == set(defaults)
     for name, value in defaults.items():
         assert options[name].get("default") == value, name
+
+
+# Pool listener ports from the plan against the load balancer's other ports.
+LB_GROUPS = {"all": ["lb", "node-a", "node-b"], "loadbalancers": ["lb"], "ollama_nodes": ["node-a", "node-b"]}
+
+
+def _pool_plan(port):
+    return {"pools": [{"name": "qwen2.5-72b", "model": "qwen2.5:72b", "port": port, "backends": ["node-a", "node-b"]}]}
+
+
+def test_plan_pool_on_the_status_port_is_rejected_with_host_pool_port_and_fix():
+    hostvars = {"lb": {"herd_plan": _pool_plan(8088)}, "node-a": {}, "node-b": {}}
+    ((host, var, problem, fix),) = lb.pool_port_problems(hostvars, LB_GROUPS)
+    assert host == "lb"
+    assert var == "herd_plan.pools[qwen2.5-72b].port"
+    assert "pool qwen2.5-72b" in problem and "8088" in problem and "nginx_lb_status_port" in problem
+    assert "nginx_lb_pools: [{name: qwen2.5-72b, port: <free port>}] on lb" in fix
+
+
+def test_plan_pool_colliding_with_an_inventory_pool_or_a_service_on_the_lb_host():
+    groups = dict(LB_GROUPS, ollama_nodes=["lb", "node-a", "node-b"])
+    hostvars = {
+        "lb": {"herd_plan": _pool_plan(11434), "nginx_lb_pools": [{"name": "rr", "port": 11436, "backends": ["node-a"]}]},
+        "node-a": {},
+        "node-b": {},
+    }
+    ((_, _, problem, _),) = lb.pool_port_problems(hostvars, groups)
+    assert "11434, which ollama_port already uses" in problem
+    hostvars["lb"]["herd_plan"] = _pool_plan(11436)
+    ((_, _, problem, _),) = lb.pool_port_problems(hostvars, groups)
+    assert "nginx_lb_pools[0].port" in problem
+
+
+def test_free_plan_port_or_an_inventory_override_passes():
+    hostvars = {"lb": {"herd_plan": _pool_plan(11435)}, "node-a": {}, "node-b": {}}
+    assert lb.pool_port_problems(hostvars, LB_GROUPS) == []
+    # The inventory moves the plan's pool elsewhere: the plan's port no longer counts.
+    hostvars["lb"] = {"herd_plan": _pool_plan(8088), "nginx_lb_pools": [{"name": "qwen2.5-72b", "port": 11440}]}
+    assert lb.pool_port_problems(hostvars, LB_GROUPS) == []
+
+
+def test_model_pool_port_is_checked_before_the_plan_exists_and_a_given_plan_wins():
+    hostvars = {"lb": {}, "node-a": {"herd_models": [{"name": "qwen2.5:72b", "pool_port": 8088}]}, "node-b": {}}
+    ((host, var, _, _),) = lb.pool_port_problems(hostvars, LB_GROUPS)
+    assert (host, var) == ("lb", "herd_models[qwen2.5:72b].pool_port")
+    hostvars = {"lb": {"nginx_lb_status_port": 9000}, "node-a": {}, "node-b": {}}
+    ((_, var, _, _),) = lb.pool_port_problems(hostvars, LB_GROUPS, plan=_pool_plan(9000))
+    assert var == "herd_plan.pools[qwen2.5-72b].port"
+
+
+def test_validate_inventory_reports_the_pool_port_collision():
+    hostvars = {
+        "lb": {"herd_cluster_address": "192.0.2.5", "herd_plan": _pool_plan(8088)},
+        "node-a": {"herd_cluster_address": "192.0.2.10", "herd_ram_mib": 65536},
+        "node-b": {"herd_cluster_address": "192.0.2.11", "herd_ram_mib": 65536},
+    }
+    report = inv.validate_inventory(hostvars, LB_GROUPS)
+    assert any(
+        "host lb: herd_plan.pools[qwen2.5-72b].port: pool qwen2.5-72b would listen on port 8088" in e for e in report.errors
+    ), report.errors
