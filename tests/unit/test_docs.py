@@ -4,6 +4,7 @@ every llama-herd inventory variable is documented, and links resolve."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 from pathlib import Path
 
@@ -49,3 +50,30 @@ def test_relative_links_resolve(page):
         if not path.exists():
             broken.append(target)
     assert not broken, f"{page.relative_to(REPO)}: links to missing files {broken}"
+
+
+def _example_plan_markdown(name: str) -> str:
+    from ansible.inventory.manager import InventoryManager
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.vars.manager import VariableManager
+    from ansible_collections.llamaherd.cluster.plugins.module_utils.plan import build_plan
+    from ansible_collections.llamaherd.cluster.plugins.module_utils.plan_report import markdown
+
+    loader = DataLoader()
+    im = InventoryManager(loader=loader, sources=[str(REPO / "inventory" / "examples" / name)])
+    vm = VariableManager(loader=loader, inventory=im)
+    hv = {h.name: json.loads(json.dumps(vm.get_vars(host=h), default=str)) for h in im.get_hosts()}
+    groups = {g: [h.name for h in im.groups[g].get_hosts()] for g in im.groups}
+    return markdown(build_plan(hv, groups))
+
+
+_EXCERPT_RE = re.compile(r"make plan INV=inventory/examples/(\S+)\n```\n\n```text\n(.*?)```", re.S)
+
+
+def test_clusters_page_quotes_the_current_plans():
+    excerpts = _EXCERPT_RE.findall((REPO / "docs" / "clusters.md").read_text())
+    assert len(excerpts) == 4, "docs/clusters.md should show the plan of each of the four example clusters"
+    for name, excerpt in excerpts:
+        lines = set(_example_plan_markdown(name).splitlines())
+        stale = [line for line in excerpt.splitlines() if line.strip() and line.strip() != "..." and line not in lines]
+        assert not stale, f"docs/clusters.md: the plan of {name} no longer prints {stale} (run make plan INV=...)"
