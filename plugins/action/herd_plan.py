@@ -13,7 +13,7 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.llamaherd.cluster.plugins.module_utils.plan import build_plan
 from ansible_collections.llamaherd.cluster.plugins.module_utils.plan_report import html_report, markdown
 
-_PREFIXES = ("herd_", "ollama_", "llama_cpp_", "dllama_")
+_PREFIXES = ("herd_", "ollama_", "llama_cpp_", "dllama_", "nginx_lb_")
 _SOLVERS = ("auto", "highs", "greedy")
 
 

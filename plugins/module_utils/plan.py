@@ -624,4 +624,8 @@ def build_plan(
         _place_ollama(plan, ollama_models, hostvars, groups, margin, solver, catalog)
     _plan_llama_cpp(plan, models, hostvars, groups, margin, catalog)
     _plan_dllama(plan, models, hostvars, groups, margin, catalog)
+    # A pool's listener must not take a port another service uses on its load balancer.
+    from .loadbalancer import pool_port_problems  # loadbalancer imports this module
+
+    plan["errors"] += [f"host {h}: {v}: {p}. Fix: {f}." for h, v, p, f in pool_port_problems(hostvars, groups, plan)]
     return plan

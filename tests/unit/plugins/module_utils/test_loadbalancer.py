@@ -151,3 +151,22 @@ def test_validate_inventory_reports_the_pool_port_collision():
     assert any(
         "host lb: herd_plan.pools[qwen2.5-72b].port: pool qwen2.5-72b would listen on port 8088" in e for e in report.errors
     ), report.errors
+
+
+def test_the_plan_reports_a_pool_port_it_chose_that_the_load_balancer_already_uses():
+    from ansible_collections.llamaherd.cluster.plugins.module_utils.plan import build_plan
+
+    models = [{"name": "qwen2.5:3b", "replicas": 2}]
+    hostvars = {
+        "lb": {"herd_cluster_address": "192.0.2.5", "nginx_lb_status_port": 11435, "herd_models": models},
+        "node-a": {"herd_cluster_address": "192.0.2.10", "herd_ram_mib": 65536, "herd_models": models},
+        "node-b": {"herd_cluster_address": "192.0.2.11", "herd_ram_mib": 65536, "herd_models": models},
+    }
+    plan = build_plan(hostvars, LB_GROUPS)
+    assert [p["port"] for p in plan["pools"]] == [11435]
+    assert any(
+        e.startswith("host lb: herd_plan.pools[qwen2-5-3b].port: pool qwen2-5-3b would listen on port 11435")
+        for e in plan["errors"]
+    ), plan["errors"]
+    hostvars["lb"]["nginx_lb_status_port"] = 8088
+    assert build_plan(hostvars, LB_GROUPS)["errors"] == []
