@@ -119,6 +119,27 @@ def load() -> dict[str, Any]:
     return {"load1": one, "load5": five, "load15": fifteen, "containers": len(res.stdout.split())}
 
 
+def inotify_room(hosts: int) -> str:
+    """Why the hosts could not boot, if inotify instances run out: systemd as
+    PID 1 needs a few ("Failed to allocate manager object: Too many open
+    files"), and fs.inotify.max_user_instances is shared by every container."""
+    limit = int(Path("/proc/sys/fs/inotify/max_user_instances").read_text())
+    used = 0
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        try:
+            used += sum(1 for fd in fd_dir.iterdir() if os.readlink(fd) == "anon_inode:inotify")
+        except OSError:
+            continue
+    need = 6 * hosts
+    if used + need <= limit:
+        return ""
+    return (
+        f"{used} of fs.inotify.max_user_instances={limit} are in use and {hosts} systemd hosts need about {need}: "
+        "they would fail to boot. Fix: wait for other containers to go, or raise the limit "
+        "(sysctl -w fs.inotify.max_user_instances=1024)"
+    )
+
+
 def harness(cmd: str, inventory: Path) -> None:
     subprocess.run([sys.executable, str(HOSTS_PY), cmd, "-i", str(inventory)], check=True, cwd=REPO)
 
@@ -336,9 +357,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         log("removing any earlier bench hosts, starting fresh ones")
         harness("down", grown)
+        # An estimate (an instance shared by two processes counts twice): warn, then try.
+        problem = inotify_room(7)
+        if problem:
+            log(f"warning: {problem}")
         shutil.rmtree(WORK / "facts", ignore_errors=True)
         t = time.monotonic()
-        harness("up", INVENTORY)
+        try:
+            harness("up", INVENTORY)
+        except subprocess.CalledProcessError:
+            raise SystemExit(f"the bench hosts did not start. {problem}") from None
         results["hosts_up_s"] = round(time.monotonic() - t, 1)
         extra = bench_vars(INVENTORY)
         site = ["-i", str(INVENTORY), "site.yml", "-e", f"@{extra}"]
