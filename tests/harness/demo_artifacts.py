@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Every artifact `make demo` installs, made on the controller, no internet.
 
-    demo_artifacts.py [--out .cache/demo]   -> writes OUT/vars.yml, prints its path
+    demo_artifacts.py [--out .cache/demo] [--mirror-address 10.89.64.10]
+                                            -> writes OUT/vars.yml, prints its path
 
 site.yml installs real artifacts from pinned upstream URLs; this machine
 reaches only the Debian, PyPI and npm registries. The molecule scenarios solve
@@ -44,10 +45,10 @@ HARNESS = REPO / "tests" / "harness"
 DLLAMA_STANDIN = REPO / "tests" / "doubles" / "distributed-llama"
 OLLAMA_VERSION = "0.32.15"
 # Where the demo hosts download models from: lb1's file server (see
-# playbooks/demo_scaffold.yml), on the demo network.
+# playbooks/demo_scaffold.yml), on the demo network. molecule/cluster passes
+# its own load balancer's address.
 MIRROR_ADDRESS = "10.89.64.10"
 MIRROR_PORT = 8099
-MIRROR_URL = f"http://{MIRROR_ADDRESS}:{MIRROR_PORT}"
 # The llama.cpp model: the shape of herd_model_catalog['herd-tiny-llama'] in
 # inventory/demo/group_vars/all.yml, in the quant the plan chooses (Q8_0).
 LLAMA_MODEL = "herd-tiny-llama"
@@ -114,7 +115,7 @@ def ollama(out: Path) -> dict:
     }
 
 
-def llama_cpp(out: Path) -> dict:
+def llama_cpp(out: Path, mirror_url: str) -> dict:
     archive = run([sys.executable, str(HARNESS / "llama_cpp_source.py"), "archive"])
     archive_sha = run([sys.executable, str(HARNESS / "llama_cpp_source.py"), "sha256"])
     models = out / "models"
@@ -138,7 +139,7 @@ def llama_cpp(out: Path) -> dict:
                 {
                     "name": LLAMA_MODEL,
                     "file": gguf.name,
-                    "url": f"{MIRROR_URL}/{gguf.name}",
+                    "url": f"{mirror_url}/{gguf.name}",
                     "sha256": sha256(gguf),
                     "size_bytes": gguf.stat().st_size,
                 }
@@ -150,7 +151,7 @@ def llama_cpp(out: Path) -> dict:
     }
 
 
-def dllama(out: Path) -> dict:
+def dllama(out: Path, mirror_url: str) -> dict:
     src = Path(os.environ.get("DLLAMA_SRC") or DLLAMA_STANDIN)
     scratch = out / "dllama"
     (scratch / "models").mkdir(parents=True, exist_ok=True)
@@ -189,9 +190,9 @@ def dllama(out: Path) -> dict:
         "vars": {
             "dllama_source_archive": str(archive),
             "dllama_artifact_dir": str(scratch / "artifacts"),
-            "dllama_model_url": f"{MIRROR_URL}/{model.name}",
+            "dllama_model_url": f"{mirror_url}/{model.name}",
             "dllama_model_sha256": sha256(model),
-            "dllama_tokenizer_url": f"{MIRROR_URL}/{tokenizer.name}",
+            "dllama_tokenizer_url": f"{mirror_url}/{tokenizer.name}",
             "dllama_tokenizer_sha256": sha256(tokenizer),
             "dllama_model_kv_heads": DLLAMA_KV_HEADS,
             "dllama_weights_float_type": "q40",
@@ -205,16 +206,18 @@ def dllama(out: Path) -> dict:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=REPO / ".cache" / "demo")
+    p.add_argument("--mirror-address", default=MIRROR_ADDRESS, help="the address the mirror host serves on")
     args = p.parse_args(argv)
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
+    mirror_url = f"http://{args.mirror_address}:{MIRROR_PORT}"
 
-    parts = {"ollama": ollama(out), "llama_cpp": llama_cpp(out), "dllama": dllama(out)}
+    parts = {"ollama": ollama(out), "llama_cpp": llama_cpp(out, mirror_url), "dllama": dllama(out, mirror_url)}
     variables: dict = {}
     for part in parts.values():
         variables.update(part["vars"])
     variables["demo_mirror"] = {
-        "address": MIRROR_ADDRESS,
+        "address": args.mirror_address,
         "port": MIRROR_PORT,
         "files": [f for part in parts.values() for f in part.get("served", [])],
     }
