@@ -22,6 +22,7 @@ an IPv4 literal because the program passes it to ``inet_addr``.
 from __future__ import annotations
 
 import ipaddress
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -234,6 +235,25 @@ def api_argv(binary: str, model: str, tokenizer: str, workers: Sequence[Any] = (
     return root_argv(binary, model, tokenizer, workers, mode=None, **kw)
 
 
+def consul_workers(catalog: Iterable[Mapping[str, Any]]) -> list[str]:
+    """``host:port`` of each worker in a Consul ``/v1/catalog/service/<name>``
+    answer, sorted by address (numerically for IPv4) so the node order is
+    stable between runs. ``ServiceAddress`` is empty when the service uses
+    its node's address: then the node's ``Address`` is the worker's."""
+    found = []
+    for entry in catalog:
+        host = str(entry.get("ServiceAddress") or entry.get("Address") or "")
+        port = entry.get("ServicePort")
+        if not host:
+            raise DllamaError(f"Consul entry {entry.get('ServiceID', '?')!r} has neither ServiceAddress nor Address")
+        try:
+            key: tuple = (0, int(ipaddress.IPv4Address(host)))
+        except ValueError:
+            key = (1, host)
+        found.append((key, _check_port("ServicePort", port), host))
+    return workers_arg((host, port) for _, port, host in sorted(found, key=lambda f: (f[0], f[1])))
+
+
 # ------------------------------------------------------------ inventory
 def _model_for(hv: Mapping[str, Any]) -> Mapping[str, Any] | None:
     """The herd_models entry distributed-llama serves (engine: dllama), if any."""
@@ -251,6 +271,73 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def _cluster(hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Iterable[str]]) -> dict[str, Any]:
+    """What the inventory says about its distributed-llama cluster: the
+    nodes, the model's catalog entry, float types, sequence length, KV heads
+    and the problems found on the way."""
+    roots = list(groups.get("dllama_root", []))
+    workers = list(groups.get("dllama_workers", []))
+    root = roots[0] if roots else None
+    hv: Mapping[str, Any] = hostvars.get(root, {}) if root else hostvars.get(workers[0], {}) if workers else {}
+    out: dict[str, Any] = {"roots": roots, "workers": workers, "root": root, "hv": hv, "problems": []}
+    out["nodes"] = len(workers) + (1 if roots else 0)
+
+    model = _model_for(hv) or {}
+    weights = hv.get("dllama_weights_float_type", model.get("quant"))
+    if isinstance(weights, str):
+        weights = weights.lower().replace("_", "")
+        weights = {"q4": "q40", "q8": "q80"}.get(weights, weights)
+    out["weights"] = weights
+    out["buffer"] = hv.get("dllama_buffer_float_type", model.get("buffer_float_type", DEFAULT_BUFFER_FLOAT_TYPE))
+    out["seq_len"] = hv.get("dllama_max_seq_len", model.get("context"))
+
+    entry = None
+    if model.get("name"):
+        try:
+            cat = extended_catalog(hv.get("herd_model_catalog") if isinstance(hv.get("herd_model_catalog"), Mapping) else None)
+            entry = lookup(str(model["name"]), cat)
+        except (TypeError, ValueError, AttributeError):
+            entry = None
+    out["entry"] = entry
+    kv_heads = hv.get("dllama_model_kv_heads", (entry or {}).get("n_head_kv"))
+    if kv_heads is not None and (not _is_int(kv_heads) or kv_heads < 1):
+        out["problems"].append(
+            (root, "dllama_model_kv_heads", f"must be a positive whole number, got {kv_heads!r}", "read it from the model card")
+        )
+        kv_heads = None
+    out["kv_heads"] = kv_heads
+    return out
+
+
+def _needs(c: Mapping[str, Any]) -> dict[str, float]:
+    """MiB each node of a checked cluster needs ({} when the model's shape or
+    the sequence length is unknown)."""
+    entry, seq_len, weights = c["entry"], c["seq_len"], c["weights"]
+    if entry is None or not _is_int(seq_len) or seq_len < 1:
+        return {}
+    if weights not in FLOAT_TYPES:
+        weights = DEFAULT_WEIGHTS_FLOAT_TYPE
+    try:
+        return {
+            host: per_node_mib(entry, seq_len, c["nodes"], weights, root=host == c["root"])
+            for host in [*c["roots"][:1], *c["workers"]]
+        }
+    except (KeyError, TypeError, ValueError):
+        return {}
+
+
+def node_needs_mib(hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Iterable[str]]) -> dict[str, int]:
+    """MiB each distributed-llama node needs, rounded up, from the inventory
+    alone (what ``herd_plan.dllama.root_mib``/``per_node_mib`` hold when the
+    plan ran); {} when the topology is broken or the model is unknown."""
+    c = _cluster(hostvars, groups)
+    if not c["roots"] and not c["workers"]:
+        return {}
+    if c["problems"] or topology_problems(c["nodes"], c["kv_heads"], c["weights"], str(c["buffer"])):
+        return {}
+    return {host: math.ceil(mib) for host, mib in _needs(c).items()}
+
+
 def inventory_problems(hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Iterable[str]]) -> list[Problem]:
     """Topology problems of the inventory's distributed-llama cluster.
 
@@ -260,58 +347,28 @@ def inventory_problems(hostvars: Mapping[str, Mapping[str, Any]], groups: Mappin
     ``herd_models`` (quant, buffer_float_type, context) and each node's
     ``herd_ram_mib``. Shapes come from the catalog (``herd_model_catalog``
     extends it)."""
-    roots = list(groups.get("dllama_root", []))
-    workers = list(groups.get("dllama_workers", []))
+    c = _cluster(hostvars, groups)
+    roots, workers, root, hv, nodes = c["roots"], c["workers"], c["root"], c["hv"], c["nodes"]
     if not roots and not workers:
         return []
     problems: list[Problem] = []
-    root = roots[0] if roots else None
-    hv: Mapping[str, Any] = hostvars.get(root, {}) if root else hostvars.get(workers[0], {})
-    nodes = len(workers) + (1 if roots else 0)
-
     for h in set(roots) & set(workers):
         problems.append((h, "dllama_workers", "the root is also listed as a worker", "take it out of dllama_workers"))
+    problems += c["problems"]
 
-    model = _model_for(hv) or {}
-    weights = hv.get("dllama_weights_float_type", model.get("quant"))
-    if isinstance(weights, str):
-        weights = weights.lower().replace("_", "")
-        weights = {"q4": "q40", "q8": "q80"}.get(weights, weights)
-    buffer = hv.get("dllama_buffer_float_type", model.get("buffer_float_type", DEFAULT_BUFFER_FLOAT_TYPE))
-    seq_len = hv.get("dllama_max_seq_len", model.get("context"))
-
-    entry = None
-    if model.get("name"):
-        try:
-            cat = extended_catalog(hv.get("herd_model_catalog") if isinstance(hv.get("herd_model_catalog"), Mapping) else None)
-            entry = lookup(str(model["name"]), cat)
-        except (TypeError, ValueError, AttributeError):
-            entry = None
-    kv_heads = hv.get("dllama_model_kv_heads", (entry or {}).get("n_head_kv"))
-    if kv_heads is not None and (not _is_int(kv_heads) or kv_heads < 1):
-        problems.append(
-            (root, "dllama_model_kv_heads", f"must be a positive whole number, got {kv_heads!r}", "read it from the model card")
-        )
-        kv_heads = None
-
-    for var, problem, fix in topology_problems(nodes, kv_heads, weights, str(buffer)):
+    for var, problem, fix in topology_problems(nodes, c["kv_heads"], c["weights"], str(c["buffer"])):
         problems.append((root if var != "dllama_workers" else None, var, problem, fix))
-
-    if problems or entry is None or not _is_int(seq_len) or seq_len < 1:
+    if problems:
         return problems
-    if weights not in FLOAT_TYPES:
-        weights = DEFAULT_WEIGHTS_FLOAT_TYPE
+
+    weights = c["weights"] if c["weights"] in FLOAT_TYPES else DEFAULT_WEIGHTS_FLOAT_TYPE
     margin = hv.get("herd_vram_safety_margin", DEFAULT_MARGIN)
     if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 0 < margin <= 1:
         margin = DEFAULT_MARGIN
-    for host in [*roots[:1], *workers]:
+    for host, need in _needs(c).items():
         ram = hostvars.get(host, {}).get("herd_ram_mib")
         if not _is_int(ram) or ram <= 0:
             continue
-        try:
-            need = per_node_mib(entry, seq_len, nodes, weights, root=host == root)
-        except (KeyError, TypeError, ValueError):
-            return problems
         usable = ram * margin
         if need > usable:
             problems.append(
@@ -319,7 +376,7 @@ def inventory_problems(hostvars: Mapping[str, Mapping[str, Any]], groups: Mappin
                     host,
                     "herd_ram_mib",
                     f"distributed-llama needs {need:.0f} MiB on this {'root' if host == root else 'worker'} "
-                    f"({nodes} nodes, max_seq_len {seq_len}, {weights} weights) but {ram} MiB x {margin} "
+                    f"({nodes} nodes, max_seq_len {c['seq_len']}, {weights} weights) but {ram} MiB x {margin} "
                     f"leaves {usable:.0f} MiB",
                     f"use {nodes * 2} nodes if the model's KV heads allow, a shorter dllama_max_seq_len, or a host with more RAM",
                 )

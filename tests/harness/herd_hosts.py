@@ -63,6 +63,15 @@ MASKED_UNITS = [
     "apt-daily-upgrade.timer",
     "e2scrub_reap.service",
 ]
+# Foreign-arch images only (amd64's recipe is unchanged): systemd-binfmt
+# empties the host's binfmt_misc registry when a privileged container boots
+# (the registry is shared), which unregisters qemu-aarch64 and stops every
+# emulated container from executing anything.
+MASKED_UNITS_FOREIGN = [
+    "systemd-binfmt.service",
+    "proc-sys-fs-binfmt_misc.automount",
+    "proc-sys-fs-binfmt_misc.mount",
+]
 RECIPE_VERSION = 3
 RUN_OPTS = [
     "--privileged",
@@ -82,8 +91,12 @@ def run(cmd: list[str], check: bool = True, **kw) -> subprocess.CompletedProcess
     return subprocess.run(cmd, check=check, text=True, **kw)
 
 
+def masked_units(arch: str) -> list[str]:
+    return MASKED_UNITS + (MASKED_UNITS_FOREIGN if arch != host_arch() else [])
+
+
 def recipe_hash(arch: str) -> str:
-    data = json.dumps([RECIPE_VERSION, SUITE, arch, PACKAGES, MASKED_UNITS])
+    data = json.dumps([RECIPE_VERSION, SUITE, arch, PACKAGES, masked_units(arch)])
     return hashlib.sha256(data.encode()).hexdigest()[:16]
 
 
@@ -110,7 +123,13 @@ def ensure_tools(arch: str = "amd64") -> None:
         run(["apt-get", "update", "-qq"], env=env)
         run(["apt-get", "install", "-y", "-qq", *need], env=env, stdout=subprocess.DEVNULL)
     if arch != host_arch():
+        # Registered again on every call: a booting amd64 container's
+        # systemd-binfmt may have emptied the (host-wide) registry.
+        if not Path("/proc/sys/fs/binfmt_misc/register").exists():
+            run(["mount", "-t", "binfmt_misc", "binfmt_misc", "/proc/sys/fs/binfmt_misc"], check=False)
         run(["update-binfmts", "--enable", "qemu-aarch64"], check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if not Path("/proc/sys/fs/binfmt_misc/qemu-aarch64").exists():
+            raise SystemExit("qemu-aarch64 is not registered in /proc/sys/fs/binfmt_misc: arm64 containers cannot run here")
     conf = CONTAINERS_CONF.read_text() if CONTAINERS_CONF.exists() else ""
     if 'runtime = "runc"' not in conf:
         # crun cannot create containers on this kernel's hybrid cgroup layout.
@@ -145,6 +164,8 @@ def build_image(arch: str, force: bool = False) -> str:
         res = run(cmd, check=False, capture_output=True)
         if res.returncode != 0:
             sys.stderr.write(res.stdout[-4000:] + res.stderr[-4000:])
+            # A failed second stage leaves /proc and /sys mounted in the rootfs.
+            run(["umount", "-lR", f"{root}/proc", f"{root}/sys"], check=False, stderr=subprocess.DEVNULL)
             raise SystemExit(f"debootstrap failed for {arch}")
         rootp = Path(root)
         # HTTPS from inside a container must trust what the controller trusts.
@@ -154,7 +175,7 @@ def build_image(arch: str, force: bool = False) -> str:
         (rootp / "etc/apt/apt.conf.d/90herd").write_text('APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\n')
         (rootp / "etc/hostname").write_text("herd\n")
         (rootp / "etc/machine-id").write_text("")
-        for unit in MASKED_UNITS:
+        for unit in masked_units(arch):
             link = rootp / "etc/systemd/system" / unit
             if not link.exists():
                 link.symlink_to("/dev/null")

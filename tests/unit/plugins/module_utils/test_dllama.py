@@ -204,3 +204,66 @@ def test_ram_too_small_names_the_host():
 
 def test_no_dllama_groups_no_problems():
     assert dllama.inventory_problems({"a": {}}, {"ollama_nodes": ["a"]}) == []
+
+
+# ------------------------------------------------------ per-node needs
+def test_node_needs_match_the_plan_and_the_memory_formula():
+    from ansible_collections.llamaherd.cluster.plugins.module_utils.plan import build_plan
+
+    hostvars, groups = _seed004()
+    needs = dllama.node_needs_mib(hostvars, groups)
+    assert set(needs) == {*groups["dllama_root"], *groups["dllama_workers"]}
+    root = groups["dllama_root"][0]
+    plan = build_plan(hostvars, groups)["dllama"]
+    # The role reads either: herd_plan.dllama when the plan ran, else these.
+    assert needs[root] == plan["root_mib"]
+    assert {needs[w] for w in groups["dllama_workers"]} == {plan["per_node_mib"]}
+    assert needs[root] > plan["per_node_mib"]  # the root also holds the embedding
+
+
+def test_node_needs_unknown_without_a_model_or_with_a_broken_topology():
+    hostvars, groups = _seed004()
+    broken = {**groups, "dllama_workers": groups["dllama_workers"][:-1]}  # 7 nodes
+    assert dllama.node_needs_mib(hostvars, broken) == {}
+    bare = {h: {k: v for k, v in hv.items() if k != "herd_models"} for h, hv in hostvars.items()}
+    assert dllama.node_needs_mib(bare, groups) == {}
+    assert dllama.node_needs_mib({"a": {}}, {"ollama_nodes": ["a"]}) == {}
+
+
+# ------------------------------------------------------ Consul discovery
+def _catalog_entry(node, address, service_address, port):
+    # The shape of one element of Consul's GET /v1/catalog/service/<name>.
+    return {
+        "ID": f"id-{node}",
+        "Node": node,
+        "Address": address,
+        "Datacenter": "dc1",
+        "ServiceID": f"dllama-worker-{node}",
+        "ServiceName": "dllama-worker",
+        "ServiceTags": ["dllama", "worker"],
+        "ServiceAddress": service_address,
+        "ServicePort": port,
+    }
+
+
+def test_consul_workers_sorted_numerically_with_node_address_fallback():
+    catalog = [
+        _catalog_entry("pi-10", "10.0.0.10", "10.0.0.10", 9990),
+        _catalog_entry("pi-02", "10.0.0.2", "", 9990),  # registered without an address
+        _catalog_entry("pi-03", "10.0.0.3", "10.0.0.3", 9991),
+    ]
+    assert dllama.consul_workers(catalog) == ["10.0.0.2:9990", "10.0.0.3:9991", "10.0.0.10:9990"]
+    assert dllama.consul_workers(list(reversed(catalog))) == dllama.consul_workers(catalog)
+
+
+@pytest.mark.parametrize(
+    ("entry", "match"),
+    [
+        (_catalog_entry("x", "", "", 9990), "neither ServiceAddress nor Address"),
+        (_catalog_entry("x", "10.0.0.2", "", 0), "not a TCP port"),
+        (_catalog_entry("x", "10.0.0.2", "-evil", 9990), "invalid worker host"),
+    ],
+)
+def test_consul_workers_rejects_what_dllama_cannot_use(entry, match):
+    with pytest.raises(dllama.DllamaError, match=match):
+        dllama.consul_workers([entry])
