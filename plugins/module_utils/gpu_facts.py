@@ -11,6 +11,17 @@ runs the tools and feeds their output here:
 * ``rocm-smi --showmeminfo vram --showproductname --showuniqueid --json``
   (:func:`parse_rocm_smi`) and ``rocminfo`` for the gfx target and whether
   the GPU is an APU sharing system memory (:func:`parse_rocminfo`)
+* ``xpu-smi discovery -j`` and ``xpu-smi discovery -d N -j`` for Intel GPUs
+  (:func:`intel_gpus`), the JSON documented in Intel's XPU Manager
+  ``doc/smi_user_guide.md``; ``memory_physical_size_byte`` is the device's
+  local memory (a string in some releases, a number in others)
+* amdgpu's sysfs, ``/sys/class/drm/cardN/device/mem_info_vram_total`` (bytes,
+  documented in the kernel's amdgpu driver-misc page) with the KFD topology's
+  ``gfx_target_version`` (:func:`parse_amdgpu_sysfs`): the fallback for hosts
+  whose ROCm comes bundled with Ollama, without rocm-smi. Intel's i915 and xe
+  drivers document no sysfs file with the local memory size (xe reports it
+  through an ioctl), so Intel GPUs are read with xpu-smi only; integrated
+  Intel GPUs share system RAM and are CPU-only for the plan.
 * ``/proc/meminfo`` (:func:`parse_meminfo`)
 
 :func:`measured` assembles ``herd_measured``, the shape ``plan.py`` reads:
@@ -207,6 +218,97 @@ def amd_gpus(rocm_smi_out: str | None, rocminfo_out: str | None) -> list[dict[st
     return out
 
 
+def parse_xpu_smi_discovery(text: str) -> list[dict[str, Any]]:
+    """Physical GPUs of ``xpu-smi discovery -j``: ``{index, name, uuid}``.
+
+    Virtual functions (SR-IOV) and non-GPU devices are skipped: their memory
+    is a slice of a physical card already counted."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise GpuFactsError(f"xpu-smi discovery -j did not print JSON: {_snip(text)!r}") from None
+    devices = data.get("device_list") if isinstance(data, dict) else None
+    if not isinstance(devices, list):
+        raise GpuFactsError(f"xpu-smi discovery -j printed no device_list: {_snip(text)!r}")
+    out = []
+    for dev in devices:
+        if not isinstance(dev, dict) or str(dev.get("device_type", "GPU")).upper() != "GPU":
+            continue
+        if str(dev.get("device_function_type", "physical")).lower() == "virtual":
+            continue
+        try:
+            index = int(dev["device_id"])
+        except (KeyError, TypeError, ValueError):
+            raise GpuFactsError(
+                f"xpu-smi discovery -j: a device without a numeric device_id: {_snip(json.dumps(dev))!r}"
+            ) from None
+        item: dict[str, Any] = {"index": index, "name": str(dev.get("device_name") or "Intel GPU").strip()}
+        uuid = str(dev.get("uuid", "")).strip()
+        if uuid and uuid.lower() not in _NA:
+            item["uuid"] = uuid
+        out.append(item)
+    return sorted(out, key=lambda d: d["index"])
+
+
+def parse_xpu_smi_device(text: str) -> int:
+    """Local memory in MiB from ``xpu-smi discovery -d N -j``."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise GpuFactsError(f"xpu-smi discovery -d did not print JSON: {_snip(text)!r}") from None
+    raw = data.get("memory_physical_size_byte") if isinstance(data, dict) else None
+    try:
+        return int(str(raw).strip()) // 2**20
+    except ValueError:
+        raise GpuFactsError(f"xpu-smi discovery -d: no numeric memory_physical_size_byte: {_snip(text)!r}") from None
+
+
+def intel_gpus(discovery: str, details: dict[int, str]) -> list[dict[str, Any]]:
+    """Intel GPUs: the discovery list, each with its detail's memory size
+    (``details`` maps device_id to the ``-d N -j`` output)."""
+    gpus = []
+    for dev in parse_xpu_smi_discovery(discovery):
+        if dev["index"] not in details:
+            raise GpuFactsError(f"xpu-smi: no 'discovery -d {dev['index']} -j' output for {dev['name']}")
+        gpus.append({"vendor": "intel", **dev, "vram_mib": parse_xpu_smi_device(details[dev["index"]])})
+    return gpus
+
+
+def gfx_from_kfd(version: int | str) -> str:
+    """KFD's ``gfx_target_version`` (major*10000 + minor*100 + stepping) as
+    the gfx target: 110501 -> gfx1151, 90010 -> gfx90a, 100300 -> gfx1030."""
+    v = int(str(version).strip())
+    major, minor, step = v // 10000, v // 100 % 100, v % 100
+    if not (major and minor < 16 and step < 16):
+        raise GpuFactsError(f"KFD gfx_target_version {version!r} is not major*10000 + minor*100 + stepping")
+    return f"gfx{major}{minor:x}{step:x}"
+
+
+def parse_amdgpu_sysfs(cards: dict[str, dict[str, str]]) -> list[dict[str, Any]]:
+    """AMD GPUs from sysfs, for hosts without rocm-smi. ``cards`` maps
+    ``cardN`` to the files read under ``/sys/class/drm/cardN/device/``
+    (``vendor``, ``mem_info_vram_total``) plus ``gfx_target_version`` of the
+    matching KFD topology node when found. Cards of other vendors (Intel,
+    NVIDIA: their own tools measure them) are skipped. APUs (a gfx target in
+    APU_GFX) get ``unified_memory``: their ``mem_info_vram_total`` is only the
+    firmware carve-out, not what a model can use."""
+    out = []
+    for key in sorted(cards, key=lambda k: _card_index(k) if _card_index(k) is not None else 1 << 30):
+        idx, files = _card_index(key), cards[key]
+        if idx is None or str(files.get("vendor", "")).strip().lower() != "0x1002":
+            continue
+        raw = str(files.get("mem_info_vram_total", "")).strip()
+        if not raw.isdigit():
+            raise GpuFactsError(f"sysfs {key}: mem_info_vram_total is {raw!r}, not a byte count (amdgpu driver not loaded?)")
+        gpu: dict[str, Any] = {"vendor": "amd", "index": idx, "name": "AMD GPU", "vram_mib": int(raw) // 2**20}
+        if files.get("gfx_target_version"):
+            gpu["gfx_target"] = gfx_from_kfd(files["gfx_target_version"])
+            if gpu["gfx_target"] in APU_GFX:
+                gpu["unified_memory"] = True
+        out.append(gpu)
+    return out
+
+
 def measured(
     meminfo: str,
     arch: str,
@@ -215,10 +317,14 @@ def measured(
     rocm_smi: str | None = None,
     rocminfo: str | None = None,
     gpu_errors: list[str] | None = None,
+    xpu_smi: str | None = None,
+    xpu_smi_devices: dict[int, str] | None = None,
+    amdgpu_sysfs: dict[str, dict[str, str]] | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
     """``herd_measured`` and the problems met. ``None`` outputs mean the tool
     is not installed; ``gpu_errors`` are failures of installed tools (their
-    presence leaves ``gpus`` out so declared ``herd_gpus`` stay in force)."""
+    presence leaves ``gpus`` out so declared ``herd_gpus`` stay in force).
+    ``amdgpu_sysfs`` is read only when neither rocm-smi nor rocminfo ran."""
     problems = list(gpu_errors or [])
     facts: dict[str, Any] = {"ram_mib": parse_meminfo(meminfo), "arch": normalize_arch(arch)}
     gpus: list[dict[str, Any]] = []
@@ -230,6 +336,16 @@ def measured(
     if rocm_smi is not None or rocminfo is not None:
         try:
             gpus += amd_gpus(rocm_smi, rocminfo)
+        except GpuFactsError as exc:
+            problems.append(str(exc))
+    elif amdgpu_sysfs:
+        try:
+            gpus += parse_amdgpu_sysfs(amdgpu_sysfs)
+        except GpuFactsError as exc:
+            problems.append(str(exc))
+    if xpu_smi is not None:
+        try:
+            gpus += intel_gpus(xpu_smi, xpu_smi_devices or {})
         except GpuFactsError as exc:
             problems.append(str(exc))
     if not problems:

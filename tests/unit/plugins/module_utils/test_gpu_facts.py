@@ -183,3 +183,69 @@ def test_measured_cpu_only_overrides_declared_gpu():
     hv = {"herd_measured": facts, "herd_gpus": [{"vendor": "nvidia", "name": "gone", "vram_mib": 8192}]}
     assert host_gpus(hv) == []
     assert host_ram_mib(hv) == 15936
+
+
+# Intel: no Intel GPU was at hand to record from, so the xpu-smi fixtures are
+# written after the JSON that Intel's XPU Manager documents
+# (doc/smi_user_guide.md, `xpu-smi discovery -j`) and the key its CLI prints
+# for `discovery -d N -j` (memory_physical_size_byte, a string in some
+# releases and a number in others: both are covered).
+
+
+def test_xpu_smi_two_arc_cards_skip_the_virtual_function():
+    details = {0: fx("xpu-smi_device0_a770.json"), 1: fx("xpu-smi_device1_b580.json")}
+    gpus = gf.intel_gpus(fx("xpu-smi_discovery_2xarc.json"), details)
+    assert [(g["index"], g["name"], g["vram_mib"]) for g in gpus] == [
+        (0, "Intel(R) Arc(TM) A770 Graphics", 16304),
+        (1, "Intel(R) Arc(TM) B580 Graphics", 12272),
+    ]
+    assert all(g["vendor"] == "intel" and g["uuid"].endswith("8086") for g in gpus)
+
+
+def test_xpu_smi_broken_outputs():
+    with pytest.raises(gf.GpuFactsError, match="discovery -d 0 -j"):
+        gf.intel_gpus(fx("xpu-smi_discovery_flex170.json"), {})
+    with pytest.raises(gf.GpuFactsError, match="did not print JSON"):
+        gf.parse_xpu_smi_discovery("Error: Level Zero initialization failed")
+    with pytest.raises(gf.GpuFactsError, match="memory_physical_size_byte"):
+        gf.parse_xpu_smi_device('{"device_id": 0, "memory_physical_size_byte": "unknown"}')
+
+
+def test_measured_intel_host_in_the_plan():
+    details = {0: fx("xpu-smi_device0_a770.json"), 1: fx("xpu-smi_device1_b580.json")}
+    facts, problems = gf.measured(
+        fx("meminfo_128g.txt"), "x86_64", xpu_smi=fx("xpu-smi_discovery_2xarc.json"), xpu_smi_devices=details
+    )
+    assert problems == []
+    assert [g["vram_mib"] for g in host_gpus({"herd_measured": facts})] == [16304, 12272]
+    facts, problems = gf.measured(fx("meminfo_128g.txt"), "x86_64", xpu_smi=fx("xpu-smi_discovery_2xarc.json"))
+    assert "gpus" not in facts and "discovery -d 0 -j" in problems[0]
+
+
+def test_kfd_gfx_target_version():
+    assert gf.gfx_from_kfd("110501") == "gfx1151"
+    assert gf.gfx_from_kfd(90010) == "gfx90a"
+    assert gf.gfx_from_kfd(100300) == "gfx1030"
+    assert gf.gfx_from_kfd(90402) == "gfx942"
+    with pytest.raises(gf.GpuFactsError, match="gfx_target_version"):
+        gf.gfx_from_kfd(0)
+
+
+def test_amdgpu_sysfs_without_rocm_smi():
+    cards = {
+        "card1": {"vendor": "0x1002\n", "mem_info_vram_total": "25753026560\n", "gfx_target_version": "110000"},
+        "card0": {"vendor": "0x8086\n"},  # the Intel iGPU next to it: not AMD's to measure
+        "card2": {"vendor": "0x1002", "mem_info_vram_total": "536870912", "gfx_target_version": "110501"},
+    }
+    gpus = gf.parse_amdgpu_sysfs(cards)
+    assert gpus == [
+        {"vendor": "amd", "index": 1, "name": "AMD GPU", "vram_mib": 24560, "gfx_target": "gfx1100"},
+        {"vendor": "amd", "index": 2, "name": "AMD GPU", "vram_mib": 512, "gfx_target": "gfx1151", "unified_memory": True},
+    ]
+    facts, problems = gf.measured(fx("meminfo_128g.txt"), "x86_64", amdgpu_sysfs=cards)
+    assert problems == [] and len(facts["gpus"]) == 2
+    # rocm-smi, when it ran, wins over sysfs
+    facts, _ = gf.measured(fx("meminfo_128g.txt"), "x86_64", rocm_smi=fx("rocm-smi_no_gpu.txt"), amdgpu_sysfs=cards)
+    assert facts["gpus"] == []
+    with pytest.raises(gf.GpuFactsError, match="mem_info_vram_total"):
+        gf.parse_amdgpu_sysfs({"card0": {"vendor": "0x1002", "mem_info_vram_total": ""}})
