@@ -390,6 +390,21 @@ LLAMA_UBATCH = 512
 # holds a constant (measured 4 MiB on the head, 3 MiB per device).
 SCHED_COPIES = 4
 PIPELINE_CPU_EXTRA_NO_FA = 4 * 2**20
+# GPU compute buffers are NOT measured (no GPU was at hand). llama.cpp sizes
+# every backend's compute buffer the same way: llama_context::graph_reserve
+# (src/llama-context.cpp) builds the worst-case graph for one ubatch and
+# ggml_backend_sched_reserve (ggml/src/ggml-backend.cpp) lets ggml-alloc lay
+# its intermediate tensors out in one buffer per backend ("CUDA0 compute
+# buffer size = ..."). The graph's tensors do not depend on the backend, so
+# the CPU fit above is assumed for CUDA and ROCm devices too. What CUDA
+# allocates outside that buffer at run time (the CUDA context, cuBLAS
+# workspaces, the pool's f16 copies of dequantized weights for big batches,
+# flash-attention scratch) is what the fixed reserves pay for: Ollama's
+# OLLAMA_GPU_RESERVE_MIB and llama-server's LLAMA_FIT_RESERVE_MIB. A CUDA run
+# of bench/memory_accuracy.py would check it.
+GPU_COMPUTE_ASSUMPTION = (
+    "compute buffer as llama.cpp's graph reserve measured on its CPU backend (b11312), assumed equal on CUDA/ROCm (unmeasured)"
+)
 PIPELINE_DEV_EXTRA_NO_FA = 3 * 2**20
 LLAMA_BATCH = 2048
 

@@ -211,7 +211,8 @@ def _place_ollama(plan, models, hostvars, groups, margin, solver, catalog):
             kind = "unified memory" if h.unified else "VRAM"
             item["reason"] = (
                 f"fits in {h.gpu_mib:.0f} MiB usable {kind} ({info['vram_mib'] if not h.unified else max(info['vram_mib'], info['ram_mib'] or 0)} MiB x {margin}"
-                f" - {memory.OLLAMA_GPU_RESERVE_MIB} MiB Ollama reserve), {free:.0f} MiB free"
+                f" - {memory.OLLAMA_GPU_RESERVE_MIB} MiB Ollama reserve), {free:.0f} MiB free; "
+                f"{need['compute_mib']:.0f} MiB {memory.GPU_COMPUTE_ASSUMPTION}"
             )
         else:
             used_ram[host] += total
@@ -430,6 +431,7 @@ def rpc_split(
         "rows": rows,
         "fits": ok and head_fits,
         "file_mib": round(file_mib or model_total / memory.MIB),
+        "compute_note": memory.GPU_COMPUTE_ASSUMPTION if devices else None,
     }
 
 

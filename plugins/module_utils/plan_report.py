@@ -90,6 +90,8 @@ def markdown(plan: Mapping[str, Any]) -> str:
                 *_table(["device", "layers", "weights MiB", "KV MiB", "compute MiB", "total MiB", "usable MiB", "fits"], rows),
                 "",
             ]
+            if sp.get("compute_note"):
+                lines += [f"GPU compute MiB: {sp['compute_note']}.", ""]
     d = plan.get("dllama") or {}
     if d:
         lines += [

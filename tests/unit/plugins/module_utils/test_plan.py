@@ -193,3 +193,58 @@ def test_check_catches_violations():
 def test_solver_name_validated():
     with pytest.raises(ValueError, match="unknown solver"):
         placement.solve([], [], solver="cplex")
+
+
+def test_seed003_memory_fit_table():
+    """Seed 003's "Memory Fit Analysis": Q4_K_M 47.4 GB vs Q8_0 77.3 GB
+    (83002634240 bytes, so GiB) over 3 x 32 GB V100S at ctx 4096: ~26 GB of
+    weights and ~6 GB left per card for Q8_0, ~16 GB and ~16 GB for Q4_K_M."""
+    p = build_plan(*load_inventory("examples/seed003-v100s-rpc"))
+    split = p["rpc_splits"][0]
+    assert split["ctx"] == 4096
+    q8, q4 = split["chosen"], split["alternatives"]["Q4_K_M"]
+    assert round(q8["file_mib"] / 1024, 1) == 77.3 and round(q4["file_mib"] / 1024, 1) == 47.4
+    for sp, weights_gib, left_gib in ((q8, 26, 6), (q4, 16, 16)):
+        gpus = [r for r in sp["rows"] if "GPU" in r["device"]]
+        assert len(gpus) == 3 and all(r["device_mib"] == 32768 for r in gpus)
+        # every byte of the file is somewhere: the three cards plus the head's CPU (token embedding)
+        assert abs(sum(r["weights_mib"] for r in sp["rows"]) - sp["file_mib"]) <= 3
+        for r in gpus:
+            assert abs(r["weights_mib"] / 1024 - weights_gib) < 1.0, r
+            assert abs((r["device_mib"] - r["weights_mib"]) / 1024 - left_gib) < 1.0, r
+
+
+def test_seed000_capability_table():
+    """Seed 000: qwen2.5:72b "requires ~45GB"; the two 64 GB nodes can hold
+    it (the APU on its unified memory, the 4090 box in RAM), the 30 GB and
+    14 GB nodes cannot."""
+    p = build_plan(*load_inventory("examples/seed000-ollama-lab"))
+    row = next(r for r in p["capability"] if r["model"] == "qwen2.5:72b")
+    assert {h: v["can"] for h, v in row["hosts"].items()} == {
+        "node-primary": "no",
+        "node-secondary": "no",
+        "node-gpu-mobile": "gpu",
+        "node-gpu-primary": "ram",
+    }
+    assert all(44 * 1024 < v["need_mib"] < 47 * 1024 for v in row["hosts"].values())
+
+
+def test_gpu_compute_buffer_assumption_is_stated():
+    """CUDA compute buffers are unmeasured: the plan uses the CPU backend's
+    graph-reserve fit for GPUs unchanged, and says so where it is used."""
+    from ansible_collections.llamaherd.cluster.plugins.module_utils import memory
+
+    p = build_plan(*load_inventory("examples/seed003-v100s-rpc"))
+    split = p["rpc_splits"][0]["chosen"]
+    assert split["compute_note"] == memory.GPU_COMPUTE_ASSUMPTION
+    assert "graph reserve" in split["compute_note"] and "unmeasured" in split["compute_note"]
+    assert f"GPU compute MiB: {memory.GPU_COMPUTE_ASSUMPTION}." in markdown(p)
+    # The V100S rows carry exactly the CPU fit (Qwen2-72B shape, 4096 cells,
+    # ubatch 512, flash attention) plus the pipeline-parallel input copies, no CUDA factor.
+    gpu = next(r for r in split["rows"] if "GPU" in r["device"])
+    local = memory.llama_compute_bytes(8192, 29568, 64, 8, 128, 4096, 512, True)
+    mask, hidden = 4096 * 512 * 2, 8192 * 512 * 4
+    assert gpu["compute_mib"] == round((local + (memory.SCHED_COPIES - 1) * (mask + hidden)) / memory.MIB) == 301
+    p = build_plan(*load_inventory("examples/seed000-ollama-lab"))
+    item = next(m for m in p["hosts"]["node-gpu-primary"]["ollama_models"] if m["on_gpu"])
+    assert item["reason"].endswith(memory.GPU_COMPUTE_ASSUMPTION)
