@@ -426,14 +426,42 @@ def improve(demands: Sequence[Demand], hosts: Sequence[Host], start: Result, dep
 
     def best_insert(i: int, depth: int, blocked: frozenset = frozenset()):
         """The best way to add one replica of i: (gain, actions), or None.
-        Evicts one or two replicas from the target host, each re-placed the
-        same way (a chain up to ``depth`` long) or dropped; ``blocked`` hosts
+        Evicts one replica j from the target host: j moves to its other mode
+        on the same host (GPU <-> RAM), or is re-placed elsewhere the same
+        way (a chain up to ``depth`` long), or is dropped; ``blocked`` hosts
         are already part of the chain."""
         d = demands[i]
         got = direct(i, blocked)
         best = (_value(d, got[1]), [("add", i, got[0], got[1])]) if got else None
         if depth <= 0:
             return best
+        for h, m in slots(i, blocked):
+            v = _value(d, m)
+            if best is not None and v <= best[0] + 1e-9:
+                break  # slots come by value: lower ones seldom win and cost the most to search
+            s = size(i, h, m)
+            host = hmap[h]
+            for j, mj in sorted(on[h].items()):
+                lost = _value(demands[j], mj)
+                if v - lost + top[j] <= (best[0] if best else 0.0) + 1e-9:
+                    continue  # even re-placing j at its best value would not gain
+                drop(j, h)
+                if room(h, m) >= s - 1e-9:
+                    sub = best_insert(j, depth - 1, blocked | {h})
+                    gain = v - lost + (sub[0] if sub else 0.0)
+                    if gain > 1e-9 and (best is None or gain > best[0] + 1e-9):
+                        best = (gain, [("drop", j, h, mj), *(sub[1] if sub else []), ("add", i, h, m)])
+                for mj2 in () if host.unified else _modes(demands[j]):
+                    if mj2 == mj or mj2 not in demands[j].sizes[h] or room(h, mj2) < size(j, h, mj2) - 1e-9:
+                        continue
+                    add(j, h, mj2)
+                    if room(h, m) >= s - 1e-9 and not full(h):
+                        gain = v - lost + _value(demands[j], mj2)
+                        if gain > 1e-9 and (best is None or gain > best[0] + 1e-9):
+                            best = (gain, [("drop", j, h, mj), ("add", j, h, mj2), ("add", i, h, m)])
+                    drop(j, h)
+                add(j, h, mj)
+        return best
         for h, m in slots(i, blocked):
             v = _value(d, m)
             if best is not None and v <= best[0] + 1e-9:
