@@ -105,7 +105,9 @@ def test_search_is_deterministic_and_never_worse_on_dense_clusters():
     import random
 
     rng = random.Random(7)
-    hosts = [P.Host(f"h{i:02d}", rng.choice([0.0, 3276.0, 19660.0]), rng.choice([13107.0, 52428.0]), 3, False, i) for i in range(16)]
+    hosts = [
+        P.Host(f"h{i:02d}", rng.choice([0.0, 3276.0, 19660.0]), rng.choice([13107.0, 52428.0]), 3, False, i) for i in range(16)
+    ]
     demands = []
     for j in range(30):
         size = rng.choice([500, 1900, 4700, 9000, 20000]) * rng.uniform(1.05, 1.3)
