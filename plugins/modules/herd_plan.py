@@ -16,7 +16,8 @@ description:
     reason), load-balanced pools, llama-server instances split over RPC
     workers, and the distributed-llama topology.
   - Runs entirely on the controller and contacts no host.
-  - Placement runs a greedy, then SciPy's HiGHS (the LP relaxation rounded,
+  - Placement runs a greedy and a best-fit, each improved by a local search
+    (C(greedy+search), C(best-fit+search)), then SciPy's HiGHS (the LP relaxation rounded,
     C(highs-lp), proven optimal when it reaches the LP bound; else the MILP
     within a time limit) and keeps the best; C(solver) in the result says
     which one answered.
