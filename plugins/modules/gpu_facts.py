@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import glob
+import os
 import platform
 from typing import Any
 
@@ -16,6 +18,7 @@ from ansible_collections.llamaherd.cluster.plugins.module_utils.gpu_facts import
     GpuFactsError,
     measured,
     nvidia_field_unsupported,
+    parse_xpu_smi_discovery,
 )
 
 DOCUMENTATION = r"""
@@ -29,6 +32,14 @@ description:
   - AMD GPUs are read with C(rocm-smi --showmeminfo vram --showproductname --showuniqueid --json)
     and C(rocminfo), which gives the gfx target (e.g. C(gfx1151)) and tells APUs,
     whose GPU memory is system memory, apart (they get C(unified_memory=true)).
+  - When neither C(rocm-smi) nor C(rocminfo) is installed (Ollama ships its own
+    ROCm libraries), AMD GPUs are read from sysfs: C(vendor) and
+    C(mem_info_vram_total) under C(/sys/class/drm/cardN/device/), and the gfx
+    target from the KFD topology node (C(gfx_target_version)) whose
+    C(drm_render_minor) matches the card.
+  - Intel GPUs (Arc, Flex, Max) are read with C(xpu-smi discovery -j) and
+    C(xpu-smi discovery -d N -j) (C(memory_physical_size_byte)); the i915 and xe
+    drivers publish no memory size in sysfs.
   - A host without these tools is CPU-only. RAM is C(MemTotal) of C(/proc/meminfo).
   - Sets C(ansible_facts.herd_measured). The plan (M(llamaherd.cluster.herd_plan))
     prefers these measured values over the declared C(herd_gpus) and C(herd_ram_mib);
@@ -51,6 +62,14 @@ options:
     description: Path or name of C(rocminfo).
     type: str
     default: rocminfo
+  xpu_smi:
+    description: Path or name of Intel's C(xpu-smi).
+    type: str
+    default: xpu-smi
+  sysfs_root:
+    description: Where sysfs is mounted (a test tree may stand in for it).
+    type: path
+    default: /sys
   meminfo_path:
     description: The meminfo file to read (C(/proc/meminfo) on Linux).
     type: path
@@ -128,12 +147,45 @@ def _run(module: AnsibleModule, argv: list[str], errors: list[str]) -> str | Non
     return out
 
 
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read().strip()
+    except OSError:
+        return ""
+
+
+def _amdgpu_sysfs(root: str) -> dict[str, dict[str, str]]:
+    """``{cardN: {vendor, mem_info_vram_total, gfx_target_version}}`` of the
+    DRM cards under ``root``; the gfx target comes from the KFD topology node
+    whose drm_render_minor is the card's renderD minor."""
+    kfd: dict[str, str] = {}
+    for props in glob.glob(os.path.join(root, "class/kfd/kfd/topology/nodes/*/properties")):
+        fields = dict(line.split(None, 1) for line in _read(props).splitlines() if len(line.split(None, 1)) == 2)
+        if fields.get("drm_render_minor") and fields.get("gfx_target_version", "0") != "0":
+            kfd[fields["drm_render_minor"].strip()] = fields["gfx_target_version"].strip()
+    cards: dict[str, dict[str, str]] = {}
+    for dev in sorted(glob.glob(os.path.join(root, "class/drm/card[0-9]*/device"))):
+        card = os.path.basename(os.path.dirname(dev))
+        if "-" in card:  # connectors (card0-DP-1) are not devices
+            continue
+        files = {name: _read(os.path.join(dev, name)) for name in ("vendor", "mem_info_vram_total")}
+        for render in glob.glob(os.path.join(dev, "drm/renderD*")):
+            minor = os.path.basename(render)[len("renderD") :]
+            if minor in kfd:
+                files["gfx_target_version"] = kfd[minor]
+        cards[card] = files
+    return cards
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "nvidia_smi": {"type": "str", "default": "nvidia-smi"},
             "rocm_smi": {"type": "str", "default": "rocm-smi"},
             "rocminfo": {"type": "str", "default": "rocminfo"},
+            "xpu_smi": {"type": "str", "default": "xpu-smi"},
+            "sysfs_root": {"type": "path", "default": "/sys"},
             "meminfo_path": {"type": "path", "default": "/proc/meminfo"},
             "fail_on_tool_error": {"type": "bool", "default": False},
         },
@@ -174,6 +226,25 @@ def main() -> None:
         tools.append("rocminfo")
         rocminfo_out = _run(module, [rinfo], errors)
 
+    amdgpu_sysfs = None
+    if not rocm and not rinfo:
+        amdgpu_sysfs = _amdgpu_sysfs(p["sysfs_root"]) or None
+
+    xpu_out = None
+    xpu_devices: dict[int, str] = {}
+    xpu = module.get_bin_path(p["xpu_smi"])
+    if xpu:
+        tools.append("xpu-smi")
+        xpu_out = _run(module, [xpu, "discovery", "-j"], errors)
+        if xpu_out is not None:
+            try:
+                for dev in parse_xpu_smi_discovery(xpu_out):
+                    detail = _run(module, [xpu, "discovery", "-d", str(dev["index"]), "-j"], errors)
+                    if detail is not None:
+                        xpu_devices[dev["index"]] = detail
+            except GpuFactsError:
+                pass  # measured() reports the same parse error as a problem
+
     try:
         facts, problems = measured(
             meminfo,
@@ -183,6 +254,9 @@ def main() -> None:
             rocm_smi=rocm_out,
             rocminfo=rocminfo_out,
             gpu_errors=errors,
+            xpu_smi=xpu_out,
+            xpu_smi_devices=xpu_devices,
+            amdgpu_sysfs=amdgpu_sysfs,
         )
     except GpuFactsError as exc:
         module.fail_json(msg=f"meminfo_path: {exc}")

@@ -78,3 +78,45 @@ def test_gpu_facts_check_mode_and_broken_tool(tmp_path):
     assert measured["ram_mib"] == _meminfo_mib()
     assert result["tools"] == ["nvidia-smi"]
     assert "exited 9" in result["problems"][0] and "NVIDIA-SMI has failed" in result["problems"][0]
+
+
+def test_gpu_facts_amd_sysfs_and_intel_xpu_smi(tmp_path):
+    """Without rocm-smi/rocminfo an AMD card is read from sysfs (gfx target from
+    the KFD node of its render minor); Intel GPUs from xpu-smi's JSON."""
+    sysfs = tmp_path / "sys"
+    dev = sysfs / "class/drm/card0/device"
+    (dev / "drm/renderD128").mkdir(parents=True)
+    (dev / "vendor").write_text("0x1002\n", encoding="utf-8")
+    (dev / "mem_info_vram_total").write_text(f"{512 * 2**20}\n", encoding="utf-8")
+    (sysfs / "class/drm/card0-DP-1").mkdir(parents=True)  # a connector, not a device
+    cpu_node = sysfs / "class/kfd/kfd/topology/nodes/0"
+    gpu_node = sysfs / "class/kfd/kfd/topology/nodes/1"
+    cpu_node.mkdir(parents=True)
+    gpu_node.mkdir(parents=True)
+    (cpu_node / "properties").write_text("cpu_cores_count 16\ngfx_target_version 0\ndrm_render_minor 0\n", encoding="utf-8")
+    (gpu_node / "properties").write_text("simd_count 80\ngfx_target_version 110501\ndrm_render_minor 128\n", encoding="utf-8")
+    fixtures = REPO / "tests/unit/fixtures/gpu_facts"
+    xpu = tmp_path / "xpu-smi"
+    xpu.write_text(
+        "#!/bin/sh\n"
+        f'if [ "$2" = "-j" ]; then cat {fixtures}/xpu-smi_discovery_2xarc.json; exit 0; fi\n'
+        f'case "$3" in 0) cat {fixtures}/xpu-smi_device0_a770.json;; 1) cat {fixtures}/xpu-smi_device1_b580.json;;'
+        " *) echo no such device; exit 1;; esac\n",
+        encoding="utf-8",
+    )
+    xpu.chmod(0o755)
+    result = _adhoc(
+        tmp_path,
+        "-a",
+        f"nvidia_smi=/nonexistent/nvidia-smi rocm_smi=/nonexistent/rocm-smi rocminfo=/nonexistent/rocminfo"
+        f" xpu_smi={xpu} sysfs_root={sysfs}",
+    )
+    assert result["problems"] == [] and result["tools"] == ["xpu-smi"]
+    gpus = result["ansible_facts"]["herd_measured"]["gpus"]
+    amd = [g for g in gpus if g["vendor"] == "amd"]
+    intel = [g for g in gpus if g["vendor"] == "intel"]
+    assert amd == [
+        {"vendor": "amd", "index": 0, "name": "AMD GPU", "vram_mib": 512, "gfx_target": "gfx1151", "unified_memory": True}
+    ]
+    assert [g["index"] for g in intel] == [0, 1]  # the virtual function is not a GPU to place on
+    assert all(g["vram_mib"] > 8000 for g in intel)
