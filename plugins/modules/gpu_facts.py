@@ -33,7 +33,7 @@ description:
     and C(rocminfo), which gives the gfx target (e.g. C(gfx1151)) and tells APUs,
     whose GPU memory is system memory, apart (they get C(unified_memory=true)).
   - When neither C(rocm-smi) nor C(rocminfo) is installed (Ollama ships its own
-    ROCm libraries), AMD GPUs are read from sysfs: C(vendor) and
+    ROCm libraries), AMD GPUs are read from sysfs, C(vendor) and
     C(mem_info_vram_total) under C(/sys/class/drm/cardN/device/), and the gfx
     target from the KFD topology node (C(gfx_target_version)) whose
     C(drm_render_minor) matches the card.
