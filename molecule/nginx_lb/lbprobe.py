@@ -1,14 +1,21 @@
 #!/usr/bin/env python3
 """Behaviour probes for the nginx_lb scenario, run on the controller.
 
-Each subcommand sends a bounded number of requests to an Ollama-API pool
-(through the load balancer or straight to a backend) and prints one JSON
-document; verify.yml asserts on it. Which backend answered comes from the
-Ollama stand-in's X-Ollama-Standin-Node header. Standard library only.
+Each subcommand sends a bounded number of requests to a pool (through the
+load balancer or straight to a backend) and prints one JSON document;
+verify.yml asserts on it. Two APIs:
 
-    lbprobe.py spread     --url URL [--n 8]
-    lbprobe.py leastconn  --url URL [--short 6]
-    lbprobe.py failover   --url URL --stop-cmd CMD --start-cmd CMD --node NODE
+- ollama (default): POST /api/generate; which backend answered comes from
+  the Ollama stand-in's X-Ollama-Standin-Node header;
+- llama: llama-server's POST /completion (ignore_eos, so exactly n tokens);
+  which backend answered comes from the "model" field of the (last) answer,
+  which is the server's --alias (the scenario sets it to the host's name).
+
+Standard library only.
+
+    lbprobe.py [--api llama] spread     --url URL [--n 8]
+    lbprobe.py [--api llama] leastconn  --url URL [--short 6]
+    lbprobe.py [--api llama] failover   --url URL --stop-cmd CMD --start-cmd CMD --node NODE
     lbprobe.py hold       --url URL --n 2 --marker FILE [--key KEY]
 """
 
@@ -27,32 +34,56 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-MODEL = "qwen2.5:72b"
+MODEL = "qwen2.5:14b"
 NODE_HEADER = "X-Ollama-Standin-Node"
 
 
 KEY: str | None = None
+API = "ollama"
+
+
+def _request(num_predict: int, stream: bool) -> tuple[str, dict[str, Any]]:
+    if API == "llama":
+        return "/completion", {"prompt": "probe", "n_predict": num_predict, "stream": stream, "ignore_eos": True}
+    return "/api/generate", {"model": MODEL, "prompt": "probe", "stream": stream, "options": {"num_predict": num_predict}}
+
+
+def _answers(data: bytes) -> list[dict[str, Any]]:
+    """The JSON documents of a response: NDJSON (Ollama) or one document / SSE lines (llama-server)."""
+    out = []
+    for line in data.splitlines():
+        line = line.strip()
+        if line.startswith(b"data: "):
+            line = line[6:]
+        if line:
+            out.append(json.loads(line))
+    return out
 
 
 def generate(url: str, num_predict: int, stream: bool = False, timeout: float = 60, on_headers: Any = None) -> dict[str, Any]:
     """One /api/generate; never raises: the outcome is in the result."""
     parts = urlsplit(url)
-    body = json.dumps({"model": MODEL, "prompt": "probe", "stream": stream, "options": {"num_predict": num_predict}})
+    path, req = _request(num_predict, stream)
+    body = json.dumps(req)
     out: dict[str, Any] = {"start": time.time(), "ok": False, "node": None, "status": None, "error": None}
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
     try:
         headers = {"Content-Type": "application/json"}
         if KEY:
             headers["Authorization"] = f"Bearer {KEY}"
-        conn.request("POST", "/api/generate", body=body, headers=headers)
+        conn.request("POST", path, body=body, headers=headers)
         resp = conn.getresponse()
         out["status"] = resp.status
         out["node"] = resp.getheader(NODE_HEADER)
         if on_headers:
             on_headers(out)
         data = resp.read()
-        lines = [json.loads(line) for line in data.splitlines() if line.strip()]
-        out["ok"] = resp.status == 200 and bool(lines) and lines[-1].get("done") is True
+        lines = _answers(data)
+        if API == "llama":
+            out["node"] = lines[-1].get("model") if lines else None
+            out["ok"] = resp.status == 200 and bool(lines) and lines[-1].get("stop") is True
+        else:
+            out["ok"] = resp.status == 200 and bool(lines) and lines[-1].get("done") is True
         out["chunks"] = len(lines)
     except (OSError, http.client.HTTPException, ValueError) as exc:
         out["error"] = f"{type(exc).__name__}: {exc}"
@@ -106,21 +137,23 @@ def cmd_leastconn(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(cmd: str) -> None:
-    subprocess.run(shlex.split(cmd), check=True, capture_output=True, timeout=60)
+    subprocess.run(shlex.split(cmd), check=True, capture_output=True, timeout=120)
 
 
 def cmd_failover(args: argparse.Namespace) -> dict[str, Any]:
     """Load with `concurrency` clients; stop a backend part way; start it again.
 
     Requests that started after the stop command returned must all succeed.
+    The load goes on for duration - stop_after seconds after the stop command
+    returned (a server that drains its requests takes a while to stop).
     Then, once it is back, requests must reach it again.
     """
     results: list[dict[str, Any]] = []
     lock = threading.Lock()
-    deadline = time.time() + args.duration
+    deadline = [time.time() + args.stop_after + 120]
 
     def client() -> None:
-        while time.time() < deadline:
+        while time.time() < deadline[0]:
             r = generate(args.url, args.num_predict, timeout=30)
             with lock:
                 results.append(r)
@@ -132,6 +165,7 @@ def cmd_failover(args: argparse.Namespace) -> dict[str, Any]:
     stop_begin = time.time()
     run(args.stop_cmd)
     stop_done = time.time()
+    deadline[0] = stop_done + max(1.0, args.duration - args.stop_after)
     for t in threads:
         t.join(args.duration + 60)
 
@@ -152,6 +186,7 @@ def cmd_failover(args: argparse.Namespace) -> dict[str, Any]:
         time.sleep(0.2)
     return {
         "total": len(results),
+        "stop_s": round(stop_done - stop_begin, 2),
         "before_stop": len(before),
         "in_flight_at_stop": len(in_flight),
         "in_flight_failed": sum(not r["ok"] for r in in_flight),
@@ -184,6 +219,7 @@ def cmd_hold(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--api", choices=["ollama", "llama"], default="ollama")
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("spread")
     p.add_argument("--url", required=True)
@@ -210,8 +246,9 @@ def main(argv: list[str]) -> int:
     p.add_argument("--marker", required=True)
     p.add_argument("--key", help="API key (Authorization: Bearer)")
     args = ap.parse_args(argv)
-    global KEY
+    global KEY, API
     KEY = getattr(args, "key", None)
+    API = args.api
     handler = {"spread": cmd_spread, "leastconn": cmd_leastconn, "failover": cmd_failover, "hold": cmd_hold}[args.cmd]
     print(json.dumps(handler(args), indent=1))
     return 0

@@ -806,7 +806,7 @@ class Handler(BaseHTTPRequestHandler):
         self.sched.load(key, info, keep)
         opts = req.get("options") or {}
         n = int(opts.get("num_predict") or 8)
-        n = 8 if n < 0 else min(n, 512)
+        n = 8 if n < 0 else min(n, 4096)
         seed = int(hashlib.sha256(prompt.encode()).hexdigest()[:8], 16)
         tokens = [WORDS[(seed + i * 7) % len(WORDS)] + " " for i in range(n)]
         delay = float(os.environ.get("OLLAMA_STANDIN_TOKEN_MS", "0") or 0) / 1000
