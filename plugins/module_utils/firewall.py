@@ -1,0 +1,128 @@
+# Copyright: llama-herd developers
+# Apache License 2.0
+"""Which of a host's ports the firewall role filters, and who may reach them.
+
+A pure function of the inventory (and the plan's pools and llama-server
+instances): the ports come from the same variables the services use
+(``inventory.host_ports``), the peers from group membership.
+
+- service ports (Ollama, llama-server, the dllama API, the load balancer's
+  pools and status page, the router's metrics): the cluster CIDR
+  (``firewall_service_sources``);
+- llama.cpp RPC workers: the llama-server heads only (upstream calls the RPC
+  protocol insecure);
+- distributed-llama workers: the root, and the other workers: upstream's
+  ``NnNetwork::serve`` has every worker connect to the workers after it
+  (src/nn/nn-network.cpp), so a root-only rule would hang the cluster.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import ChainMap
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ansible_collections.llamaherd.cluster.plugins.module_utils.inventory import cluster_address, host_ports
+
+# Ports only some peers may reach: variable -> (groups whose hosts may connect, why).
+RESTRICTED: dict[str, tuple[tuple[str, ...], str]] = {
+    "llama_cpp_rpc_port": (("llama_cpp_head",), "llama.cpp RPC: the heads only"),
+    "dllama_worker_port": (("dllama_root", "dllama_workers"), "distributed-llama worker: the root and the other workers"),
+}
+
+
+def _groups_of(host: str, groups: Mapping[str, Iterable[str]]) -> list[str]:
+    return [g for g, members in groups.items() if g != "all" and host in members]
+
+
+def _networks(values: Iterable[Any], host: str, var: str) -> list[str]:
+    out = []
+    for value in values:
+        try:
+            out.append(str(ipaddress.ip_network(str(value), strict=False)))
+        except ValueError:
+            raise ValueError(
+                f"host {host}: {var}: {value!r} is not an IP address or network. "
+                f"Fix: list addresses or CIDRs like 10.0.0.0/24 in {var}"
+            ) from None
+    return out
+
+
+def peer_addresses(peer: str, hv: Mapping[str, Any]) -> list[str]:
+    """The addresses a peer connects from: its cluster address and, when it
+    has one, its RPC-network address. nftables needs IPs, not names."""
+    found = []
+    for var, value in (("herd_cluster_address", cluster_address(peer, hv)), ("herd_rpc_address", hv.get("herd_rpc_address"))):
+        if value in (None, ""):
+            continue
+        try:
+            found.append(str(ipaddress.ip_address(str(value))))
+        except ValueError:
+            raise ValueError(
+                f"host {peer}: {var}: {value!r} is a name; the firewall rules need IP addresses. "
+                f"Fix: set {var} to the host's IP address"
+            ) from None
+    if not found:
+        raise ValueError(
+            f"host {peer}: herd_cluster_address: not set and ansible_host is not an IP, so the firewall cannot "
+            "let this peer in. Fix: set herd_cluster_address to the host's IP address"
+        )
+    return found
+
+
+def host_rules(
+    host: str,
+    hostvars: Mapping[str, Mapping[str, Any]],
+    groups: Mapping[str, Iterable[str]],
+    service_sources: Iterable[Any],
+    pools: Iterable[Mapping[str, Any]] | None = None,
+    servers: Iterable[Mapping[str, Any]] | None = None,
+    management_ports: Iterable[int] = (22,),
+) -> list[dict[str, Any]]:
+    """[{port, var, sources: [networks], why}] for ``host``, sorted by port.
+
+    ``pools`` are the load balancer's resolved pools and ``servers`` the
+    llama-server instances (from the plan), when the host has them; both
+    fall back to what the inventory sets."""
+    member = _groups_of(host, groups)
+    overlay: dict[str, Any] = {}
+    hv = ChainMap(overlay, hostvars[host])
+    if servers and "llama_cpp_head" in member:
+        overlay["llama_cpp_servers"] = list(servers)
+    if pools is not None and "loadbalancers" in member:
+        overlay["nginx_lb_pools"] = list(pools)
+    if "llama_cpp_head" in member and not isinstance(hv.get("llama_cpp_servers"), list):
+        overlay["llama_cpp_servers"] = [{"port": 8080}]  # the llama_cpp role's default instance
+    service = _networks(service_sources, host, "firewall_service_sources")
+    rules: dict[int, dict[str, Any]] = {}
+    for port, var in host_ports(host, hv, member):
+        base = var.split("[")[0]
+        if base in RESTRICTED:
+            peer_groups, why = RESTRICTED[base]
+            peers = sorted({p for g in peer_groups for p in groups.get(g, []) if p != host})
+            sources = sorted({a for p in peers for a in peer_addresses(p, hostvars.get(p, {}))})
+        else:
+            sources, why = service, "service port: firewall_service_sources"
+        port = int(port)
+        if port in set(management_ports):
+            raise ValueError(
+                f"host {host}: {var}: port {port} is the management (SSH) port; filtering it could lock "
+                f"Ansible out. Fix: move {var} to another port"
+            )
+        if port in rules:  # one port, two uses (preflight warns): only peers allowed by both
+            rules[port]["var"] += ", " + var
+            rules[port]["sources"] = sorted(set(rules[port]["sources"]) & set(sources))
+            continue
+        rules[port] = {"port": port, "var": var, "sources": sources, "why": why}
+    return [rules[p] for p in sorted(rules)]
+
+
+def split_families(sources: Iterable[str]) -> dict[str, list[str]]:
+    """{'ip': IPv4 networks, 'ip6': IPv6 networks} for nftables' saddr matches."""
+    out: dict[str, list[str]] = {"ip": [], "ip6": []}
+    for s in sources:
+        net = ipaddress.ip_network(s, strict=False)
+        text = str(net.network_address) if net.prefixlen == net.max_prefixlen else str(net)
+        out["ip" if net.version == 4 else "ip6"].append(text)
+    return out
