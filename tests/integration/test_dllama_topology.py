@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -37,13 +38,14 @@ BASE = {
 }
 
 
-def _run(tmp_path: Path, inv: dict, playbook: Path = PLAYBOOK) -> subprocess.CompletedProcess:
+def _run(tmp_path: Path, inv: dict, playbook: Path = PLAYBOOK, env: dict | None = None) -> subprocess.CompletedProcess:
     (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inv))
     env = {
         **os.environ,
         "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
         "ANSIBLE_COLLECTIONS_PATH": str(REPO / "collections"),
         "ANSIBLE_NOCOLOR": "1",
+        **(env or {}),
     }
     return subprocess.run(
         ["ansible-playbook", "-i", str(tmp_path / "hosts.yml"), str(playbook)],
@@ -108,3 +110,42 @@ def test_topology_rule_rejects_before_any_change(tmp_path, mutate, expect):
     assert "Distributed-llama | workers" not in text
     assert "Gathering Facts" not in text
     assert "UNREACHABLE" not in text
+
+
+def _ram_mib() -> int:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            return int(line.split()[1]) // 1024
+    raise AssertionError("no MemTotal in /proc/meminfo")
+
+
+def test_node_share_larger_than_real_ram_stops_before_any_change(tmp_path):
+    """herd_ram_mib unset: preflight cannot know, so every node checks its real
+    RAM (gathered facts) before any node changes. The nodes are this
+    controller (local connection), so only facts are gathered here; an
+    invalid bind address makes the role stop before any change should the
+    memory check ever let the run through."""
+    inv = copy.deepcopy(BASE)
+    for group in ("dllama_root", "dllama_workers"):
+        for hv in inv["all"]["children"][group]["hosts"].values():
+            hv["ansible_connection"] = "local"
+            hv["ansible_python_interpreter"] = sys.executable
+            hv["dllama_bind_address"] = "not-an-ipv4-address"
+    # llama3.1:8b at 4 nodes keeps 32 x 8 x 128 x 2 f32 / 4 = 64 KiB of KV
+    # cache per token on each node: a context this long needs more than RAM.
+    # It is the model's context, which the plan and the inventory path read.
+    seq = 1 << (_ram_mib() * 1024 // 64).bit_length()
+    inv["all"]["vars"]["herd_models"][0]["context"] = seq
+    out = _run(tmp_path, inv, env={"ANSIBLE_CACHE_PLUGIN": "memory"})
+    text = out.stdout + out.stderr
+    assert out.returncode != 0, text
+    for words in (
+        "host root: dllama_node_mib",
+        "herd_plan.dllama.root_mib",
+        "MiB RAM x 0.8",
+        "Nothing was started",
+        "Fix: use more nodes",
+    ):
+        assert words in text, f"{words!r} missing from:\n{text}"
+    assert "host w1: dllama_node_mib" in text and "on this worker" in text
+    assert "Distributed-llama | workers" not in text
