@@ -4,8 +4,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from ansible.errors import AnsibleFilterError
-from ansible_collections.llamaherd.cluster.plugins.module_utils import ollama
+from ansible_collections.llamaherd.cluster.plugins.module_utils import ollama, rocm
+from ansible_collections.llamaherd.cluster.plugins.module_utils.plan import host_gpus
 
 
 def ollama_version(output):
@@ -29,8 +32,28 @@ def ollama_models(items):
         raise AnsibleFilterError(f"ollama_models: {exc}") from exc
 
 
-def ollama_rocm_problem(gfx_target, rocm_version):
-    return ollama.rocm_gfx_problem(str(gfx_target), rocm_version)
+def ollama_gpu(hv):
+    """A node's GPUs as the plan sees them (measured win over declared) and its
+    ROCm override: {gpus, vendors, gfx_target, gfx_source, hsa_override, hsa_source}.
+    ``hv`` holds herd_measured, herd_gpus, ollama_gfx_target and
+    ollama_hsa_override_gfx_version (any may be missing)."""
+    if not isinstance(hv, Mapping):
+        raise AnsibleFilterError(f"ollama_gpu: expected a mapping of host variables, got {type(hv).__name__}")
+    hv = {k: v for k, v in hv.items() if v is not None}
+    gpus = host_gpus(hv)
+    try:
+        gfx, gfx_source = rocm.host_gfx_target(hv)
+        override, hsa_source = rocm.host_hsa_override(hv)
+    except ValueError as exc:
+        raise AnsibleFilterError(f"ollama_gpu: {exc}") from exc
+    return {
+        "gpus": gpus,
+        "vendors": sorted({str(g.get("vendor", "")).lower() for g in gpus}),
+        "gfx_target": gfx,
+        "gfx_source": gfx_source,
+        "hsa_override": override,
+        "hsa_source": hsa_source,
+    }
 
 
 class FilterModule:
@@ -39,5 +62,5 @@ class FilterModule:
             "ollama_version": ollama_version,
             "ollama_model_name": ollama_model_name,
             "ollama_models": ollama_models,
-            "ollama_rocm_problem": ollama_rocm_problem,
+            "ollama_gpu": ollama_gpu,
         }

@@ -324,6 +324,15 @@ def _check_cuda(report: Report, host: str, hv: Mapping[str, Any]) -> None:
             )
 
 
+def _check_rocm(report: Report, host: str, hv: Mapping[str, Any]) -> None:
+    """Ollama nodes: malformed gfx target / override / ROCm version (errors),
+    and an override naming a target the declared ROCm predates (warning)."""
+    from .rocm import rocm_problems  # rocm imports this module
+
+    for level, var, problem, fix in rocm_problems(hv):
+        (report.error if level == "error" else report.warn)(host, var, problem, fix)
+
+
 def _check_models(report: Report, models: Any, owner: str | None) -> None:
     if not isinstance(models, list):
         report.error(
@@ -464,6 +473,8 @@ def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]], groups: Mappin
         if "herd_gpus" in hv:
             _check_gpus(report, host, hv["herd_gpus"])
             _check_cuda(report, host, hv)
+        if "ollama_nodes" in member:
+            _check_rocm(report, host, hv)
         if "herd_ram_mib" in hv:
             ram = hv["herd_ram_mib"]
             if not is_int(ram) or ram <= 0:

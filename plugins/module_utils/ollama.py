@@ -193,36 +193,3 @@ def plan_model(
     target = None if pull else have
     copy = [a for a in aliases if pull or installed.get(a) != target]
     return {"pull": pull, "copy": copy, "delete": []}
-
-
-# The ROCm release that first knows each gfx target (what HSA_OVERRIDE_GFX_VERSION
-# claims must be a target the installed ROCm runtime has kernels for).
-ROCM_MIN_FOR_GFX: dict[str, str] = {
-    "gfx1100": "5.5",
-    "gfx1101": "5.5",
-    "gfx1102": "5.5",
-    "gfx1103": "6.1",
-    "gfx1150": "6.4",
-    "gfx1151": "6.4",
-    "gfx1200": "6.4",
-    "gfx1201": "6.4",
-}
-
-
-def _vtuple(v: str) -> tuple[int, ...]:
-    return tuple(int(x) for x in re.findall(r"\d+", str(v))[:3])
-
-
-def rocm_gfx_problem(gfx_target: str, rocm_version: str | None) -> str:
-    """A sentence when the installed ROCm (distribution package version) is too
-    old for the gfx target the override names; "" when fine or unknown."""
-    need = ROCM_MIN_FOR_GFX.get(str(gfx_target))
-    if not need or not rocm_version:
-        return ""
-    if _vtuple(rocm_version) >= _vtuple(need):
-        return ""
-    return (
-        f"the installed ROCm tools ({rocm_version}) predate {gfx_target} (ROCm {need} or later): rocminfo and "
-        f"rocm-smi may not report this GPU. Ollama's own ROCm libraries (the -rocm archive) are what serve models; "
-        f"install ROCm {need}+ from AMD's repository if the tools matter"
-    )

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Release archives for the ollama role's tests.
 
-    ollama_archive.py build --version 0.32.15 [--arch amd64] [--rocm] --out DIR
+    ollama_archive.py build --version 0.32.15 [--arch amd64] [--rocm] [--format tgz|tar.zst] --out DIR
 
-Writes DIR/ollama-linux-<arch>.tgz (and, with --rocm, the ROCm add-on
-archive ollama-linux-<arch>-rocm.tgz) in the layout of Ollama's official
+Writes DIR/ollama-linux-<arch>.<format> (and, with --rocm, the ROCm add-on
+archive ollama-linux-<arch>-rocm.<format>; upstream ships .tar.zst from
+v0.14.0, .tgz before) in the layout of Ollama's official
 release archives (bin/ollama, lib/ollama/...), plus DIR/sha256sum.txt in the
 format of the release's checksum file, and prints a JSON summary:
 {"version", "archives": {"<file>": {"path", "sha256"}}}.
@@ -28,6 +29,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tarfile
 from pathlib import Path
@@ -66,14 +68,19 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes | None, mode: int) -> None
         tar.addfile(info, io.BytesIO(data))
 
 
-def write_tgz(path: Path, entries: list[tuple[str, bytes | None, int]]) -> None:
+def write_archive(path: Path, entries: list[tuple[str, bytes | None, int]]) -> None:
+    """A gzip (.tgz) or zstd (.tar.zst, the zstd program) compressed tar."""
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.GNU_FORMAT) as tar:
         for name, data, mode in entries:
             _add(tar, name, data, mode)
     tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as f, gzip.GzipFile(filename="", fileobj=f, mode="wb", mtime=MTIME) as gz:
-        gz.write(raw.getvalue())
+    if path.name.endswith(".zst"):
+        packed = subprocess.run(["zstd", "-q", "-c", "-19"], input=raw.getvalue(), capture_output=True, check=True).stdout
+        tmp.write_bytes(packed)
+    else:
+        with tmp.open("wb") as f, gzip.GzipFile(filename="", fileobj=f, mode="wb", mtime=MTIME) as gz:
+            gz.write(raw.getvalue())
     os.replace(tmp, path)
 
 
@@ -85,7 +92,7 @@ def standin_binary(version: str) -> bytes:
     return out.encode()
 
 
-def build(version: str, arch: str, rocm: bool, out: Path) -> dict:
+def build(version: str, arch: str, rocm: bool, out: Path, fmt: str = "tgz") -> dict:
     out.mkdir(parents=True, exist_ok=True)
     base = f"ollama-linux-{arch}"
     archives: dict[str, Path] = {}
@@ -105,8 +112,8 @@ def build(version: str, arch: str, rocm: bool, out: Path) -> dict:
             archives[rsrc.name] = rdest
     else:
         notice = NOTICE.encode()
-        main = out / f"{base}.tgz"
-        write_tgz(
+        main = out / f"{base}.{fmt}"
+        write_archive(
             main,
             [
                 ("bin", None, 0o755),
@@ -118,8 +125,8 @@ def build(version: str, arch: str, rocm: bool, out: Path) -> dict:
         )
         archives[main.name] = main
         if rocm:
-            radd = out / f"{base}-rocm.tgz"
-            write_tgz(
+            radd = out / f"{base}-rocm.{fmt}"
+            write_archive(
                 radd,
                 [
                     ("lib", None, 0o755),
@@ -145,9 +152,10 @@ def main(argv: list[str]) -> int:
     b.add_argument("--version", required=True)
     b.add_argument("--arch", default="amd64", choices=["amd64", "arm64"])
     b.add_argument("--rocm", action="store_true", help="also the ROCm add-on archive")
+    b.add_argument("--format", default="tgz", choices=["tgz", "tar.zst"], help="compression (upstream: tar.zst from 0.14.0)")
     b.add_argument("--out", required=True, type=Path)
     args = ap.parse_args(argv)
-    print(json.dumps(build(args.version, args.arch, args.rocm, args.out), indent=2))
+    print(json.dumps(build(args.version, args.arch, args.rocm, args.out, args.format), indent=2))
     return 0
 
 
