@@ -16,11 +16,15 @@ X-Ollama-Standin-Node header), all on loopback-reachable test hosts:
    2.4 tok/s, the scenario runs them ten times faster): the time to finish a
    fixed burst of generations with a fixed number of clients, per method,
    and where the requests went.
+4. The pool of real llama-server backends (llama.cpp built from source,
+   tiny GGUF): GET /health latency and short /completion throughput through
+   the least_conn pool vs straight to the llama-servers.
 
 Every phase is bounded in requests and in seconds and stops by itself.
 Writes a Markdown report (default bench/results/lb.md). Standard library only.
 
-    bench/lb_bench.py --lb 10.89.104.10 --backends 10.89.104.11:11434,10.89.104.12:11434
+    bench/lb_bench.py --lb 10.89.104.10 --backends 10.89.104.11:11434,10.89.104.12:11434 \
+        --llama-port 11437 --llama-backends 10.89.104.11:8080,10.89.104.12:8080
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import argparse
 import datetime as dt
 import http.client
 import json
+import os
 import platform
 import statistics
 import sys
@@ -37,7 +42,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-MODEL = "qwen2.5:72b"
+MODEL = "qwen2.5:14b"
 NODE_HEADER = "X-Ollama-Standin-Node"
 REPO = Path(__file__).resolve().parents[1]
 
@@ -89,11 +94,11 @@ def pct(values: list[float], p: float) -> float:
 
 
 # ------------------------------------------------------------------ phases
-def latency(targets: list[str], n: int, max_s: float) -> dict[str, Any]:
-    """Sequential GET /api/version, alternating over targets; milliseconds."""
+def latency(targets: list[str], n: int, max_s: float, path: str = "/api/version") -> dict[str, Any]:
+    """Sequential GETs of path, alternating over targets; milliseconds."""
     clients = [Client(t) for t in targets]
     for c in clients:  # warm the connections
-        c.request("GET", "/api/version")
+        c.request("GET", path)
     samples: list[float] = []
     errors = 0
     deadline = time.monotonic() + max_s
@@ -102,7 +107,7 @@ def latency(targets: list[str], n: int, max_s: float) -> dict[str, Any]:
             break
         c = clients[i % len(clients)]
         t0 = time.perf_counter()
-        status, _, _ = c.request("GET", "/api/version")
+        status, _, _ = c.request("GET", path)
         samples.append((time.perf_counter() - t0) * 1000)
         errors += status != 200
     for c in clients:
@@ -210,6 +215,9 @@ def report(args: argparse.Namespace, res: dict[str, Any]) -> str:
         "both backends share the same two cores, so absolute numbers are small-box numbers; the comparisons",
         "are what matter. Raw figures: `bench/results/lb.json`.",
         "",
+        f"Machine load (1-minute load average on the 2 cores, other engineers' scenarios included): "
+        f"{fmt(res['load'][0])} at the start, {fmt(res['load'][1])} at the end.",
+        "",
         "## Latency added by the load balancer",
         "",
         f"Sequential `GET /api/version` on one keep-alive connection, {lat_lb['n']} requests per path.",
@@ -270,13 +278,39 @@ def report(args: argparse.Namespace, res: dict[str, Any]) -> str:
         "",
         f"least_conn finishes the burst in **{lc / rr * 100:.1f}%** of round robin's time.",
         "",
-        "Each node runs one generation at a time and queues the rest (`OLLAMA_NUM_PARALLEL=1`, added to",
-        "the stand-in by `molecule/nginx_lb/standin_launch.py`). Round robin gives both nodes half the",
+        "Each node runs one generation at a time and queues the rest (`OLLAMA_NUM_PARALLEL=1`, which the",
+        "stand-in honours as Ollama does). Round robin gives both nodes half the",
         "burst, so the slow node finishes last while the fast one idles; least_conn keeps feeding",
         "whichever node has fewer requests. The best possible split for 28 vs 24 tokens/s is 54% / 46%,",
         "so the gain is bounded near 8%; it grows with the speed gap between the nodes.",
         "",
     ]
+    if res.get("llama"):
+        ll = res["llama"]
+        lat_lb, lat_direct = ll["latency"]["lb"], ll["latency"]["direct"]
+        tp = ll["throughput"]
+        ratio = tp["lb"]["rps"] / tp["direct"]["rps"] if tp["direct"]["rps"] else 0
+        out += [
+            "## Real llama-server backends",
+            "",
+            "Two llama-server processes (llama.cpp b11312 built from source by the `llama_cpp` role, a 6-layer",
+            f"f16 GGUF from `tests/harness/make_gguf.py`, `--parallel 1 --threads 1`) on {', '.join(args.llama_backends)},",
+            f"behind the least_conn pool on port {args.llama_port}. Latency: sequential `GET /health`, {lat_lb['n']} per path;",
+            f"throughput: {tp['lb']['n']} `/completion` requests of {args.llama_predict} tokens from {tp['concurrency']} clients.",
+            "",
+            "| measure | direct (alternating) | through nginx (least_conn) |",
+            "|---|---:|---:|",
+            f"| /health p50 ms | {fmt(lat_direct['p50'])} | {fmt(lat_lb['p50'])} |",
+            f"| /health p99 ms | {fmt(lat_direct['p99'])} | {fmt(lat_lb['p99'])} |",
+            f"| /completion req/s | {fmt(tp['direct']['rps'], 1)} | {fmt(tp['lb']['rps'], 1)} |",
+            f"| /completion p50 / p99 ms | {fmt(tp['direct']['p50'])} / {fmt(tp['direct']['p99'])} | "
+            f"{fmt(tp['lb']['p50'])} / {fmt(tp['lb']['p99'])} |",
+            f"| errors | {lat_direct['errors'] + tp['direct']['errors']} | {lat_lb['errors'] + tp['lb']['errors']} |",
+            "",
+            f"Added p50 on /health: **{fmt(lat_lb['p50'] - lat_direct['p50'])} ms**; completions through nginx: "
+            f"**{ratio * 100:.1f}%** of direct.",
+            "",
+        ]
     return "\n".join(out)
 
 
@@ -294,6 +328,10 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--burst-clients", type=int, default=4)
     ap.add_argument("--burst-predict", type=int, default=16)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--llama-port", type=int, default=11437, help="llama-server pool port (0: skip that phase)")
+    ap.add_argument("--llama-backends", type=lambda s: s.split(","), default=["10.89.104.11:8080", "10.89.104.12:8080"])
+    ap.add_argument("--llama-n", type=int, default=200, help="completions per llama-server throughput run")
+    ap.add_argument("--llama-predict", type=int, default=8)
     ap.add_argument("--max-seconds", type=float, default=60, help="cap for each phase")
     ap.add_argument("--out", type=Path, default=REPO / "bench/results/lb.md")
     args = ap.parse_args(argv)
@@ -303,7 +341,8 @@ def main(argv: list[str]) -> int:
     res: dict[str, Any] = {
         "when": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "host": platform.node(),
-        "cpus": f"{__import__('os').cpu_count()} CPUs",
+        "cpus": f"{os.cpu_count()} CPUs",
+        "load": [os.getloadavg()[0]],
     }
     print("latency ...", file=sys.stderr)
     res["latency"] = {
@@ -328,6 +367,22 @@ def main(argv: list[str]) -> int:
     for _ in range(args.rounds):
         for method, port in (("least_conn", args.lc_port), ("round_robin", args.rr_port)):
             res["burst"][method].append(burst(f"{args.lb}:{port}", args.burst, args.burst_clients, args.burst_predict, cap))
+    if args.llama_port:
+        print("llama-server pool ...", file=sys.stderr)
+        llama = f"{args.lb}:{args.llama_port}"
+        body = {"prompt": "bench", "n_predict": args.llama_predict, "ignore_eos": True}
+        res["llama"] = {
+            "latency": {
+                "direct": latency(args.llama_backends, args.latency_n, cap, "/health"),
+                "lb": latency([llama], args.latency_n, cap, "/health"),
+            },
+            "throughput": {
+                "concurrency": args.concurrency,
+                "direct": throughput(args.llama_backends, "POST", "/completion", body, args.llama_n, args.concurrency, cap),
+                "lb": throughput([llama], "POST", "/completion", body, args.llama_n, args.concurrency, cap),
+            },
+        }
+    res["load"].append(os.getloadavg()[0])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(report(args, res))
     args.out.with_suffix(".json").write_text(json.dumps(res, indent=1) + "\n")
