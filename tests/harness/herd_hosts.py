@@ -15,6 +15,7 @@ cgroups), --privileged, and ulimits under the hard limits.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import hashlib
 import json
 import os
@@ -143,6 +144,52 @@ def ensure_tools(arch: str = "amd64") -> None:
 
 
 # --------------------------------------------------------------------- image
+QEMU_BINFMT_CONF = Path("/usr/lib/binfmt.d/qemu-aarch64.conf")
+CLONE_NEWUSER = 0x10000000
+
+
+def second_stage_in_own_binfmt(root: str) -> subprocess.CompletedProcess:
+    """debootstrap's second stage (the emulated part) as root of a new user
+    namespace (host ids 0-65535 map to themselves; new mount, pid and net
+    namespaces) with its own binfmt_misc instance (Linux >= 6.7) holding
+    qemu-aarch64: containers booting meanwhile empty the host's registry,
+    not this one."""
+    script = (
+        "mount -t binfmt_misc none /proc/sys/fs/binfmt_misc"
+        f" && cat {QEMU_BINFMT_CONF} > /proc/sys/fs/binfmt_misc/register"
+        f" && exec chroot {root} /debootstrap/debootstrap --second-stage"
+    )
+    with tempfile.TemporaryFile(mode="w+") as out:
+        ready_r, ready_w = os.pipe()
+        mapped_r, mapped_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # child: new user namespace, wait for its id maps, then run
+            try:
+                os.close(ready_r)
+                os.close(mapped_w)
+                os.dup2(out.fileno(), 1)
+                os.dup2(out.fileno(), 2)
+                if ctypes.CDLL(None, use_errno=True).unshare(CLONE_NEWUSER) == 0:
+                    os.write(ready_w, b"x")
+                    os.read(mapped_r, 1)
+                    os.setgid(0)
+                    os.setuid(0)
+                    # container=lxc: debootstrap skips its mknod probe (no mknod here).
+                    env = dict(os.environ, container="lxc")
+                    os.execvpe("unshare", ["unshare", "--mount", "--pid", "--net", "--fork", "sh", "-c", script], env)
+            finally:
+                os._exit(127)
+        os.close(ready_w)
+        os.close(mapped_r)
+        if os.read(ready_r, 1):
+            for name in ("uid_map", "gid_map"):
+                Path(f"/proc/{pid}/{name}").write_text("0 0 65536\n")
+            os.write(mapped_w, b"x")
+        _, status = os.waitpid(pid, 0)
+        out.seek(0)
+        return subprocess.CompletedProcess(["debootstrap", "--second-stage"], os.waitstatus_to_exitcode(status), out.read(), "")
+
+
 def image_is_current(arch: str) -> bool:
     res = run(
         ["podman", "image", "inspect", image_ref(arch), "--format", '{{ index .Labels "llamaherd.recipe" }}'],
@@ -161,7 +208,10 @@ def build_image(arch: str, force: bool = False) -> str:
     log(f"building {ref} (recipe {recipe_hash(arch)}); debootstrap takes a minute or two")
     with tempfile.TemporaryDirectory(prefix="herd-rootfs-", dir="/var/tmp") as root:
         cmd = ["debootstrap", "--variant=minbase", f"--arch={arch}", f"--include={','.join(PACKAGES)}", SUITE, root, MIRROR]
-        res = run(cmd, check=False, capture_output=True)
+        foreign = arch != host_arch()
+        res = run(cmd[:1] + ["--foreign"] * foreign + cmd[1:], check=False, capture_output=True)
+        if foreign and res.returncode == 0:
+            res = second_stage_in_own_binfmt(root)
         if res.returncode != 0:
             sys.stderr.write(res.stdout[-4000:] + res.stderr[-4000:])
             # A failed second stage leaves /proc and /sys mounted in the rootfs.
