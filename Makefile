@@ -75,6 +75,12 @@ unit: venv ## pytest on plugins (tests/unit)
 integration: venv image ## tests that start real programs (tests/integration)
 	pytest -q tests/integration
 
+# Opt-in (not in make test): the emulated arm64 image takes ~15 min to build here.
+.PHONY: molecule-distributed_llama_arm64
+molecule-distributed_llama_arm64: image ## opt-in: x86_64 dllama root + arm64 worker under qemu (slow)
+	$(PY) tests/harness/herd_hosts.py image --arch arm64
+	molecule test -s distributed_llama_arm64
+
 .PHONY: molecule
 molecule: image ## every molecule scenario
 	@set -e; for s in $(MOLECULE_SCENARIOS); do \
