@@ -404,6 +404,17 @@ def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]], groups: Mappin
                 f"{any_hv['herd_cluster_cidr']!r} is not a network ({exc})",
                 "set it to the cluster's network, e.g. 192.0.2.0/24, in group_vars/all.yml",
             )
+    rpc_cidr = None
+    if "herd_rpc_cidr" in any_hv:
+        try:
+            rpc_cidr = ipaddress.ip_network(str(any_hv["herd_rpc_cidr"]), strict=True)
+        except ValueError as exc:
+            report.error(
+                None,
+                "herd_rpc_cidr",
+                f"{any_hv['herd_rpc_cidr']!r} is not a network ({exc})",
+                "set it to the RPC network, e.g. 198.51.100.0/24, in group_vars/all.yml",
+            )
     margin = any_hv.get("herd_vram_safety_margin", 0.8)
     if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 0 < margin <= 1:
         report.error(
@@ -445,6 +456,14 @@ def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]], groups: Mappin
             )
         else:
             ip = _check_address(report, host, "herd_cluster_address", addr)
+            if (ip is not None and ip.is_loopback) or str(addr).lower() == "localhost":
+                # Seed 000's trap: a service bound to loopback that no other node reaches.
+                report.warn(
+                    host,
+                    "herd_cluster_address",
+                    f"{addr} is a loopback address: services bind to it and no other node can reach them",
+                    f"set herd_cluster_address to the address other nodes reach {host} on",
+                )
             if ip is not None and cidr is not None and ip not in cidr:
                 report.error(
                     host,
@@ -464,9 +483,16 @@ def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]], groups: Mappin
             rpc = hv.get("herd_rpc_address", addr)
             var = "herd_rpc_address" if "herd_rpc_address" in hv else "herd_cluster_address"
             if rpc is not None:
-                _check_address(
+                rpc_ip = _check_address(
                     report, host, var, rpc, ipv4_only=True, why_ip="rpc-server binds an IPv4 literal and cannot resolve names"
                 )
+                if rpc_ip is not None and rpc_cidr is not None and rpc_ip not in rpc_cidr:
+                    report.error(
+                        host,
+                        var,
+                        f"{rpc_ip} is outside herd_rpc_cidr {rpc_cidr}: the RPC worker would listen off the RPC network",
+                        f"set herd_rpc_address to this host's address inside {rpc_cidr}, or widen herd_rpc_cidr",
+                    )
         elif "herd_rpc_address" in hv:
             _check_address(report, host, "herd_rpc_address", hv["herd_rpc_address"])
 

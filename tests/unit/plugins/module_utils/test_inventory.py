@@ -71,3 +71,32 @@ def test_ipv6_cluster_address_is_fine_for_ollama_but_not_for_rpc_workers():
     assert inv.validate_inventory(hostvars, {"all": ["a"], "ollama_nodes": ["a"]}).ok
     report = inv.validate_inventory(hostvars, {"all": ["a"], "llama_cpp_workers": ["a"], "llama_cpp_head": ["a"]})
     assert any("IPv6" in e and "rpc-server" in e for e in report.errors)
+
+
+@pytest.mark.parametrize("addr", ["127.0.0.1", "::1", "localhost"])
+def test_loopback_cluster_address_is_warned(addr):
+    """Seed 000's trap (Ollama bound to localhost): allowed for one-box tests,
+    but said, with the host, variable and fix."""
+    hostvars = {"a": {"herd_cluster_address": addr}}
+    report = inv.validate_inventory(hostvars, {"all": ["a"], "ollama_nodes": ["a"]})
+    assert report.ok
+    assert report.warnings == [
+        f"host a: herd_cluster_address: {addr} is a loopback address: services bind to it and no other node can reach "
+        "them. Fix: set herd_cluster_address to the address other nodes reach a on."
+    ]
+    assert inv.validate_inventory(*_valid()).warnings == []
+
+
+def test_rpc_address_must_lie_in_the_rpc_network():
+    hostvars = {
+        "head": {"herd_cluster_address": "192.0.2.1"},
+        "w": {"herd_cluster_address": "192.0.2.2", "herd_rpc_address": "203.0.113.9", "herd_rpc_cidr": "198.51.100.0/24"},
+    }
+    hostvars["head"]["herd_rpc_cidr"] = "198.51.100.0/24"
+    groups = {"all": ["head", "w"], "llama_cpp_head": ["head"], "llama_cpp_workers": ["w"]}
+    report = inv.validate_inventory(hostvars, groups)
+    assert any(
+        e.startswith("host w: herd_rpc_address: 203.0.113.9 is outside herd_rpc_cidr 198.51.100.0/24") for e in report.errors
+    )
+    hostvars["w"]["herd_rpc_address"] = "198.51.100.9"
+    assert inv.validate_inventory(hostvars, groups).ok
