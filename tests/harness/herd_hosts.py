@@ -64,11 +64,11 @@ MASKED_UNITS = [
     "apt-daily-upgrade.timer",
     "e2scrub_reap.service",
 ]
-# Foreign-arch images only (amd64's recipe is unchanged): systemd-binfmt
-# empties the host's binfmt_misc registry when a privileged container boots
-# (the registry is shared), which unregisters qemu-aarch64 and stops every
-# emulated container from executing anything.
-MASKED_UNITS_FOREIGN = [
+# systemd-binfmt empties the host's binfmt_misc registry when a privileged
+# container boots (the registry is shared), which unregisters qemu-aarch64 and
+# stops every emulated container from executing anything: masked in every
+# image, so no test host of any architecture can do that to another.
+MASKED_UNITS_BINFMT = [
     "systemd-binfmt.service",
     "proc-sys-fs-binfmt_misc.automount",
     "proc-sys-fs-binfmt_misc.mount",
@@ -93,7 +93,7 @@ def run(cmd: list[str], check: bool = True, **kw) -> subprocess.CompletedProcess
 
 
 def masked_units(arch: str) -> list[str]:
-    return MASKED_UNITS + (MASKED_UNITS_FOREIGN if arch != host_arch() else [])
+    return MASKED_UNITS + MASKED_UNITS_BINFMT
 
 
 def recipe_hash(arch: str) -> str:
