@@ -75,7 +75,9 @@ unit: venv ## pytest on plugins (tests/unit)
 integration: venv image ## tests that start real programs (tests/integration)
 	pytest -q tests/integration
 
-# Opt-in (not in make test): the emulated arm64 image takes ~15 min to build here.
+# Opt-in, not yet in make test (CI budget): `make molecule-cluster` runs the
+# whole cluster (site.yml on seven hosts, add/remove a node; HERD_CLUSTER_FAULTS=1
+# adds the fault matrix). The emulated arm64 image takes ~15 min to build here.
 .PHONY: molecule-distributed_llama_arm64
 molecule-distributed_llama_arm64: image ## opt-in: x86_64 dllama root + arm64 worker under qemu (slow)
 	$(PY) tests/harness/herd_hosts.py image --arch arm64
