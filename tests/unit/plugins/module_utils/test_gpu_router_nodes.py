@@ -22,14 +22,9 @@ def test_nodes_from_ollama_nodes():
 
 
 def test_measured_gpus_win_over_declared():
-    """gpu_facts sets ansible_facts.herd_measured (a host variable too when
-    facts are injected); the router sees the same GPUs as the plan."""
-    measured = {"gpus": [{"vram_mib": 4039}], "ram_mib": 16000, "arch": "x86_64"}
-    assert node_vram_mib({"herd_gpus": [{"vram_mib": 4096}], "herd_measured": measured}) == 4039
-    assert node_vram_mib({"herd_gpus": [{"vram_mib": 4096}], "ansible_facts": {"herd_measured": measured}}) == 4039
+    hv = {"herd_gpus": [{"vram_mib": 4096}], "ansible_facts": {"herd_gpus": [{"vram_mib": 4039}]}}
+    assert node_vram_mib(hv) == 4039
     assert node_vram_mib({"herd_gpus": [{"vram_mib": 4096}], "ansible_facts": {}}) == 4096
-    # A GPU tool that failed leaves gpus out: the declaration stands.
-    assert node_vram_mib({"herd_gpus": [{"vram_mib": 4096}], "herd_measured": {"ram_mib": 16000}}) == 4096
 
 
 def test_priority_models_ollama_only_most_important_first():
