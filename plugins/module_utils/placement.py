@@ -138,6 +138,15 @@ def check(demands: Sequence[Demand], hosts: Sequence[Host], assignment: dict[str
     return problems
 
 
+def _take(free: dict[str, float], host: Host, mode: str, size: float) -> None:
+    """Book ``size`` MiB of a host's free memory (both pools on an APU)."""
+    if host.unified:
+        free[GPU] -= size
+        free[RAM] -= size
+    else:
+        free[mode] -= size
+
+
 def greedy(demands: Sequence[Demand], hosts: Sequence[Host]) -> Result:
     t0 = time.perf_counter()
     free = {h.name: {GPU: h.gpu_mib, RAM: h.ram_mib} for h in hosts}
@@ -173,11 +182,7 @@ def greedy(demands: Sequence[Demand], hosts: Sequence[Host]) -> Result:
                 break
             h, mode = best
             size = d.sizes[h][mode]
-            if hmap[h].unified:
-                free[h][GPU] -= size
-                free[h][RAM] -= size
-            else:
-                free[h][mode] -= size
+            _take(free[h], hmap[h], mode, size)
             count[h] += 1
             assignment[d.name].append(best)
     return Result("greedy", assignment, objective(demands, assignment), seconds=time.perf_counter() - t0)
@@ -290,11 +295,7 @@ def lp_rounding(demands: Sequence[Demand], hosts: Sequence[Host], lp: Result) ->
             continue
         if (free[h][GPU] if host.unified else free[h][mode]) < size:
             continue
-        if host.unified:
-            free[h][GPU] -= size
-            free[h][RAM] -= size
-        else:
-            free[h][mode] -= size
+        _take(free[h], host, mode, size)
         count[h] += 1
         left[i] -= 1
         taken.add((i, h))
@@ -335,11 +336,7 @@ def best_fit(demands: Sequence[Demand], hosts: Sequence[Host]) -> Result:
             continue
         _, h, mode = best
         size = d.sizes[h][mode]
-        if hmap[h].unified:
-            free[h][GPU] -= size
-            free[h][RAM] -= size
-        else:
-            free[h][mode] -= size
+        _take(free[h], hmap[h], mode, size)
         count[h] += 1
         assignment[d.name].append((h, mode))
     host_order = {h.name: h.order for h in hosts}
