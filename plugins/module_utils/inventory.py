@@ -211,6 +211,17 @@ def _check_unknown_vars(report: Report, host: str, hv: Mapping[str, Any]) -> Non
         report.error(host, var, "unknown llama-herd variable", fix)
 
 
+def _network(report: Report, hv: Mapping[str, Any], var: str, what: str) -> Any:
+    """The network in ``hv[var]`` (None when unset or malformed, which is reported)."""
+    if var not in hv:
+        return None
+    try:
+        return ipaddress.ip_network(str(hv[var]), strict=True)
+    except ValueError as exc:
+        report.error(None, var, f"{hv[var]!r} is not a network ({exc})", f"set it to {what}, in group_vars/all.yml")
+        return None
+
+
 def _check_address(report: Report, host: str, var: str, value: Any, ipv4_only: bool = False, why_ip: str = "") -> Any:
     ip = parse_ip(value)
     if ip is not None:
@@ -393,28 +404,8 @@ def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]], groups: Mappin
     # Cluster-wide settings are read from the first host that carries them;
     # group_vars/all makes them the same everywhere.
     any_hv = hostvars[served[0]] if served else {}
-    cidr = None
-    if "herd_cluster_cidr" in any_hv:
-        try:
-            cidr = ipaddress.ip_network(str(any_hv["herd_cluster_cidr"]), strict=True)
-        except ValueError as exc:
-            report.error(
-                None,
-                "herd_cluster_cidr",
-                f"{any_hv['herd_cluster_cidr']!r} is not a network ({exc})",
-                "set it to the cluster's network, e.g. 192.0.2.0/24, in group_vars/all.yml",
-            )
-    rpc_cidr = None
-    if "herd_rpc_cidr" in any_hv:
-        try:
-            rpc_cidr = ipaddress.ip_network(str(any_hv["herd_rpc_cidr"]), strict=True)
-        except ValueError as exc:
-            report.error(
-                None,
-                "herd_rpc_cidr",
-                f"{any_hv['herd_rpc_cidr']!r} is not a network ({exc})",
-                "set it to the RPC network, e.g. 198.51.100.0/24, in group_vars/all.yml",
-            )
+    cidr = _network(report, any_hv, "herd_cluster_cidr", "the cluster's network, e.g. 192.0.2.0/24")
+    rpc_cidr = _network(report, any_hv, "herd_rpc_cidr", "the RPC network, e.g. 198.51.100.0/24")
     margin = any_hv.get("herd_vram_safety_margin", 0.8)
     if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 0 < margin <= 1:
         report.error(
