@@ -289,15 +289,8 @@ CATALOG: dict[str, dict[str, Any]] = {
         "size_mib": {"Q4_K_M": _gb(20)},
     },
     "deepseek-r1:32b": {
-        "arch": "qwen2",
-        "params_b": 32.8,
-        "n_layer": 64,
-        "n_embd": 5120,
-        "n_head": 40,
-        "n_head_kv": 8,
-        "head_dim": 128,
-        "n_ff": 27648,
-        "n_vocab": 152064,
+        # The R1 distill of Qwen2.5 32B: the same shape, a longer trained context.
+        **_QWEN25_32B,
         "n_ctx_train": 131072,
         "kind": "chat",
         "quant": "Q4_K_M",
