@@ -72,6 +72,9 @@ HERD_VARS = {
     "herd_plan_report_dir",  # playbooks/plan.yml: where the reports go
 }
 
+# Switches: a quoted "false" would be truthy on the hosts.
+BOOL_VARS = ("herd_allow_bind_all", "herd_firewall")
+
 # Ports each group's service listens on: variable -> (group, role default).
 # The roles' defaults/main.yml must agree (tests/unit checks it).
 PORT_VARS: dict[str, tuple[str, int]] = {
@@ -422,6 +425,9 @@ def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]], groups: Mappin
         hv = hostvars[host]
         member = host_groups.get(host, set())
         _check_unknown_vars(report, host, hv)
+        for var in BOOL_VARS:
+            if var in hv and not isinstance(hv[var], bool):
+                report.error(host, var, f"{hv[var]!r} is not true or false", f"write {var}: true or {var}: false, unquoted")
 
         os_name = hv.get("herd_os", "linux")
         if os_name not in HOST_OS:

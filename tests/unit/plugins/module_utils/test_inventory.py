@@ -100,3 +100,13 @@ def test_rpc_address_must_lie_in_the_rpc_network():
     )
     hostvars["w"]["herd_rpc_address"] = "198.51.100.9"
     assert inv.validate_inventory(hostvars, groups).ok
+
+
+@pytest.mark.parametrize("var", ["herd_allow_bind_all", "herd_firewall"])
+def test_switches_must_be_booleans(var):
+    hostvars, groups = _valid()
+    hostvars["a"][var] = "false"
+    report = inv.validate_inventory(hostvars, groups)
+    assert report.errors == [f"host a: {var}: 'false' is not true or false. Fix: write {var}: true or {var}: false, unquoted."]
+    hostvars["a"][var] = False
+    assert inv.validate_inventory(hostvars, groups).ok
