@@ -26,20 +26,30 @@ runs the tools and feeds their output here:
 
 :func:`measured` assembles ``herd_measured``, the shape ``plan.py`` reads:
 ``{gpus: [{vendor, name, vram_mib, compute_capability | gfx_target, index,
-uuid[, unified_memory]}], ram_mib, arch}``. When a GPU tool is installed but
-fails, ``gpus`` is left out (so the plan keeps the declared ``herd_gpus``)
-and the failure is reported; a measured empty list means "no GPU".
+uuid[, unified_memory]}], gpu_sources: [...], ram_mib, arch}``.
+``gpu_sources`` names the sources that answered (:data:`GPU_SOURCES`); only
+their vendors count as measured, so "no tool for that vendor" (not measured:
+the declared ``herd_gpus`` stand) differs from "its tool found none". With no
+source answering, ``gpus`` is left out. A tool that is installed but fails
+is not a source, and the failure is reported.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from typing import Any
 
 NVIDIA_QUERY = "index,name,memory.total,compute_cap,uuid"
 NVIDIA_QUERY_NO_CC = "index,name,memory.total,uuid"  # drivers older than 510 lack compute_cap
 ROCM_SMI_ARGS = ("--showmeminfo", "vram", "--showproductname", "--showuniqueid", "--json")
+
+# What gpu_facts can read, and whose GPUs each source measures: a vendor none
+# of whose sources answered is not measured (plan.host_gpus keeps its declared GPUs).
+GPU_SOURCES = {"nvidia-smi": "nvidia", "rocm-smi": "amd", "rocminfo": "amd", "amdgpu-sysfs": "amd", "xpu-smi": "intel"}
+# What to install on a host so that a vendor's GPUs are measured.
+VENDOR_TOOLS = {"nvidia": "nvidia-smi", "amd": "rocm-smi", "intel": "xpu-smi"}
 
 # gfx targets of AMD APUs (GPU memory is system memory): Strix Halo, Strix
 # Point, Phoenix/Hawk Point, Rembrandt, Renoir/Cezanne, Raven.
@@ -320,35 +330,41 @@ def measured(
     xpu_smi: str | None = None,
     xpu_smi_devices: dict[int, str] | None = None,
     amdgpu_sysfs: dict[str, dict[str, str]] | None = None,
+    failed_tools: Iterable[str] = (),
 ) -> tuple[dict[str, Any], list[str]]:
     """``herd_measured`` and the problems met. ``None`` outputs mean the tool
-    is not installed; ``gpu_errors`` are failures of installed tools (their
-    presence leaves ``gpus`` out so declared ``herd_gpus`` stay in force).
-    ``amdgpu_sysfs`` is read only when neither rocm-smi nor rocminfo ran."""
+    is not installed (or failed: ``failed_tools`` names those, ``gpu_errors``
+    says how). A source whose output parses joins ``gpu_sources`` and its
+    GPUs join ``gpus``; a vendor with a failed tool or unreadable output is
+    left unmeasured, the other vendors still count. ``amdgpu_sysfs`` is read
+    only when neither rocm-smi nor rocminfo is installed."""
     problems = list(gpu_errors or [])
+    failed = set(failed_tools)
     facts: dict[str, Any] = {"ram_mib": parse_meminfo(meminfo), "arch": normalize_arch(arch)}
     gpus: list[dict[str, Any]] = []
-    if nvidia_smi is not None:
+    sources: list[str] = []
+
+    def read(names: list[str], parse) -> None:
+        if failed.intersection(names):
+            return
         try:
-            gpus += parse_nvidia_smi(nvidia_smi, nvidia_fields)
+            gpus.extend(parse())
         except GpuFactsError as exc:
             problems.append(str(exc))
-    if rocm_smi is not None or rocminfo is not None:
-        try:
-            gpus += amd_gpus(rocm_smi, rocminfo)
-        except GpuFactsError as exc:
-            problems.append(str(exc))
+        else:
+            sources.extend(names)
+
+    if nvidia_smi is not None or "nvidia-smi" in failed:
+        read(["nvidia-smi"], lambda: parse_nvidia_smi(nvidia_smi or "", nvidia_fields))
+    amd_tools = [n for n, out in (("rocm-smi", rocm_smi), ("rocminfo", rocminfo)) if out is not None or n in failed]
+    if amd_tools:
+        read(amd_tools, lambda: amd_gpus(rocm_smi, rocminfo))
     elif amdgpu_sysfs:
-        try:
-            gpus += parse_amdgpu_sysfs(amdgpu_sysfs)
-        except GpuFactsError as exc:
-            problems.append(str(exc))
-    if xpu_smi is not None:
-        try:
-            gpus += intel_gpus(xpu_smi, xpu_smi_devices or {})
-        except GpuFactsError as exc:
-            problems.append(str(exc))
-    if not problems:
+        read(["amdgpu-sysfs"], lambda: parse_amdgpu_sysfs(amdgpu_sysfs))
+    if xpu_smi is not None or "xpu-smi" in failed:
+        read(["xpu-smi"], lambda: intel_gpus(xpu_smi or "", xpu_smi_devices or {}))
+    facts["gpu_sources"] = sources
+    if sources:
         facts["gpus"] = gpus
     return facts, problems
 

@@ -12,17 +12,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ansible_collections.llamaherd.cluster.plugins.module_utils.plan import host_gpus
+
 OLLAMA_DEFAULT_PORT = 11434
 
 
 def node_vram_mib(hostvars: Mapping[str, Any]) -> int:
-    """Total VRAM of one host in MiB: measured GPUs (``ansible_facts.herd_gpus``,
-    set by gpu_facts) win over the inventory's ``herd_gpus``; no GPU is 0."""
+    """Total VRAM of one host in MiB, of the GPUs the plan sees
+    (:func:`plan.host_gpus`: measured by gpu_facts, vendor by vendor, over the
+    inventory's ``herd_gpus``); no GPU is 0."""
     facts = hostvars.get("ansible_facts") or {}
-    gpus = facts.get("herd_gpus") if isinstance(facts, Mapping) and facts.get("herd_gpus") is not None else None
-    if gpus is None:
-        gpus = hostvars.get("herd_gpus") or []
-    return sum(int(g.get("vram_mib") or 0) for g in gpus if isinstance(g, Mapping))
+    if "herd_measured" not in hostvars and isinstance(facts, Mapping) and "herd_measured" in facts:
+        hostvars = {**hostvars, "herd_measured": facts["herd_measured"]}  # facts not injected as variables
+    return sum(int(g.get("vram_mib") or 0) for g in host_gpus(hostvars))
 
 
 def url_host(address: str) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 
 from . import memory
 from .catalog import OLLAMA_DEFAULT_QUANT, extended_catalog, lookup, merge_entry, model_size_mib, quant_from_tag
+from .gpu_facts import GPU_SOURCES, VENDOR_TOOLS
 from .placement import GPU, RAM, Demand, Host, solve
 
 DEFAULT_CTX = 4096
@@ -38,13 +39,62 @@ def _gib(mib: float) -> str:
     return f"{mib / 1024:.1f} GiB"
 
 
-def host_gpus(hv: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Measured GPUs (gpu_facts, cached) win over declared ``herd_gpus``."""
-    measured = hv.get("herd_measured") or {}
+def _vendor(gpu: Mapping[str, Any]) -> str:
+    return str(gpu.get("vendor", "")).lower()
+
+
+def _gpu_sides(hv: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None, set[str] | None]:
+    """(declared GPUs, measured GPUs or None when not measured, the vendors
+    measured or None for all of them: facts cached before gpu_sources)."""
+    declared = [dict(g) for g in hv.get("herd_gpus") or [] if isinstance(g, Mapping)]
+    measured = hv.get("herd_measured")
     gpus = measured.get("gpus") if isinstance(measured, Mapping) else None
-    if gpus is None:
-        gpus = hv.get("herd_gpus") or []
-    return [dict(g) for g in gpus if isinstance(g, Mapping)]
+    if not isinstance(gpus, list):
+        return declared, None, set()
+    sources = measured.get("gpu_sources")
+    vendors = {GPU_SOURCES[s] for s in sources if s in GPU_SOURCES} if isinstance(sources, list) else None
+    return declared, [dict(g) for g in gpus if isinstance(g, Mapping)], vendors
+
+
+def host_gpus(hv: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The GPUs the plan (and the router) sees, vendor by vendor: where
+    gpu_facts measured a vendor (one of its sources answered), the measurement
+    wins over ``herd_gpus``, even when it found none; declared GPUs of a
+    vendor nothing measured (its tool absent or failed) stand."""
+    declared, measured, vendors = _gpu_sides(hv)
+    if measured is None:
+        return declared
+    if vendors is None:
+        return measured
+    return measured + [g for g in declared if _vendor(g) not in vendors]
+
+
+def gpu_warnings(host: str, hv: Mapping[str, Any]) -> list[str]:
+    """Where gpu_facts ran and disagrees with, or could not check, the
+    declared ``herd_gpus``. No warning when it never ran (plan-only runs)."""
+    if not isinstance(hv.get("herd_measured"), Mapping):
+        return []
+    declared, measured, vendors = _gpu_sides(hv)
+    out = []
+    for vendor in sorted({_vendor(g) for g in declared} & set(VENDOR_TOOLS)):
+        n = sum(_vendor(g) == vendor for g in declared)
+        if measured is not None and (vendors is None or vendor in vendors):
+            if not any(_vendor(g) == vendor for g in measured):
+                sources = hv["herd_measured"].get("gpu_sources") or []
+                by = " and ".join(s for s in sources if GPU_SOURCES.get(s) == vendor) or "gpu_facts"
+                out.append(
+                    f"host {host}: herd_gpus: declares {n} {vendor} GPU(s) but {by} found none, so the plan "
+                    f"places nothing on them. Fix: check the {vendor} driver on {host} (then run playbooks/measure.yml), "
+                    f"or remove them from herd_gpus."
+                )
+        else:
+            tool = VENDOR_TOOLS[vendor]
+            out.append(
+                f"host {host}: herd_gpus: the {n} {vendor} GPU(s) it declares are unverified ({tool} is not installed "
+                f"there or failed), so the plan uses the declaration. Fix: install {tool} on {host} and run "
+                f"playbooks/measure.yml, or make sure herd_gpus is right."
+            )
+    return out
 
 
 def host_ram_mib(hv: Mapping[str, Any]) -> int | None:
@@ -615,6 +665,8 @@ def build_plan(
             if isinstance(entry, Mapping):
                 extra[name] = merge_entry(extra.get(name), entry)
     catalog = extended_catalog(extra)
+    for h in members:  # measured vs declared GPUs (host_gpus decides which the plan uses)
+        plan["warnings"] += gpu_warnings(h, hostvars.get(h, {}))
     for h in groups.get("ollama_nodes", []):
         plan["hosts"].setdefault(h, {"ollama_models": []})
     ollama_models = [m for m in models if m.get("engine", "ollama") == "ollama"]

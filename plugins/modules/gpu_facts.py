@@ -40,13 +40,19 @@ description:
   - Intel GPUs (Arc, Flex, Max) are read with C(xpu-smi discovery -j) and
     C(xpu-smi discovery -d N -j) (C(memory_physical_size_byte)); the i915 and xe
     drivers publish no memory size in sysfs.
-  - A host without these tools is CPU-only. RAM is C(MemTotal) of C(/proc/meminfo).
-  - Sets C(ansible_facts.herd_measured). The plan (M(llamaherd.cluster.herd_plan))
-    prefers these measured values over the declared C(herd_gpus) and C(herd_ram_mib);
-    with fact caching they survive between runs.
-  - When a GPU tool is installed but fails (driver not loaded, unreadable output),
-    C(gpus) is left out of C(herd_measured), so the declared C(herd_gpus) stay in
-    force, and the failure is returned in RV(problems) and as a warning.
+  - RAM is C(MemTotal) of C(/proc/meminfo).
+  - Sets C(ansible_facts.herd_measured). C(gpu_sources) lists the sources that answered
+    (C(nvidia-smi), C(rocm-smi), C(rocminfo), C(amdgpu-sysfs), C(xpu-smi)); only their vendors
+    count as measured. The plan (M(llamaherd.cluster.herd_plan)) prefers measured GPUs over the
+    declared C(herd_gpus) vendor by vendor, even when a source found none, and keeps (and warns
+    about) declared GPUs of a vendor no source measured; measured RAM wins over C(herd_ram_mib).
+    With fact caching they survive between runs.
+  - A host where no source answers (no GPU tool, no DRM card in sysfs) is not measured.
+    C(gpus) is left out of C(herd_measured) and the declared C(herd_gpus) stay in force;
+    a source that answered and found no GPU gives C(gpus=[]) instead.
+  - When a GPU tool is installed but fails (driver not loaded, unreadable output), it is
+    not a source, so the declared C(herd_gpus) of its vendor stay in force, and the failure
+    is returned in RV(problems) and as a warning.
 version_added: "0.1.0"
 author: llama-herd developers
 options:
@@ -112,8 +118,9 @@ ansible_facts:
     herd_measured:
       description:
         - C(gpus) (a list of C({vendor, name, vram_mib, index, uuid}) plus C(compute_capability)
-          for NVIDIA or C(gfx_target) and, for APUs, C(unified_memory) for AMD; absent when a GPU
-          tool failed), C(ram_mib) and C(arch) (C(uname -m), e.g. C(x86_64), C(aarch64)).
+          for NVIDIA or C(gfx_target) and, for APUs, C(unified_memory) for AMD, from the sources that
+          answered; absent when none did), C(gpu_sources) (the sources that answered, by name),
+          C(ram_mib) and C(arch) (C(uname -m), e.g. C(x86_64), C(aarch64)).
       type: dict
       sample:
         gpus:
@@ -123,10 +130,11 @@ ansible_facts:
             vram_mib: 24564
             compute_capability: "8.9"
             uuid: GPU-5f3c0a1e-8b2d-4c7a-9e11-2a6b7d9c0f41
+        gpu_sources: [nvidia-smi]
         ram_mib: 128000
         arch: x86_64
 tools:
-  description: The GPU tools found and run, by name.
+  description: The GPU tools found and run, by name (whether they answered or failed).
   returned: always
   type: list
   elements: str
@@ -138,11 +146,12 @@ problems:
 """
 
 
-def _run(module: AnsibleModule, argv: list[str], errors: list[str]) -> str | None:
+def _run(module: AnsibleModule, argv: list[str], errors: list[str], failed: list[str], tool: str) -> str | None:
     rc, out, err = module.run_command(argv, check_rc=False, environ_update={"LC_ALL": "C"})
     if rc != 0:
         text = " ".join((out + " " + err).split())[:300]
         errors.append(f"{' '.join(argv[:2])} exited {rc}: {text or 'no output'}")
+        failed.append(tool)
         return None
     return out
 
@@ -194,6 +203,7 @@ def main() -> None:
     p: dict[str, Any] = module.params
     errors: list[str] = []
     tools: list[str] = []
+    failed: list[str] = []  # installed tools that exited non-zero: their vendor stays unmeasured
     try:
         with open(p["meminfo_path"], encoding="utf-8") as fh:
             meminfo = fh.read()
@@ -215,16 +225,17 @@ def main() -> None:
             nvidia_out = out
         else:
             errors.append(f"nvidia-smi exited {rc}: {' '.join((out + ' ' + err).split())[:300] or 'no output'}")
+            failed.append("nvidia-smi")
 
     rocm_out = rocminfo_out = None
     rocm = module.get_bin_path(p["rocm_smi"])
     if rocm:
         tools.append("rocm-smi")
-        rocm_out = _run(module, [rocm, *ROCM_SMI_ARGS], errors)
+        rocm_out = _run(module, [rocm, *ROCM_SMI_ARGS], errors, failed, "rocm-smi")
     rinfo = module.get_bin_path(p["rocminfo"])
     if rinfo:
         tools.append("rocminfo")
-        rocminfo_out = _run(module, [rinfo], errors)
+        rocminfo_out = _run(module, [rinfo], errors, failed, "rocminfo")
 
     amdgpu_sysfs = None
     if not rocm and not rinfo:
@@ -235,11 +246,11 @@ def main() -> None:
     xpu = module.get_bin_path(p["xpu_smi"])
     if xpu:
         tools.append("xpu-smi")
-        xpu_out = _run(module, [xpu, "discovery", "-j"], errors)
+        xpu_out = _run(module, [xpu, "discovery", "-j"], errors, failed, "xpu-smi")
         if xpu_out is not None:
             try:
                 for dev in parse_xpu_smi_discovery(xpu_out):
-                    detail = _run(module, [xpu, "discovery", "-d", str(dev["index"]), "-j"], errors)
+                    detail = _run(module, [xpu, "discovery", "-d", str(dev["index"]), "-j"], errors, failed, "xpu-smi")
                     if detail is not None:
                         xpu_devices[dev["index"]] = detail
             except GpuFactsError:
@@ -257,13 +268,14 @@ def main() -> None:
             xpu_smi=xpu_out,
             xpu_smi_devices=xpu_devices,
             amdgpu_sysfs=amdgpu_sysfs,
+            failed_tools=failed,
         )
     except GpuFactsError as exc:
         module.fail_json(msg=f"meminfo_path: {exc}")
     if problems and p["fail_on_tool_error"]:
         module.fail_json(msg="GPU tools failed: " + "; ".join(problems), tools=tools, problems=problems)
     for problem in problems:
-        module.warn(f"gpu_facts: {problem}; keeping the declared herd_gpus for this host")
+        module.warn(f"gpu_facts: {problem}; the declared herd_gpus of that vendor stay in force on this host")
     module.exit_json(changed=False, ansible_facts={"herd_measured": facts}, tools=tools, problems=problems)
 
 

@@ -128,3 +128,20 @@ def test_the_dllama_topology_messages_in_clusters_md():
     groups = {"all": list(hostvars), "dllama_root": ["root"], "dllama_workers": list(workers)}
     errors = validate_inventory(hostvars, groups).errors
     assert errors and all(e in CLUSTERS for e in errors), errors
+
+
+def test_the_measured_vs_declared_gpu_warnings():
+    """plan.gpu_warnings: a tool that found none, a vendor without its tool."""
+    rtx = {"vendor": "nvidia", "name": "RTX 3060", "vram_mib": 12288, "compute_capability": "8.6"}
+    arc = {"vendor": "intel", "name": "Arc A770", "vram_mib": 16384}
+    hostvars = {
+        "node2": {"herd_gpus": [rtx], "herd_measured": {"gpus": [], "gpu_sources": ["nvidia-smi"], "ram_mib": 32000}},
+        "arc1": {"herd_gpus": [arc], "herd_measured": {"gpu_sources": [], "ram_mib": 32000}},
+    }
+    for hv in hostvars.values():
+        hv.update(herd_cluster_address="192.0.2.61", herd_cluster_cidr="192.0.2.0/24", herd_models=[{"name": "qwen2.5:3b"}])
+    warnings = build_plan(hostvars, {"all": list(hostvars), "ollama_nodes": list(hostvars)})["warnings"]
+    gpu = [w for w in warnings if "herd_gpus:" in w]
+    assert len(gpu) == 2, warnings
+    missing = [w for w in gpu if w not in PAGE]
+    assert not missing, f"docs/troubleshooting.md does not quote {missing}"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from ansible_collections.llamaherd.cluster.plugins.module_utils import gpu_facts as gf
-from ansible_collections.llamaherd.cluster.plugins.module_utils.plan import build_plan, host_gpus, host_ram_mib
+from ansible_collections.llamaherd.cluster.plugins.module_utils.plan import build_plan, gpu_warnings, host_gpus, host_ram_mib
 
 FIX = Path(__file__).resolve().parents[2] / "fixtures" / "gpu_facts"
 
@@ -136,9 +136,14 @@ def test_meminfo():
         gf.parse_meminfo(fx("empty.txt"))
 
 
-def test_measured_cpu_only_host():
+def test_measured_host_without_gpu_tools_is_not_measured():
+    """No source answered: gpus is left out ("not measured"), unlike a tool
+    that answered and found none (gpus: [])."""
     facts, problems = gf.measured(fx("meminfo_cpu_only_16g.txt"), "arm64")
-    assert facts == {"ram_mib": 15936, "arch": "aarch64", "gpus": []}
+    assert facts == {"ram_mib": 15936, "arch": "aarch64", "gpu_sources": []}
+    assert problems == []
+    facts, problems = gf.measured(fx("meminfo_cpu_only_16g.txt"), "arm64", nvidia_smi=fx("empty.txt"))
+    assert facts == {"ram_mib": 15936, "arch": "aarch64", "gpu_sources": ["nvidia-smi"], "gpus": []}
     assert problems == []
 
 
@@ -147,6 +152,7 @@ def test_measured_gpu_host():
     assert problems == []
     assert facts["ram_mib"] == 128000 and facts["arch"] == "x86_64"
     assert [g["vram_mib"] for g in facts["gpus"]] == [32768] * 3
+    assert facts["gpu_sources"] == ["nvidia-smi"]
 
 
 def test_measured_broken_tool_keeps_declared_gpus():
@@ -178,11 +184,90 @@ def test_measured_values_win_in_the_plan():
     assert measured_plan["node_usage"]["n1"]["gpu_budget_mib"] == round(24564 * 0.8 - 457)
 
 
-def test_measured_cpu_only_overrides_declared_gpu():
-    facts, _ = gf.measured(fx("meminfo_cpu_only_16g.txt"), "x86_64")
-    hv = {"herd_measured": facts, "herd_gpus": [{"vendor": "nvidia", "name": "gone", "vram_mib": 8192}]}
+NVIDIA_8G = {"vendor": "nvidia", "name": "declared", "vram_mib": 8192}
+INTEL_16G = {"vendor": "intel", "name": "Arc A770", "vram_mib": 16304}
+
+
+def test_measured_none_overrides_declared_gpu_with_a_warning():
+    """nvidia-smi answered and found no GPU: the measurement wins, and the
+    plan says the declaration is contradicted (host, variable, fix)."""
+    facts, _ = gf.measured(fx("meminfo_cpu_only_16g.txt"), "x86_64", nvidia_smi=fx("empty.txt"))
+    hv = {"herd_measured": facts, "herd_gpus": [NVIDIA_8G]}
     assert host_gpus(hv) == []
     assert host_ram_mib(hv) == 15936
+    assert gpu_warnings("n1", hv) == [
+        "host n1: herd_gpus: declares 1 nvidia GPU(s) but nvidia-smi found none, so the plan places nothing on them. "
+        "Fix: check the nvidia driver on n1 (then run playbooks/measure.yml), or remove them from herd_gpus."
+    ]
+
+
+def test_unmeasured_host_keeps_declared_gpus_unverified():
+    """No GPU tool on the host (the GPU-less test hosts, a card whose tool is
+    not installed): the declared GPUs stand and the plan says they are unverified."""
+    facts, _ = gf.measured(fx("meminfo_cpu_only_16g.txt"), "x86_64")
+    hv = {"herd_measured": facts, "herd_gpus": [NVIDIA_8G]}
+    assert host_gpus(hv) == [NVIDIA_8G]
+    assert gpu_warnings("n1", hv) == [
+        "host n1: herd_gpus: the 1 nvidia GPU(s) it declares are unverified (nvidia-smi is not installed there or failed), "
+        "so the plan uses the declaration. Fix: install nvidia-smi on n1 and run playbooks/measure.yml, or make sure herd_gpus is right."
+    ]
+    plan = build_plan({"n1": {**hv, "herd_models": [{"name": "qwen2.5:3b"}]}}, {"all": ["n1"], "ollama_nodes": ["n1"]})
+    assert plan["node_usage"]["n1"]["gpu_budget_mib"] == round(8192 * 0.8 - 457)
+    assert gpu_warnings("n1", hv)[0] in plan["warnings"]
+
+
+def test_vendor_whose_tool_is_absent_keeps_its_declared_gpus():
+    """An Intel card without xpu-smi next to a measured NVIDIA card: the
+    NVIDIA measurement wins, the Intel declaration stands (unverified)."""
+    facts, _ = gf.measured(fx("meminfo_128g.txt"), "x86_64", nvidia_smi=fx("nvidia-smi_rtx4090.csv"))
+    hv = {"herd_measured": facts, "herd_gpus": [NVIDIA_8G, INTEL_16G]}
+    assert [(g["vendor"], g["vram_mib"]) for g in host_gpus(hv)] == [("nvidia", 24564), ("intel", 16304)]
+    warnings = gpu_warnings("n1", hv)
+    assert len(warnings) == 1 and "the 1 intel GPU(s) it declares are unverified" in warnings[0]
+    assert "install xpu-smi on n1" in warnings[0]
+
+
+def test_measured_found_gpus_win_without_a_warning():
+    facts, _ = gf.measured(fx("meminfo_128g.txt"), "x86_64", nvidia_smi=fx("nvidia-smi_rtx4090.csv"))
+    hv = {"herd_measured": facts, "herd_gpus": [NVIDIA_8G]}
+    assert [g["vram_mib"] for g in host_gpus(hv)] == [24564]
+    assert gpu_warnings("n1", hv) == []
+
+
+def test_a_failed_tool_leaves_only_its_vendor_unmeasured():
+    """xpu-smi failed, nvidia-smi answered: NVIDIA is measured, Intel declared."""
+    facts, problems = gf.measured(
+        fx("meminfo_128g.txt"),
+        "x86_64",
+        nvidia_smi=fx("nvidia-smi_rtx4090.csv"),
+        gpu_errors=["xpu-smi discovery exited 1: Level Zero initialization failed"],
+        failed_tools=["xpu-smi"],
+    )
+    assert facts["gpu_sources"] == ["nvidia-smi"] and len(facts["gpus"]) == 1
+    assert problems == ["xpu-smi discovery exited 1: Level Zero initialization failed"]
+    hv = {"herd_measured": facts, "herd_gpus": [INTEL_16G]}
+    assert [g["vendor"] for g in host_gpus(hv)] == ["nvidia", "intel"]
+    # rocm-smi failed but rocminfo answered: AMD is not measured from half its tools
+    facts, _ = gf.measured(
+        fx("meminfo_128g.txt"), "x86_64", rocminfo=fx("rocminfo_7900xtx.txt"), failed_tools=["rocm-smi"], gpu_errors=["x"]
+    )
+    assert "gpus" not in facts and facts["gpu_sources"] == []
+
+
+def test_no_warnings_without_gpu_facts_or_declared_gpus():
+    """Plan-only runs (example inventories) never ran gpu_facts: no warning;
+    nor when nothing is declared."""
+    assert gpu_warnings("n1", {"herd_gpus": [NVIDIA_8G]}) == []
+    facts, _ = gf.measured(fx("meminfo_128g.txt"), "x86_64")
+    assert gpu_warnings("n1", {"herd_measured": facts}) == []
+
+
+def test_facts_cached_before_gpu_sources_still_win():
+    """herd_measured cached by an older gpu_facts (no gpu_sources): its gpus
+    list measured every vendor, as before."""
+    hv = {"herd_measured": {"gpus": [], "ram_mib": 1024, "arch": "x86_64"}, "herd_gpus": [NVIDIA_8G, INTEL_16G]}
+    assert host_gpus(hv) == []
+    assert len(gpu_warnings("n1", hv)) == 2
 
 
 # Intel: no Intel GPU was at hand to record from, so the xpu-smi fixtures are

@@ -21,10 +21,46 @@ def test_nodes_from_ollama_nodes():
     ]
 
 
+GTX = {"vendor": "nvidia", "name": "GTX 1050 Ti", "vram_mib": 4096}
+
+
 def test_measured_gpus_win_over_declared():
-    hv = {"herd_gpus": [{"vram_mib": 4096}], "ansible_facts": {"herd_gpus": [{"vram_mib": 4039}]}}
-    assert node_vram_mib(hv) == 4039
-    assert node_vram_mib({"herd_gpus": [{"vram_mib": 4096}], "ansible_facts": {}}) == 4096
+    """gpu_facts sets ansible_facts.herd_measured (a host variable too when
+    facts are injected); the router sees the same GPUs as the plan."""
+    measured = {"gpus": [{"vendor": "nvidia", "vram_mib": 4039}], "gpu_sources": ["nvidia-smi"], "ram_mib": 16000}
+    assert node_vram_mib({"herd_gpus": [GTX], "herd_measured": measured}) == 4039
+    assert node_vram_mib({"herd_gpus": [GTX], "ansible_facts": {"herd_measured": measured}}) == 4039
+    assert node_vram_mib({"herd_gpus": [GTX], "ansible_facts": {}}) == 4096
+
+
+def test_unmeasured_node_keeps_its_declared_vram():
+    """The gpu_router scenario's GPU-less test hosts: gpu_facts found no GPU
+    tool, so the router sees the declared 4096 MiB, not 0 (57a4303)."""
+    unmeasured = {"gpu_sources": [], "ram_mib": 16000, "arch": "x86_64"}
+    assert node_vram_mib({"herd_gpus": [GTX], "ansible_facts": {"herd_measured": unmeasured}}) == 4096
+    # A tool that failed leaves gpus out: the declaration stands.
+    assert node_vram_mib({"herd_gpus": [GTX], "herd_measured": {"ram_mib": 16000}}) == 4096
+    # nvidia-smi answered and found none: 0, as the plan sees it.
+    none = {"gpus": [], "gpu_sources": ["nvidia-smi"], "ram_mib": 16000}
+    assert node_vram_mib({"herd_gpus": [GTX], "ansible_facts": {"herd_measured": none}}) == 0
+    # Another vendor's tool answered: the NVIDIA declaration still stands.
+    intel = {"gpus": [{"vendor": "intel", "vram_mib": 12272}], "gpu_sources": ["xpu-smi"], "ram_mib": 16000}
+    assert node_vram_mib({"herd_gpus": [GTX], "herd_measured": intel}) == 4096 + 12272
+
+
+def test_router_nodes_see_measured_vram():
+    hostvars = {
+        "gpu1": {
+            "herd_cluster_address": "192.0.2.11",
+            "herd_gpus": [GTX],
+            "ansible_facts": {"herd_measured": {"gpu_sources": []}},
+        },
+        "gpu2": {
+            "herd_cluster_address": "192.0.2.12",
+            "ansible_facts": {"herd_measured": {"gpus": [{"vendor": "amd", "vram_mib": 24560}], "gpu_sources": ["rocm-smi"]}},
+        },
+    }
+    assert [n["vram_mib"] for n in router_nodes(["gpu1", "gpu2"], hostvars)] == [4096, 24560]
 
 
 def test_priority_models_ollama_only_most_important_first():
