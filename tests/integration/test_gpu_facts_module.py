@@ -1,5 +1,7 @@
 """gpu_facts runs for real on this machine (loopback, local connection):
-RAM agrees with /proc/meminfo; a host without GPU tools measures no GPU."""
+RAM agrees with /proc/meminfo; a host without GPU tools is not measured (no
+gpus: the declared herd_gpus stand), a tool that answers and finds no GPU
+measures none."""
 
 from __future__ import annotations
 
@@ -51,13 +53,14 @@ def _meminfo_mib() -> int:
 
 
 @pytest.mark.skipif(
-    any(shutil.which(t) for t in ("nvidia-smi", "rocm-smi", "rocminfo")), reason="this check is for a GPU-less machine"
+    any(shutil.which(t) for t in ("nvidia-smi", "rocm-smi", "rocminfo", "xpu-smi")), reason="this check is for a GPU-less machine"
 )
 def test_gpu_facts_on_this_machine(tmp_path):
-    result = _adhoc(tmp_path)
+    """No GPU tool and no DRM card: "not measured", not "no GPU"."""
+    result = _adhoc(tmp_path, "-a", f"sysfs_root={tmp_path / 'empty-sys'}")
     measured = result["ansible_facts"]["herd_measured"]
     assert measured["ram_mib"] == _meminfo_mib()
-    assert measured["gpus"] == []
+    assert "gpus" not in measured and measured["gpu_sources"] == []
     assert measured["arch"] == subprocess.run(["uname", "-m"], capture_output=True, text=True, check=True).stdout.strip()
     assert result["changed"] is False
     assert result["tools"] == [] and result["problems"] == []
@@ -72,9 +75,15 @@ def test_gpu_facts_check_mode_and_broken_tool(tmp_path):
         encoding="utf-8",
     )
     fake.chmod(0o755)
-    result = _adhoc(tmp_path, "--check", "-a", f"nvidia_smi={fake} rocm_smi=/nonexistent/rocm-smi rocminfo=/nonexistent/rocminfo")
+    result = _adhoc(
+        tmp_path,
+        "--check",
+        "-a",
+        f"nvidia_smi={fake} rocm_smi=/nonexistent/rocm-smi rocminfo=/nonexistent/rocminfo xpu_smi=/nonexistent/xpu-smi"
+        f" sysfs_root={tmp_path / 'empty-sys'}",
+    )
     measured = result["ansible_facts"]["herd_measured"]
-    assert "gpus" not in measured
+    assert "gpus" not in measured and measured["gpu_sources"] == []
     assert measured["ram_mib"] == _meminfo_mib()
     assert result["tools"] == ["nvidia-smi"]
     assert "exited 9" in result["problems"][0] and "NVIDIA-SMI has failed" in result["problems"][0]
@@ -112,6 +121,7 @@ def test_gpu_facts_amd_sysfs_and_intel_xpu_smi(tmp_path):
         f" xpu_smi={xpu} sysfs_root={sysfs}",
     )
     assert result["problems"] == [] and result["tools"] == ["xpu-smi"]
+    assert result["ansible_facts"]["herd_measured"]["gpu_sources"] == ["amdgpu-sysfs", "xpu-smi"]
     gpus = result["ansible_facts"]["herd_measured"]["gpus"]
     amd = [g for g in gpus if g["vendor"] == "amd"]
     intel = [g for g in gpus if g["vendor"] == "intel"]
@@ -120,3 +130,20 @@ def test_gpu_facts_amd_sysfs_and_intel_xpu_smi(tmp_path):
     ]
     assert [g["index"] for g in intel] == [0, 1]  # the virtual function is not a GPU to place on
     assert all(g["vram_mib"] > 8000 for g in intel)
+
+
+def test_gpu_facts_tool_answers_no_gpu(tmp_path):
+    """An Intel host's xpu-smi that lists no device: measured, no GPU (gpus: []),
+    which the plan lets win over a declared card; the other vendors stay unmeasured."""
+    xpu = tmp_path / "xpu-smi"
+    xpu.write_text("#!/bin/sh\necho '{\"device_list\": []}'\n", encoding="utf-8")
+    xpu.chmod(0o755)
+    result = _adhoc(
+        tmp_path,
+        "-a",
+        f"nvidia_smi=/nonexistent/nvidia-smi rocm_smi=/nonexistent/rocm-smi rocminfo=/nonexistent/rocminfo"
+        f" xpu_smi={xpu} sysfs_root={tmp_path / 'empty-sys'}",
+    )
+    measured = result["ansible_facts"]["herd_measured"]
+    assert result["problems"] == [] and result["tools"] == ["xpu-smi"]
+    assert measured["gpus"] == [] and measured["gpu_sources"] == ["xpu-smi"]

@@ -1,16 +1,20 @@
 """playbooks/measure.yml, then preflight.yml and plan.yml (site.yml's order)
 on this machine (local connection only): preflight accepts the measured fact,
-and the measured RAM and the measured absence of a GPU win over what the
-inventory declares."""
+the measured RAM wins over what the inventory declares, and the declared GPU
+stands while no GPU tool is installed (unverified, the plan warns) but loses
+to a tool that answers and finds none.
+
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 
 import pytest
-from conftest import run_playbook
+from conftest import flat, run_playbook
 
 INVENTORY = """
 all:
@@ -34,13 +38,9 @@ all:
 """
 
 
-@pytest.mark.skipif(
-    any(shutil.which(t) for t in ("nvidia-smi", "rocm-smi", "rocminfo")), reason="this check is for a GPU-less machine"
-)
-def test_measured_values_win(tmp_path, monkeypatch):
+def _measure_and_plan(tmp_path):
     inv = tmp_path / "hosts.yml"
     inv.write_text(INVENTORY.format(python=sys.executable), encoding="utf-8")
-    monkeypatch.setenv("ANSIBLE_CACHE_PLUGIN_CONNECTION", str(tmp_path / "facts"))
     res = run_playbook(
         "-i",
         str(inv),
@@ -55,7 +55,35 @@ def test_measured_values_win(tmp_path, monkeypatch):
     with open("/proc/meminfo", encoding="utf-8") as fh:
         ram = next(int(line.split()[1]) // 1024 for line in fh if line.startswith("MemTotal:"))
     usage = plan["node_usage"]["localhost"]
-    assert usage["gpu_budget_mib"] == 0  # declared 8 GiB GPU, measured none
     assert usage["ram_budget_mib"] == round(ram * 0.8)  # declared 1024 MiB, measured the real RAM
+    return plan, usage, flat(res.stdout + res.stderr)
+
+
+@pytest.mark.skipif(
+    any(shutil.which(t) for t in ("nvidia-smi", "rocm-smi", "rocminfo", "xpu-smi")), reason="this check is for a GPU-less machine"
+)
+def test_no_gpu_tool_keeps_the_declared_gpu(tmp_path, monkeypatch):
+    monkeypatch.setenv("ANSIBLE_CACHE_PLUGIN_CONNECTION", str(tmp_path / "facts"))
+    plan, usage, out = _measure_and_plan(tmp_path)
+    assert usage["gpu_budget_mib"] == round(8192 * 0.8 - 457)  # not measured: the declared 8 GiB GPU stands
+    warning = (
+        "host localhost: herd_gpus: the 1 nvidia GPU(s) it declares are unverified (nvidia-smi is not installed there or failed)"
+    )
+    assert warning in plan["warnings"][0] and warning in out
+
+
+def test_measured_absence_of_a_gpu_wins(tmp_path, monkeypatch):
+    """nvidia-smi answers with no GPU (a scripted one on PATH: empty CSV, rc 0)."""
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    fake = tools / "nvidia-smi"
+    fake.write_text("#!/bin/sh\nexit 0\n", encoding="utf-8")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tools}:{os.environ['PATH']}")
+    monkeypatch.setenv("ANSIBLE_CACHE_PLUGIN_CONNECTION", str(tmp_path / "facts"))
+    plan, usage, out = _measure_and_plan(tmp_path)
+    assert usage["gpu_budget_mib"] == 0  # declared 8 GiB GPU, measured none
     item = plan["hosts"]["localhost"]["ollama_models"][0]
     assert item["on_gpu"] is False and "no GPU" in item["reason"]
+    warning = "host localhost: herd_gpus: declares 1 nvidia GPU(s) but nvidia-smi found none"
+    assert any(w.startswith(warning) for w in plan["warnings"]) and warning in out
