@@ -18,6 +18,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from .gpu_facts import GPU_SOURCES
 from .inventory import gfx_to_hsa_override
 
 _HSA = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{1,2})$")
@@ -49,8 +50,10 @@ def host_gfx_target(hv: Mapping[str, Any]) -> tuple[str, str]:
     if explicit:
         return explicit, "ollama_gfx_target"
     measured = hv.get("herd_measured")
-    if isinstance(measured, Mapping) and isinstance(measured.get("gpus"), list):
-        # Measured GPUs win even when there is no AMD one among them.
+    sources = measured.get("gpu_sources") if isinstance(measured, Mapping) else None
+    amd_measured = not isinstance(sources, list) or any(GPU_SOURCES.get(s) == "amd" for s in sources)
+    if isinstance(measured, Mapping) and isinstance(measured.get("gpus"), list) and amd_measured:
+        # Measured GPUs win even when there is no AMD one among them (as plan.host_gpus: when an AMD source answered).
         for i, gpu in _amd_gpus(measured["gpus"]):
             if gpu.get("gfx_target"):
                 return str(gpu["gfx_target"]).strip().lower(), f"herd_measured.gpus[{i}].gfx_target"

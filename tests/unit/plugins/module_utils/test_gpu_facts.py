@@ -334,3 +334,18 @@ def test_amdgpu_sysfs_without_rocm_smi():
     assert facts["gpus"] == []
     with pytest.raises(gf.GpuFactsError, match="mem_info_vram_total"):
         gf.parse_amdgpu_sysfs({"card0": {"vendor": "0x1002", "mem_info_vram_total": ""}})
+
+
+def test_rocm_gfx_target_follows_the_same_rule():
+    """rocm.host_gfx_target reads the AMD GPU host_gpus keeps: declared when no
+    AMD source answered (only nvidia-smi did), measured when one did."""
+    from ansible_collections.llamaherd.cluster.plugins.module_utils import rocm
+
+    apu = {"vendor": "amd", "name": "Radeon 8060S", "vram_mib": 65536, "gfx_target": "gfx1151", "unified_memory": True}
+    facts, _ = gf.measured(fx("meminfo_128g.txt"), "x86_64", nvidia_smi=fx("empty.txt"))
+    hv = {"herd_measured": facts, "herd_gpus": [apu]}
+    assert host_gpus(hv) == [apu]
+    assert rocm.host_gfx_target(hv) == ("gfx1151", "herd_gpus[0].gfx_target")
+    facts, _ = gf.measured(fx("meminfo_128g.txt"), "x86_64", rocm_smi=fx("rocm-smi_no_gpu.txt"))
+    hv = {"herd_measured": facts, "herd_gpus": [apu]}
+    assert host_gpus(hv) == [] and rocm.host_gfx_target(hv) == ("", "")
