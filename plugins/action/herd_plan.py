@@ -52,6 +52,9 @@ class ActionModule(ActionBase):
             facts = hv.get("ansible_facts") or {}
             if isinstance(facts, dict) and facts.get("herd_measured"):
                 wanted["herd_measured"] = _plain(facts["herd_measured"])
+            # Where the last plan put each Ollama model (plan.yml caches it): a tie-break.
+            if isinstance(facts, dict) and facts.get("herd_placed"):
+                wanted["herd_placed"] = _plain(facts["herd_placed"])
             collected[host] = wanted
         plan = build_plan(collected, groups, solver=solver)
         plan = _plain(plan)

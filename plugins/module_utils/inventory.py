@@ -70,6 +70,8 @@ HERD_VARS = {
     "herd_max_loaded_models",
     "herd_measured",  # a fact set by gpu_facts (cached facts show up as host vars)
     "herd_plan_report_dir",  # playbooks/plan.yml: where the reports go
+    "herd_placed",  # a fact playbooks/plan.yml caches: where the last plan put the Ollama models
+    "herd_plan_sticky",  # false: plan without the last placement (plan.plan_switch)
 }
 
 # Switches: a quoted "false" would be truthy on the hosts.
@@ -428,6 +430,15 @@ def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]], groups: Mappin
         for var in BOOL_VARS:
             if var in hv and not isinstance(hv[var], bool):
                 report.error(host, var, f"{hv[var]!r} is not true or false", f"write {var}: true or {var}: false, unquoted")
+        # Read only by the controller's plan, so -e herd_plan_sticky=false (a string) is fine.
+        sticky = hv.get("herd_plan_sticky", True)
+        if not isinstance(sticky, bool) and str(sticky).strip().lower() not in ("true", "false", "yes", "no"):
+            report.error(
+                host,
+                "herd_plan_sticky",
+                f"{sticky!r} is not true or false",
+                "write herd_plan_sticky: false (or -e herd_plan_sticky=false) to plan without the last placement, or remove it",
+            )
 
         os_name = hv.get("herd_os", "linux")
         if os_name not in HOST_OS:

@@ -32,6 +32,11 @@ GPU, RAM = "gpu", "ram"
 PLACE_VALUE = 1000.0  # a placed replica
 GPU_VALUE = 100.0  # ... on GPU (policy preferred/required)
 PRIORITY_VALUE = 10.0  # per priority point, on GPU
+# Stickiness: a replica on a host where the last plan put it (Demand.keep)
+# earns a share of KEEP_TOTAL. Real values are whole numbers, so all the
+# shares together (< 1) only break ties: a placement worth more (another
+# replica, a priority point, GPU instead of RAM) still wins.
+KEEP_TOTAL = 0.5
 # solver="auto": above this many (model, host, mode) options HiGHS needs
 # seconds just to build and presolve the model (207k options at 1000 nodes:
 # over 7 s), while the greedy stays within 0.1% of the LP bound
@@ -67,6 +72,8 @@ class Demand:
     gpu: str = "preferred"  # required | preferred | never
     # host -> {mode: MiB}; a missing host or mode is not an option
     sizes: dict[str, dict[str, float]] = field(default_factory=dict)
+    # hosts where the last plan put a replica (a tie-break, see KEEP_TOTAL)
+    keep: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -80,16 +87,39 @@ class Result:
     x: list[float] | None = None  # the LP relaxation's values per option (relax=True)
 
 
-def _value(d: Demand, mode: str) -> float:
+def _value(d: Demand, mode: str, host: str | None = None, unit: float = 0.0) -> float:
+    """A replica's value; ``unit`` (keep_unit) more on a host in ``d.keep``."""
     v = PLACE_VALUE + d.priority
     if mode == GPU and d.gpu != "never":
         v += GPU_VALUE + PRIORITY_VALUE * d.priority
+    if unit and host in d.keep:
+        v += unit
     return v
 
 
+def keep_unit(demands: Sequence[Demand]) -> float:
+    """The bonus of one kept replica: KEEP_TOTAL shared by every (model, host)
+    the last plan used that is still an option (0 without a record)."""
+    n = sum(len(d.keep & d.sizes.keys()) for d in demands)
+    return KEEP_TOTAL / n if n else 0.0
+
+
+def kept(demands: Sequence[Demand], assignment: dict[str, list[tuple[str, str]]]) -> int:
+    """How many replicas stay on a host where the last plan put them."""
+    by = {d.name: d for d in demands}
+    return sum(h in by[m].keep for m, places in assignment.items() for h, _ in places)
+
+
+def score(demands: Sequence[Demand], assignment: dict[str, list[tuple[str, str]]]) -> float:
+    """The objective plus the keep bonus: what the solvers compare."""
+    return objective(demands, assignment) + keep_unit(demands) * kept(demands, assignment)
+
+
 def options(demands: Sequence[Demand], hosts: Sequence[Host]) -> list[tuple[int, str, str, float, float]]:
-    """Every allowed (demand index, host, mode, MiB, value), in a fixed order."""
+    """Every allowed (demand index, host, mode, MiB, value), in a fixed order;
+    the value includes the keep bonus."""
     names = {h.name for h in hosts}
+    unit = keep_unit(demands)
     out = []
     for i, d in enumerate(demands):
         for h in hosts:
@@ -100,7 +130,7 @@ def options(demands: Sequence[Demand], hosts: Sequence[Host]) -> list[tuple[int,
                     continue
                 if (d.gpu == "required" and mode != GPU) or (d.gpu == "never" and mode != RAM):
                     continue
-                out.append((i, h.name, mode, float(d.sizes[h.name][mode]), _value(d, mode)))
+                out.append((i, h.name, mode, float(d.sizes[h.name][mode]), _value(d, mode, h.name, unit)))
     return out
 
 
@@ -147,7 +177,9 @@ def _take(free: dict[str, float], host: Host, mode: str, size: float) -> None:
         free[mode] -= size
 
 
-def greedy(demands: Sequence[Demand], hosts: Sequence[Host]) -> Result:
+def greedy(demands: Sequence[Demand], hosts: Sequence[Host], sticky: bool = True) -> Result:
+    """``sticky``: among the hosts where a replica fits in the same mode, one
+    in ``d.keep`` wins over the one with the most room."""
     t0 = time.perf_counter()
     free = {h.name: {GPU: h.gpu_mib, RAM: h.ram_mib} for h in hosts}
     count = {h.name: 0 for h in hosts}
@@ -174,9 +206,9 @@ def greedy(demands: Sequence[Demand], hosts: Sequence[Host]) -> Result:
                     size = d.sizes[h.name][mode]
                     room = (free[h.name][GPU] if h.unified else free[h.name][mode]) - size
                     if room >= 0:
-                        cands.append((-room, h.order, h.name))
+                        cands.append((sticky and h.name not in d.keep, -room, h.order, h.name))
                 if cands:
-                    best = (min(cands)[2], mode)
+                    best = (min(cands)[3], mode)
                     break
             if best is None:
                 break
@@ -328,8 +360,9 @@ def best_fit(demands: Sequence[Demand], hosts: Sequence[Host]) -> Result:
                 if h.max_models is not None and count[h.name] >= h.max_models:
                     continue
                 left = (free[h.name][GPU] if h.unified else free[h.name][mode]) - d.sizes[h.name][mode]
-                if left >= 0 and (best is None or (left, h.order) < best[0]):
-                    best = ((left, h.order), h.name, mode)
+                key = (h.name not in d.keep, left, h.order)  # a kept host first
+                if left >= 0 and (best is None or key < best[0]):
+                    best = (key, h.name, mode)
             if best is not None:
                 break
         if best is None:
@@ -349,9 +382,17 @@ def _modes(d: Demand) -> tuple[str, ...]:
     return (GPU,) if d.gpu == "required" else (RAM,) if d.gpu == "never" else (GPU, RAM)
 
 
-def improve(demands: Sequence[Demand], hosts: Sequence[Host], start: Result, depth: int = 2, max_moves: int = 5000) -> Result:
-    """Local search from a feasible placement: place a missing replica or move
-    a RAM replica onto a GPU, directly or by evicting one replica from the
+def improve(
+    demands: Sequence[Demand],
+    hosts: Sequence[Host],
+    start: Result,
+    depth: int = 2,
+    max_moves: int = 5000,
+    label: str = "local search",
+) -> Result:
+    """Local search from a feasible placement: place a missing replica, move
+    a RAM replica onto a GPU, or move a replica back to a host where the last
+    plan put it (``Demand.keep``), directly or by evicting one replica from the
     target host that is then re-placed elsewhere (or dropped when that still
     gains). Only strictly improving moves, tried in a fixed order, so the
     result is deterministic; it stops when no move gains (or after
@@ -360,6 +401,11 @@ def improve(demands: Sequence[Demand], hosts: Sequence[Host], start: Result, dep
     hmap = {h.name: h for h in hosts}
     order = {h.name: h.order for h in hosts}
     index = {d.name: i for i, d in enumerate(demands)}
+    unit = keep_unit(demands)
+
+    def value(i: int, h: str, m: str) -> float:
+        return _value(demands[i], m, h, unit)
+
     place: list[dict[str, str]] = [{} for _ in demands]
     on: dict[str, dict[int, str]] = {h.name: {} for h in hosts}  # host -> {demand: mode}
     used = {h.name: {GPU: 0.0, RAM: 0.0} for h in hosts}
@@ -393,7 +439,11 @@ def improve(demands: Sequence[Demand], hosts: Sequence[Host], start: Result, dep
         [
             (h, m)
             for _, _, h, m in sorted(
-                (-_value(d, m), x.order, x.name, m) for x in hosts if x.name in d.sizes for m in _modes(d) if m in d.sizes[x.name]
+                (-_value(d, m, x.name, unit), x.order, x.name, m)
+                for x in hosts
+                if x.name in d.sizes
+                for m in _modes(d)
+                if m in d.sizes[x.name]
             )
         ]
         for d in demands
@@ -406,12 +456,12 @@ def improve(demands: Sequence[Demand], hosts: Sequence[Host], start: Result, dep
         best = None
         for h, m in slots(i, skip):
             if not full(h) and room(h, m) >= size(i, h, m) - 1e-9:
-                key = (-_value(demands[i], m), room(h, m) - size(i, h, m), order[h])
+                key = (-value(i, h, m), room(h, m) - size(i, h, m), order[h])
                 if best is None or key < best[0]:
                     best = (key, h, m)
         return None if best is None else (best[1], best[2])
 
-    top = [_value(d, _modes(d)[0]) for d in demands]
+    top = [_value(d, _modes(d)[0]) + (unit if d.keep else 0.0) for d in demands]
 
     def apply(actions) -> None:
         for op, j, h, m in actions:
@@ -427,19 +477,18 @@ def improve(demands: Sequence[Demand], hosts: Sequence[Host], start: Result, dep
         on the same host (GPU <-> RAM), or is re-placed elsewhere the same
         way (a chain up to ``depth`` long), or is dropped; ``blocked`` hosts
         are already part of the chain."""
-        d = demands[i]
         got = direct(i, blocked)
-        best = (_value(d, got[1]), [("add", i, got[0], got[1])]) if got else None
+        best = (value(i, got[0], got[1]), [("add", i, got[0], got[1])]) if got else None
         if depth <= 0:
             return best
         for h, m in slots(i, blocked):
-            v = _value(d, m)
+            v = value(i, h, m)
             if best is not None and v <= best[0] + 1e-9:
                 break  # slots come by value: lower ones seldom win and cost the most to search
             s = size(i, h, m)
             host = hmap[h]
             for j, mj in sorted(on[h].items()):
-                lost = _value(demands[j], mj)
+                lost = value(j, h, mj)
                 if v - lost + top[j] <= (best[0] if best else 0.0) + 1e-9:
                     continue  # even re-placing j at its best value would not gain
                 drop(j, h)
@@ -453,38 +502,11 @@ def improve(demands: Sequence[Demand], hosts: Sequence[Host], start: Result, dep
                         continue
                     add(j, h, mj2)
                     if room(h, m) >= s - 1e-9 and not full(h):
-                        gain = v - lost + _value(demands[j], mj2)
+                        gain = v - lost + value(j, h, mj2)
                         if gain > 1e-9 and (best is None or gain > best[0] + 1e-9):
                             best = (gain, [("drop", j, h, mj), ("add", j, h, mj2), ("add", i, h, m)])
                     drop(j, h)
                 add(j, h, mj)
-        return best
-        for h, m in slots(i, blocked):
-            v = _value(d, m)
-            if best is not None and v <= best[0] + 1e-9:
-                break  # slots are sorted by value: an eviction cannot beat what is in hand
-            s = size(i, h, m)
-            here = sorted(on[h].items())
-            shares = {j: hmap[h].unified or mj == m for j, mj in here}
-            for ev in [(x,) for x in here]:
-                lost = sum(_value(demands[j], mj) for j, mj in ev)
-                if v - lost + sum(top[j] for j, _ in ev) <= (best[0] if best else 0.0) + 1e-9:
-                    continue  # even re-placing them at their best value would not gain
-                freed = sum(size(j, h, mj) for j, mj in ev if shares[j])
-                if room(h, m) + freed < s - 1e-9:
-                    continue
-                acts = [("drop", j, h, mj) for j, mj in ev]
-                apply(acts)
-                gain = v - lost
-                for j, _mj in ev:
-                    sub = best_insert(j, depth - 1, blocked | {h})
-                    if sub is not None:
-                        gain += sub[0]
-                        apply(sub[1])
-                        acts += sub[1]
-                undo(acts)
-                if gain > 1e-9 and (best is None or gain > best[0] + 1e-9):
-                    best = (gain, [*acts, ("add", i, h, m)])
         return best
 
     for name, places in start.assignment.items():
@@ -504,22 +526,24 @@ def improve(demands: Sequence[Demand], hosts: Sequence[Host], start: Result, dep
                 apply(mv[1])
                 moves += 1
                 improved = True
-            if d.gpu != "preferred":
-                continue
+            # Re-place a replica that could gain: RAM to GPU, or back to a kept host.
             for h, m in sorted(place[i].items(), key=lambda p: order[p[0]]):
-                if m != RAM or moves >= max_moves:
+                to_gpu = m == RAM and d.gpu == "preferred"
+                home = unit and h not in d.keep and any(k in d.sizes and k not in place[i] for k in d.keep)
+                if not (to_gpu or home) or moves >= max_moves:
                     continue
+                here = value(i, h, m)
                 drop(i, h)
                 mv = best_insert(i, depth)
-                if mv is not None and mv[0] > _value(d, RAM) + 1e-9:
+                if mv is not None and mv[0] > here + 1e-9:
                     apply(mv[1])
                     moves += 1
                     improved = True
                 else:
-                    add(i, h, RAM)
+                    add(i, h, m)
     assignment = {d.name: sorted(((h, m) for h, m in place[i].items()), key=lambda p: order[p[0]]) for i, d in enumerate(demands)}
     out = Result(f"{start.solver}+search", assignment, objective(demands, assignment), bound=start.bound)
-    out.notes = [*start.notes, f"local search: {moves} improving moves"]
+    out.notes = [*start.notes, f"{label}: {moves} improving moves"]
     return out
 
 
@@ -548,9 +572,27 @@ def solve(demands: Sequence[Demand], hosts: Sequence[Host], solver: str = "auto"
     if solver not in ("auto", "highs", "greedy"):
         raise ValueError(f"unknown solver {solver!r}; use auto, highs or greedy")
     t0 = time.perf_counter()
+    n = len(options(demands, hosts))
+    sticky = keep_unit(demands) > 0
+
+    def better(a: Result, b: Result) -> bool:
+        return score(demands, a.assignment) > score(demands, b.assignment) + 1e-9
+
     g = greedy(demands, hosts)
+    if sticky:  # keeping costs the greedy nothing: the plain greedy wins when it places more value
+        plain = greedy(demands, hosts, sticky=False)
+        if plain.objective > g.objective + 1e-9:
+            g = plain
 
     def done(r: Result) -> Result:
+        if sticky and solver != "greedy" and n <= MAX_SEARCH_VARS:
+            # The MILP's gap tolerance and the LP-bound shortcut look at the
+            # value only: move what can still go back where the last plan had it.
+            p = improve(demands, hosts, r, label="local search toward the last plan")
+            if better(p, r) and not check(demands, hosts, p.assignment):
+                p.solver = r.solver if r.solver.endswith("+search") else p.solver
+                p.bound = r.bound
+                r = p
         r.seconds = time.perf_counter() - t0
         g_ = gap(r.objective, r.bound)
         if g_ is not None:
@@ -559,12 +601,11 @@ def solve(demands: Sequence[Demand], hosts: Sequence[Host], solver: str = "auto"
 
     if solver == "greedy":
         return done(g)
-    n = len(options(demands, hosts))
     best = g
     if solver == "auto" and n <= MAX_SEARCH_VARS:
         for start in (g, best_fit(demands, hosts)):
             r = improve(demands, hosts, start)
-            if r.objective > best.objective + 1e-9 and not check(demands, hosts, r.assignment):
+            if better(r, best) and not check(demands, hosts, r.assignment):
                 best = r
     if solver == "auto" and n > MAX_MILP_VARS:
         best.notes.append(
@@ -582,7 +623,7 @@ def solve(demands: Sequence[Demand], hosts: Sequence[Host], solver: str = "auto"
         return done(best)
     if solver == "auto" and lp.x is not None:
         r = lp_rounding(demands, hosts, lp)
-        if r.objective > best.objective + 1e-9 and not check(demands, hosts, r.assignment):
+        if better(r, best) and not check(demands, hosts, r.assignment):
             best = r
         best.bound = lp.bound
         g_ = gap(best.objective, lp.bound)
@@ -594,7 +635,7 @@ def solve(demands: Sequence[Demand], hosts: Sequence[Host], solver: str = "auto"
             # seconds (it stays in its root node); a short try only.
             limit = min(limit, SHORT_MILP_SECONDS)
     h = highs(demands, hosts, time_limit=max(limit - (time.perf_counter() - t0), MIN_MILP_SECONDS))
-    if h.objective + 1e-9 >= best.objective and not check(demands, hosts, h.assignment):
+    if h.objective > float("-inf") and not better(best, h) and not check(demands, hosts, h.assignment):
         if best.bound is not None and h.bound is not None:
             h.bound = min(h.bound, best.bound)
         return done(h)

@@ -21,7 +21,7 @@ from typing import Any
 from . import memory
 from .catalog import OLLAMA_DEFAULT_QUANT, extended_catalog, lookup, merge_entry, model_size_mib, quant_from_tag
 from .gpu_facts import GPU_SOURCES, VENDOR_TOOLS
-from .placement import GPU, RAM, Demand, Host, solve
+from .placement import GPU, RAM, Demand, Host, kept, solve
 
 DEFAULT_CTX = 4096
 POOL_PORT_START = 11435
@@ -184,8 +184,24 @@ def _eligible(m: Mapping[str, Any], host: str, hv: Mapping[str, Any]) -> bool:
     return set(labels) <= set(hv.get("herd_labels") or [])
 
 
-def _place_ollama(plan, models, hostvars, groups, margin, solver, catalog):
+def last_placement(nodes: Iterable[str], hostvars: Mapping[str, Mapping[str, Any]]) -> dict[str, set[str]]:
+    """model -> the Ollama nodes the last successful plan put it on, from the
+    ``herd_placed`` fact playbooks/plan.yml caches on each host. Hosts no
+    longer in ollama_nodes are ignored; a malformed record counts as none."""
+    out: dict[str, set[str]] = {}
+    for h in nodes:
+        rec = hostvars.get(h, {}).get("herd_placed")
+        names = rec.get("ollama_models") if isinstance(rec, Mapping) else None
+        for m in names if isinstance(names, list) else []:
+            name = m.get("name") if isinstance(m, Mapping) else m
+            if isinstance(name, str):
+                out.setdefault(name, set()).add(h)
+    return out
+
+
+def _place_ollama(plan, models, hostvars, groups, margin, solver, catalog, sticky=True):
     nodes = list(groups.get("ollama_nodes", []))
+    last = last_placement(nodes, hostvars) if sticky else {}
     hosts: list[Host] = []
     infos: dict[str, dict[str, Any]] = {}
     for i, h in enumerate(nodes):
@@ -206,6 +222,7 @@ def _place_ollama(plan, models, hostvars, groups, margin, solver, catalog):
             continue
         entries[m["name"]] = entry
         d = Demand(m["name"], int(m.get("replicas", 1)), int(m.get("priority", 0)), str(m.get("gpu", "preferred")))
+        d.keep = frozenset(last.get(m["name"], ()))
         needs[m["name"]] = {}
         for host in hosts:
             hv = hostvars.get(host.name, {})
@@ -231,6 +248,7 @@ def _place_ollama(plan, models, hostvars, groups, margin, solver, catalog):
     plan["solver"] = result.solver
     plan["solver_notes"] = result.notes
     plan["solver_seconds"] = round(result.seconds, 4)
+    moved_from = _stickiness(plan, demands, result)
     hmap = {h.name: h for h in hosts}
     used_gpu = {h.name: 0.0 for h in hosts}
     used_ram = {h.name: 0.0 for h in hosts}
@@ -285,6 +303,11 @@ def _place_ollama(plan, models, hostvars, groups, margin, solver, catalog):
                     f"no GPU: runs from RAM, fits in {h.ram_mib:.0f} MiB usable ({info['ram_mib']} MiB x {margin}), "
                     f"{h.ram_mib - used_ram[host]:.0f} MiB free"
                 )
+        d = by_model[name]
+        if host in d.keep:
+            item["reason"] += f"; kept on {host} (placed there by the last plan)"
+        elif moved_from.get((name, host)):
+            item["reason"] += f"; moved here from {moved_from[(name, host)]}"
         item["memory_mib"] = math.ceil(total)
         item["context"] = need["ctx"]
         item["parallel"] = need["parallel"]
@@ -373,7 +396,36 @@ def _place_ollama(plan, models, hostvars, groups, margin, solver, catalog):
         }
         for h in hosts
     }
-    del by_model
+
+
+def _stickiness(plan, demands, result) -> dict[tuple[str, str], str]:
+    """Say in ``solver_notes`` how much of the last plan's placement stays
+    and why a replica leaves a host it had; (model, new host) -> 'old host
+    (placed there by the last plan): why' for the reasons."""
+    recorded = sum(len(d.keep) for d in demands)
+    if not recorded:
+        return {}
+    moved: dict[tuple[str, str], str] = {}
+    notes = [f"stickiness: {kept(demands, result.assignment)} of {recorded} replicas stay where the last plan put them"]
+    for d in demands:
+        now = [h for h, _ in result.assignment.get(d.name, [])]
+        left = sorted(d.keep - set(now))
+        came = [h for h in now if h not in d.keep]
+        for i, old in enumerate(left):
+            if old not in d.sizes:
+                why = "it no longer fits there or is no longer allowed there"
+            elif len(d.keep) > d.replicas and i >= len(came):
+                why = f"replicas lowered to {d.replicas}"
+            elif result.solver == "greedy":
+                why = "the greedy found no room for it there after the models placed before it"
+            else:
+                why = "the plan is worth more with it elsewhere (more replicas, higher priorities, or GPU instead of RAM)"
+            where = f"{old} (placed there by the last plan): {why}"
+            notes.append(f"{d.name} leaves {where}" + (f"; now on {came[i]}" if i < len(came) else ""))
+            if i < len(came):
+                moved[(d.name, came[i])] = where
+    plan["solver_notes"] = [*plan["solver_notes"], *notes]
+    return moved
 
 
 # -------------------------------------------------------------- llama.cpp
@@ -623,6 +675,14 @@ def _plan_dllama(plan, models, hostvars, groups, margin, catalog):
 
 
 # ------------------------------------------------------------------- plan
+def plan_switch(value: Any) -> bool | None:
+    """herd_plan_sticky: a bool, or the words -e key=value passes as strings
+    (only the controller's plan reads it); None when it is neither."""
+    if isinstance(value, bool):
+        return value
+    return {"true": True, "yes": True, "false": False, "no": False}.get(str(value).strip().lower())
+
+
 def build_plan(
     hostvars: Mapping[str, Mapping[str, Any]],
     groups: Mapping[str, Iterable[str]],
@@ -675,7 +735,13 @@ def build_plan(
             "inventory: ollama_nodes: herd_models lists Ollama models but no host is in ollama_nodes. Fix: add hosts to ollama_nodes."
         )
     elif ollama_models:
-        _place_ollama(plan, ollama_models, hostvars, groups, margin, solver, catalog)
+        sticky = plan_switch(any_hv.get("herd_plan_sticky", True))
+        if sticky is None:
+            plan["errors"].append(
+                f"inventory: herd_plan_sticky: {any_hv['herd_plan_sticky']!r} is not true or false. "
+                "Fix: -e herd_plan_sticky=false to plan without the last placement, or remove it."
+            )
+        _place_ollama(plan, ollama_models, hostvars, groups, margin, solver, catalog, sticky is not False)
     _plan_llama_cpp(plan, models, hostvars, groups, margin, catalog)
     _plan_dllama(plan, models, hostvars, groups, margin, catalog)
     # A pool's listener must not take a port another service uses on its load balancer.
