@@ -248,3 +248,14 @@ def test_a_record_never_lowers_the_value(seed):
     assert auto.objective <= with_record.objective + 1e-6
     a2 = P.solve(demands, hosts, time_limit=1.0)
     assert a2.assignment == auto.assignment  # deterministic
+
+
+def test_fewer_replicas_keep_the_first_hosts_and_say_why_one_leaves():
+    record = {h: ["qwen2.5-coder:0.5b"] for h in ("herd-cl-ollama1", "herd-cl-ollama2", "herd-cl-ollama3")}
+    hv, groups = cluster(3, record)
+    for v in hv.values():
+        v["herd_models"] = [{"name": "qwen2.5-coder:0.5b", "replicas": 2, "gpu": "never", "context": 2048}]
+    p = build_plan(hv, groups)
+    assert p["errors"] == []
+    assert "stickiness: 2 of 3 replicas stay where the last plan put them" in p["solver_notes"]
+    assert sum(n.endswith("(placed there by the last plan): replicas lowered to 2") for n in p["solver_notes"]) == 1
