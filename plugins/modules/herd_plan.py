@@ -21,6 +21,9 @@ description:
     C(highs-lp), proven optimal when it reaches the LP bound; else the MILP
     within a time limit) and keeps the best; C(solver) in the result says
     which one answered.
+  - Among placements of equal value it keeps each Ollama replica where the last
+    plan put it (the cached C(herd_placed) facts that C(playbooks/plan.yml) sets;
+    C(herd_plan_sticky=false) ignores them); a placement worth more still wins.
 version_added: "0.1.0"
 author: llama-herd developers
 options:
