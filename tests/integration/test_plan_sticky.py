@@ -87,3 +87,20 @@ def test_a_limited_add_node_run_keeps_the_last_placement(tmp_path, monkeypatch):
     plan = _plan(tmp_path)
     assert _where(plan, "all-minilm") != ["node2"]
     assert not any(n.startswith("stickiness") for n in plan["solver_notes"])
+
+
+def test_a_per_concern_playbook_alone_stops_on_plan_errors_and_records(tmp_path, monkeypatch):
+    """playbooks/loadbalancer.yml imports plan.yml with `when: __herd_plan_done
+    is not defined`; that flag is set last, or the stop on errors (and the
+    record) would be skipped."""
+    monkeypatch.setenv("ANSIBLE_CACHE_PLUGIN_CONNECTION", str(tmp_path / "facts"))
+    inv = _inventory(tmp_path)
+    args = ["-i", inv, "-e", f"herd_plan_report_dir={tmp_path / 'plan'}", "--tags", "plan", "playbooks/loadbalancer.yml"]
+    res = run_playbook(*args, "-e", '{"herd_models": [{"name": "qwen2.5:72b"}]}')
+    assert res.returncode != 0, res.stdout
+    assert "The plan cannot meet the demands" in res.stdout + res.stderr
+    assert not (tmp_path / "facts").exists() or not any("herd_placed" in p.read_text() for p in (tmp_path / "facts").iterdir())
+    res = run_playbook(*args)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "TASK [Show the plan" in res.stdout
+    assert any("herd_placed" in p.read_text() for p in (tmp_path / "facts").iterdir())
