@@ -86,7 +86,8 @@ molecule-distributed_llama_arm64: image ## opt-in: x86_64 dllama root + arm64 wo
 .PHONY: molecule
 molecule: image ## every molecule scenario
 	@set -e; for s in $(MOLECULE_SCENARIOS); do \
-	  echo "=== molecule test -s $$s"; molecule test -s $$s; done
+	  echo "=== molecule test -s $$s"; t0=$$(date +%s); molecule test -s $$s; \
+	  echo "=== molecule test -s $$s: passed in $$(( $$(date +%s) - t0 )) s"; done
 
 .PHONY: molecule-%
 molecule-%: image ## one molecule scenario, e.g. make molecule-default

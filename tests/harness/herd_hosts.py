@@ -52,6 +52,9 @@ PACKAGES = [
     "git",
     "ccache",
     "pkg-config",
+    # The molecule scenarios reach their hosts over SSH, as users do (see
+    # molecule/_shared/create.yml); sshd stays off until a scenario enables it.
+    "openssh-server",
 ]
 # Units that make no sense in a container and slow boot down.
 MASKED_UNITS = [
@@ -73,7 +76,7 @@ MASKED_UNITS_BINFMT = [
     "proc-sys-fs-binfmt_misc.automount",
     "proc-sys-fs-binfmt_misc.mount",
 ]
-RECIPE_VERSION = 3
+RECIPE_VERSION = 4
 RUN_OPTS = [
     "--privileged",
     "--ulimit",
@@ -113,7 +116,7 @@ def image_ref(arch: str) -> str:
 def ensure_tools(arch: str = "amd64") -> None:
     need = [
         p
-        for p, binary in (("podman", "podman"), ("runc", "runc"), ("debootstrap", "debootstrap"))
+        for p, binary in (("podman", "podman"), ("runc", "runc"), ("debootstrap", "debootstrap"), ("openssh-client", "ssh"))
         if shutil.which(binary) is None
     ]
     if arch != host_arch() and not Path("/usr/bin/qemu-aarch64-static").exists():
@@ -229,6 +232,10 @@ def build_image(arch: str, force: bool = False) -> str:
             link = rootp / "etc/systemd/system" / unit
             if not link.exists():
                 link.symlink_to("/dev/null")
+        # sshd would listen on every address from boot: off until a scenario's
+        # create step binds it to the host's own address and starts it.
+        for wants in ("multi-user.target.wants/ssh.service", "sockets.target.wants/ssh.socket", "sshd.service"):
+            (rootp / "etc/systemd/system" / wants).unlink(missing_ok=True)
         shutil.rmtree(rootp / "var/cache/apt/archives", ignore_errors=True)
         (rootp / "var/cache/apt/archives/partial").mkdir(parents=True, exist_ok=True)
         tar = subprocess.Popen(["tar", "-C", root, "--numeric-owner", "-c", "."], stdout=subprocess.PIPE)
