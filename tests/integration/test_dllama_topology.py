@@ -120,11 +120,13 @@ def _ram_mib() -> int:
 
 
 def test_node_share_larger_than_real_ram_stops_before_any_change(tmp_path):
-    """herd_ram_mib unset: preflight cannot know, so every node checks its real
-    RAM (gathered facts) before any node changes. The nodes are this
-    controller (local connection), so only facts are gathered here; an
-    invalid bind address makes the role stop before any change should the
-    memory check ever let the run through."""
+    """herd_ram_mib unset: preflight cannot know, but measure.yml reads each
+    node's real RAM (gpu_facts) and the plan stops the run, naming every node,
+    its need, its usable RAM and the fix, before any node changes. (The role
+    checks the same against gathered facts when it runs without a plan.) The
+    nodes are this controller (local connection), so only facts are read
+    here; an invalid bind address makes the role stop before any change
+    should the memory checks ever let the run through."""
     inv = copy.deepcopy(BASE)
     for group in ("dllama_root", "dllama_workers"):
         for hv in inv["all"]["children"][group]["hosts"].values():
@@ -140,12 +142,14 @@ def test_node_share_larger_than_real_ram_stops_before_any_change(tmp_path):
     text = out.stdout + out.stderr
     assert out.returncode != 0, text
     for words in (
-        "host root: dllama_node_mib",
-        "herd_plan.dllama.root_mib",
-        "MiB RAM x 0.8",
-        "Nothing was started",
-        "Fix: use more nodes",
+        "The plan cannot meet the demands",
+        "nothing was changed",
+        "host root: llama3.1:8b needs",
+        "host w1: llama3.1:8b needs",
+        f"max_seq_len {seq}",
+        "MiB usable",
+        "Fix: more nodes, a shorter context, or a smaller model",
     ):
         assert words in text, f"{words!r} missing from:\n{text}"
-    assert "host w1: dllama_node_mib" in text and "on this worker" in text
     assert "Distributed-llama | workers" not in text
+    assert "Distributed-llama | root" not in text
