@@ -643,7 +643,28 @@ def _plan_dllama(plan, models, hostvars, groups, margin, catalog):
     btype = str(m.get("buffer_float_type") or "q80")
     for var, problem, fix in topology_problems(nodes, int(entry["n_head_kv"]), wtype, btype):
         plan["errors"].append(f"inventory: {var}: {problem}. Fix: {fix}.")
-    seq = int(m.get("context") or min(DEFAULT_CTX, int(entry.get("n_ctx_train", DEFAULT_CTX))))
+    # The context: the model's herd_models context, else the root's
+    # dllama_max_seq_len (the role's own variable), else the default.
+    # playbooks/distributed_llama.yml hands the root this value.
+    root_seq = hostvars.get(roots[0], {}).get("dllama_max_seq_len")
+    try:
+        root_seq = int(root_seq) if root_seq not in (None, "") else None
+    except (TypeError, ValueError):
+        plan["errors"].append(
+            f"host {roots[0]}: dllama_max_seq_len: {root_seq!r} is not a number. Fix: a token count such as 4096."
+        )
+        return
+    if m.get("context"):
+        seq = int(m["context"])
+        if root_seq is not None and root_seq != seq:
+            plan["warnings"].append(
+                f"host {roots[0]}: dllama_max_seq_len: {root_seq}, but herd_models sets context {seq} for {m['name']}; "
+                f"the root runs with {seq}. Fix: keep only one of them."
+            )
+    elif root_seq is not None:
+        seq = root_seq
+    else:
+        seq = min(DEFAULT_CTX, int(entry.get("n_ctx_train", DEFAULT_CTX)))
     try:
         root_mib = per_node_mib(entry, seq, nodes, wtype, root=True)
         worker_mib = per_node_mib(entry, seq, nodes, wtype, root=False)

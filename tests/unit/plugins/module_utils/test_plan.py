@@ -108,6 +108,31 @@ def test_seed004_and_six_nodes():
     assert any("power-of-two" in e and "use 4 or 8" in e for e in p["errors"])
 
 
+def test_dllama_context_from_the_roots_max_seq_len():
+    """herd_models context wins; without it the root's dllama_max_seq_len
+    (the role variable) is what the plan checks memory for."""
+    hv, groups = load_inventory("examples/seed004-pi-dllama")
+    root = build_plan(hv, groups)["dllama"]["root"]
+    model = next(m for m in hv[root]["herd_models"] if m.get("engine") == "dllama")
+    for h in hv.values():
+        h["herd_models"] = [dict(model, context=None)]
+    hv[root]["dllama_max_seq_len"] = 1024
+    p = build_plan(hv, groups)
+    assert p["errors"] == [] and p["dllama"]["max_seq_len"] == 1024
+    short = p["dllama"]["per_node_mib"]
+    hv[root]["dllama_max_seq_len"] = 8192
+    p = build_plan(hv, groups)
+    assert p["dllama"]["max_seq_len"] == 8192 and p["dllama"]["per_node_mib"] > short
+    for h in hv.values():
+        h["herd_models"] = [dict(model, context=2048)]
+    p = build_plan(hv, groups)
+    assert p["dllama"]["max_seq_len"] == 2048
+    assert any(w.startswith(f"host {root}: dllama_max_seq_len: 8192, but herd_models sets context 2048") for w in p["warnings"])
+    hv[root]["dllama_max_seq_len"] = "long"
+    p = build_plan(hv, groups)
+    assert any(e.startswith(f"host {root}: dllama_max_seq_len: 'long' is not a number") for e in p["errors"])
+
+
 def test_demo_is_tiny():
     p = build_plan(*load_inventory("demo"))
     assert p["errors"] == []
