@@ -21,6 +21,27 @@ def nft_families(sources):
     return fw.split_families(sources)
 
 
+def firewall_ufw_rules(rules):
+    """[{port, from_ip}]: the ufw allow rules for firewall_rules' output."""
+    return fw.ufw_allows(rules)
+
+
+def firewall_ufw_stale(added, wanted, comment=fw.UFW_COMMENT):
+    """The role's rules in `ufw show added` output that ``wanted`` no longer lists."""
+    return fw.ufw_stale(added, wanted, comment)
+
+
+def firewall_rich_rules(rules):
+    """firewalld rich rules for firewall_rules' output."""
+    return fw.firewalld_rich_rules(rules)
+
+
 class FilterModule:
     def filters(self):
-        return {"firewall_rules": firewall_rules, "nft_families": nft_families}
+        return {
+            "firewall_rules": firewall_rules,
+            "nft_families": nft_families,
+            "firewall_ufw_rules": firewall_ufw_rules,
+            "firewall_ufw_stale": firewall_ufw_stale,
+            "firewall_rich_rules": firewall_rich_rules,
+        }

@@ -14,11 +14,16 @@ instances): the ports come from the same variables the services use
 - distributed-llama workers: the root, and the other workers: upstream's
   ``NnNetwork::serve`` has every worker connect to the workers after it
   (src/nn/nn-network.cpp), so a root-only rule would hang the cluster.
+
+The same (port, source) pairs become ufw allow rules (comment ``llama-herd``,
+so the role finds and removes exactly its own) and firewalld rich rules when
+those run: their default-deny chains would drop the herd's ports otherwise.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections import ChainMap
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -30,6 +35,12 @@ RESTRICTED: dict[str, tuple[tuple[str, ...], str]] = {
     "llama_cpp_rpc_port": (("llama_cpp_head",), "llama.cpp RPC: the heads only"),
     "dllama_worker_port": (("dllama_root", "dllama_workers"), "distributed-llama worker: the root and the other workers"),
 }
+
+# The comment on every ufw rule the role adds: how it tells its rules from the user's.
+UFW_COMMENT = "llama-herd"
+# One line of `ufw show added` for a rule the role adds (ufw's own format,
+# UFWCommandRule.get_command in ufw/parser.py).
+_UFW_ADDED = re.compile(r"^ufw allow from (?P<src>\S+) to any port (?P<port>\d+) proto tcp comment '(?P<comment>.*)'$")
 
 
 def _groups_of(host: str, groups: Mapping[str, Iterable[str]]) -> list[str]:
@@ -122,7 +133,47 @@ def split_families(sources: Iterable[str]) -> dict[str, list[str]]:
     """{'ip': IPv4 networks, 'ip6': IPv6 networks} for nftables' saddr matches."""
     out: dict[str, list[str]] = {"ip": [], "ip6": []}
     for s in sources:
-        net = ipaddress.ip_network(s, strict=False)
-        text = str(net.network_address) if net.prefixlen == net.max_prefixlen else str(net)
-        out["ip" if net.version == 4 else "ip6"].append(text)
+        out["ip" if ipaddress.ip_network(s, strict=False).version == 4 else "ip6"].append(_short(s))
+    return out
+
+
+def _short(source: str) -> str:
+    """A network as ufw and firewalld print it: a single address without /32 or /128."""
+    net = ipaddress.ip_network(source, strict=False)
+    return str(net.network_address) if net.prefixlen == net.max_prefixlen else str(net)
+
+
+def ufw_allows(rules: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """[{port, from_ip}]: one ufw allow rule per (port, source) of ``rules``
+    (host_rules' output), sorted and without duplicates."""
+    pairs = {(int(r["port"]), _short(s)) for r in rules for s in r["sources"]}
+    return [{"port": port, "from_ip": src} for port, src in sorted(pairs)]
+
+
+def ufw_stale(added: str, wanted: Iterable[Mapping[str, Any]], comment: str = UFW_COMMENT) -> list[dict[str, Any]]:
+    """The rules in ``added`` (`ufw show added` output) that carry ``comment``
+    and are not in ``wanted`` (ufw_allows' output; empty removes them all).
+    Rules without the comment are the user's and never listed."""
+    keep = {(int(w["port"]), ipaddress.ip_network(str(w["from_ip"]), strict=False)) for w in wanted}
+    out = []
+    for line in added.splitlines():
+        m = _UFW_ADDED.match(line.strip())
+        if not m or m["comment"] != comment:
+            continue
+        try:
+            net = ipaddress.ip_network(m["src"], strict=False)
+        except ValueError:
+            continue
+        if (int(m["port"]), net) not in keep:
+            out.append({"port": int(m["port"]), "from_ip": m["src"]})
+    return out
+
+
+def firewalld_rich_rules(rules: Iterable[Mapping[str, Any]]) -> list[str]:
+    """One firewalld rich rule per (port, source) of ``rules``, in firewalld's
+    own canonical spelling (so `--list-rich-rules` shows the same text)."""
+    out = []
+    for a in ufw_allows(rules):
+        family = "ipv4" if ipaddress.ip_network(a["from_ip"]).version == 4 else "ipv6"
+        out.append(f'rule family="{family}" source address="{a["from_ip"]}" port port="{a["port"]}" protocol="tcp" accept')
     return out

@@ -71,3 +71,55 @@ def test_split_families():
         "ip": ["10.0.0.0/24", "10.0.0.5"],
         "ip6": ["fd00::/64", "fd00::1"],
     }
+
+
+# ------------------------------------------------------------ ufw / firewalld
+RULES = [
+    {"port": 11434, "sources": ["10.0.0.0/24"]},
+    {"port": 50052, "sources": ["10.0.0.10/32", "10.9.0.10", "fd00::10"]},
+]
+# `ufw show added` as ufw 0.36 prints it: the user's SSH rule, one of the
+# role's rules still wanted, one for a port the host no longer uses, and a
+# rule of the user's on a herd port (no comment, or another one).
+ADDED = """Added user rules (see 'ufw status' for running firewall):
+ufw allow 22/tcp
+ufw allow from 10.0.0.10 to any port 50052 proto tcp comment 'llama-herd'
+ufw allow from 10.0.0.10 to any port 50100 proto tcp comment 'llama-herd'
+ufw allow from 10.0.0.0/24 to any port 11434 proto tcp
+ufw allow from 192.0.2.7 to any port 11434 proto tcp comment 'mine'
+"""
+
+
+def test_ufw_allows_one_rule_per_port_and_source():
+    assert fw.ufw_allows(RULES) == [
+        {"port": 11434, "from_ip": "10.0.0.0/24"},
+        {"port": 50052, "from_ip": "10.0.0.10"},
+        {"port": 50052, "from_ip": "10.9.0.10"},
+        {"port": 50052, "from_ip": "fd00::10"},
+    ]
+
+
+def test_ufw_stale_lists_only_the_roles_unwanted_rules():
+    assert fw.ufw_stale(ADDED, fw.ufw_allows(RULES)) == [{"port": 50100, "from_ip": "10.0.0.10"}]
+
+
+def test_ufw_stale_with_nothing_wanted_removes_all_the_roles_rules_and_no_other():
+    assert fw.ufw_stale(ADDED, []) == [
+        {"port": 50052, "from_ip": "10.0.0.10"},
+        {"port": 50100, "from_ip": "10.0.0.10"},
+    ]
+    assert fw.ufw_stale("Added user rules (see 'ufw status' for running firewall):\n(None)", []) == []
+
+
+def test_ufw_stale_compares_networks_not_spellings():
+    added = "ufw allow from fd00::10 to any port 50052 proto tcp comment 'llama-herd'\n"
+    assert fw.ufw_stale(added, [{"port": 50052, "from_ip": "fd00:0::10/128"}]) == []
+
+
+def test_firewalld_rich_rules_per_family():
+    assert fw.firewalld_rich_rules(RULES) == [
+        'rule family="ipv4" source address="10.0.0.0/24" port port="11434" protocol="tcp" accept',
+        'rule family="ipv4" source address="10.0.0.10" port port="50052" protocol="tcp" accept',
+        'rule family="ipv4" source address="10.9.0.10" port port="50052" protocol="tcp" accept',
+        'rule family="ipv6" source address="fd00::10" port port="50052" protocol="tcp" accept',
+    ]
