@@ -1,7 +1,17 @@
 #!/usr/bin/env python3
 """How long site.yml takes on the bench cluster, and what a no-op run costs.
 
-    bench/converge.py [--keep] [--out bench/results/converge-<date>.md]
+    bench/converge.py [--connection ssh|podman] [--keep] [--budget 45]
+                      [--out bench/results/converge-<date>.md]
+
+Run it on an otherwise idle machine (not during `make test`): it takes the
+--budget minutes and both cores. With --connection ssh (the default) Ansible
+reaches the hosts as it reaches users' machines: sshd on each host's bench
+address, root with a key in .cache/bench/ssh, multiplexed, pipelined (what
+molecule/_shared/create.yml does in Ansible); an extra inventory source,
+.cache/bench/ssh-<inventory>.yml, overrides bench/inventory's podman
+connection per host. --connection podman keeps `podman exec`, where
+pipelining does nothing.
 
 Runs on real systemd hosts: bench/inventory, a copy of inventory/demo on
 containers herd-bench-* and the 10.89.65.0/24 podman network (nothing else is
@@ -40,6 +50,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -242,6 +253,78 @@ def grown_inventory() -> Path:
     return dest
 
 
+def inventory_hosts(hosts_yml: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """inventory_hostname -> (container, bench address), from a hosts.yml."""
+    found: dict[str, tuple[str, str]] = {}
+
+    def walk(group: dict[str, Any]) -> None:
+        for name, hv in (group.get("hosts") or {}).items():
+            if hv and "ansible_host" in hv:  # a host listed again in another group has no vars there
+                found[name] = (hv["ansible_host"], hv["herd_cluster_address"])
+        for child in (group.get("children") or {}).values():
+            walk(child or {})
+
+    walk(hosts_yml["all"])
+    return found
+
+
+def ssh_overlay(hosts: dict[str, tuple[str, str]], key: Path) -> dict[str, Any]:
+    """An inventory source that reaches every host over SSH. Literal values:
+    a templated ansible_host breaks delegation. Host vars, so they beat
+    bench/inventory's group_vars ansible_connection; as a later source they
+    replace its per-host ansible_host."""
+    common = (
+        "-o ControlMaster=auto -o ControlPersist=60s -o UserKnownHostsFile=/dev/null "
+        "-o StrictHostKeyChecking=no -o IdentitiesOnly=yes"
+    )
+    return {
+        "all": {
+            "hosts": {
+                name: {
+                    "ansible_connection": "ssh",
+                    "ansible_host": ip,
+                    "ansible_user": "root",
+                    "ansible_ssh_private_key_file": str(key),
+                    "ansible_ssh_common_args": common,
+                }
+                for name, (_container, ip) in sorted(hosts.items())
+            }
+        }
+    }
+
+
+def start_sshd(inventory: Path, timeout: float = 60) -> Path:
+    """sshd on each host's bench address, root with the bench key; returns
+    the extra inventory source that makes Ansible use it."""
+    key = WORK / "ssh" / "id_ed25519"
+    if not key.exists():
+        key.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "herd-bench", "-f", str(key)], check=True)
+    pub = key.with_suffix(".pub").read_text()
+    hosts = inventory_hosts(yaml.safe_load((inventory / "hosts.yml").read_text()))
+    conf = "ListenAddress {}\nPasswordAuthentication no\nPermitRootLogin prohibit-password\nUseDNS no\n"
+    for container, ip in hosts.values():
+        script = (
+            "install -d -m 700 /root/.ssh && cat > /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys"
+            f" && printf '{conf.format(ip)}' > /etc/ssh/sshd_config.d/herd-test.conf"
+            " && systemctl enable --now --quiet ssh.service && systemctl reload-or-restart ssh.service"
+        )
+        subprocess.run(["podman", "exec", "-i", container, "sh", "-c", script], input=pub, text=True, check=True)
+    for container, ip in hosts.values():
+        end = time.monotonic() + timeout
+        while True:
+            try:
+                socket.create_connection((ip, 22), timeout=2).close()
+                break
+            except OSError:
+                if time.monotonic() > end:
+                    raise SystemExit(f"sshd on {container} ({ip}:22) did not answer in {timeout:.0f}s") from None
+                time.sleep(1)
+    dest = WORK / f"ssh-{inventory.name}.yml"
+    dest.write_text("---\n" + yaml.safe_dump(ssh_overlay(hosts, key), sort_keys=False))
+    return dest
+
+
 def exec_out(container: str, *cmd: str) -> str:
     res = subprocess.run(["podman", "exec", container, *cmd], capture_output=True, text=True, check=False)
     return res.stdout.strip()
@@ -261,7 +344,8 @@ def report(results: dict[str, Any]) -> str:
         f"# site.yml converge on the bench cluster, {results['date']}",
         "",
         "`bench/converge.py` on bench/inventory (inventory/demo's six hosts as podman",
-        "containers with systemd, on 10.89.65.0/24). Wall-clock seconds from the controller.",
+        f"containers with systemd, on 10.89.65.0/24), over {results.get('connection', 'podman')}. "
+        "Wall-clock seconds from the controller.",
         "",
         f"Machine: {results['machine']['cpus']} CPUs; load average {results['machine']['start']['load1']:.1f} "
         f"at the start, {results['machine']['start']['containers']} containers running (other engineers' test hosts "
@@ -322,9 +406,19 @@ def report(results: dict[str, Any]) -> str:
         "",
         f"- Starting the six hosts took {results.get('hosts_up_s', 0):.0f} s (not counted above); steps skipped for the "
         f"time budget: {', '.join(results['skipped']) or 'none'}.",
-        "- Pipelining: the podman connection plugin has no pipelining (`has_pipelining = False` in",
-        "  containers.podman), so ANSIBLE_PIPELINING changes nothing here; over SSH it saves a round trip",
-        "  per task. Any difference between those two no-op runs here is noise.",
+        *(
+            [
+                "- Pipelining: the podman connection plugin has no pipelining (`has_pipelining = False` in",
+                "  containers.podman), so ANSIBLE_PIPELINING changes nothing here; over SSH it saves a round trip",
+                "  per task. Any difference between those two no-op runs here is noise.",
+            ]
+            if results.get("connection") == "podman"
+            else [
+                "- Connection: SSH (sshd on each host's bench address, root with a key in .cache/bench/ssh,",
+                "  ControlMaster/ControlPersist=60s); the no-op runs with ANSIBLE_PIPELINING=True and =False",
+                "  differ only in pipelining.",
+            ]
+        ),
         "- Fact caching off (ANSIBLE_CACHE_PLUGIN=memory): every run gathers facts on every host once",
         "  (`gathering = smart` skips hosts whose facts are cached in .cache/facts); a `--limit` run then also",
         "  lacks the measured hardware of hosts outside the limit (docs/inventory.md).",
@@ -344,6 +438,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--first-timeout", type=int, default=2400, help="seconds for the first converge")
     p.add_argument("--timeout", type=int, default=900, help="seconds for every other run")
     p.add_argument("--budget", type=int, default=45, help="minutes for the whole benchmark; later steps are skipped")
+    p.add_argument(
+        "--connection",
+        choices=("ssh", "podman"),
+        default="ssh",
+        help="how Ansible reaches the bench hosts (default ssh: sshd started on each, pipelining measurable)",
+    )
     args = p.parse_args(argv)
 
     started = time.monotonic()
@@ -367,10 +467,18 @@ def main(argv: list[str] | None = None) -> int:
             harness("up", INVENTORY)
         except subprocess.CalledProcessError:
             raise SystemExit(f"the bench hosts did not start. {problem}") from None
+        results["connection"] = args.connection
+
+        def sources(inventory: Path) -> list[str]:
+            if args.connection == "podman":
+                return ["-i", str(inventory)]
+            return ["-i", str(inventory), "-i", str(start_sshd(inventory))]
+
+        inv = sources(INVENTORY)
         results["hosts_up_s"] = round(time.monotonic() - t, 1)
         extra = bench_vars(INVENTORY)
-        site = ["-i", str(INVENTORY), "site.yml", "-e", f"@{extra}"]
-        scaffold = playbook("scaffold", ["-i", str(INVENTORY), "playbooks/demo_scaffold.yml", "-e", f"@{extra}"], args.timeout)
+        site = [*inv, "site.yml", "-e", f"@{extra}"]
+        scaffold = playbook("scaffold", [*inv, "playbooks/demo_scaffold.yml", "-e", f"@{extra}"], args.timeout)
         if scaffold["rc"] != 0:
             raise SystemExit(f"the model mirror did not come up, see {scaffold['log']}")
 
@@ -390,7 +498,7 @@ def main(argv: list[str] | None = None) -> int:
         first = run("first", "fresh hosts", site, args.first_timeout)
         if first is None or first["rc"] != 0:
             raise SystemExit(f"first converge failed, see {first['log']}")
-        run("noop", "second run", site, args.timeout)
+        run("noop", "second run", site, args.timeout, ANSIBLE_PIPELINING="True")
         run("noop-no-fact-cache", "ANSIBLE_CACHE_PLUGIN=memory", site, args.timeout, ANSIBLE_CACHE_PLUGIN="memory")
         run("noop-no-pipelining", "ANSIBLE_PIPELINING=False", site, args.timeout, ANSIBLE_PIPELINING="False")
 
@@ -413,17 +521,16 @@ def main(argv: list[str] | None = None) -> int:
 
         # e. one more Ollama node, entering with --limit
         harness("up", grown)
+        grown_inv = sources(grown)
         starts = unit_starts()
         limit = f"{NEW_NODE},loadbalancers,gpu_router"
-        add = run(
-            "add-node", f"--limit {limit}", ["-i", str(grown), "site.yml", "-e", f"@{extra}", "--limit", limit], args.timeout
-        )
+        add = run("add-node", f"--limit {limit}", [*grown_inv, "site.yml", "-e", f"@{extra}", "--limit", limit], args.timeout)
         if add is None:
             return 0
         after = unit_starts()
         upstreams = exec_out("herd-bench-lb1", "cat", "/etc/nginx/conf.d/llama-herd-lb.conf")
         router = exec_out("herd-bench-lb1", "cat", "/etc/llama-herd/gpu-router.yml")
-        full = run("after-add", "full run, grown cluster", ["-i", str(grown), "site.yml", "-e", f"@{extra}"], args.timeout)
+        full = run("after-add", "full run, grown cluster", [*grown_inv, "site.yml", "-e", f"@{extra}"], args.timeout)
         results["add_node"] = {
             "command": f"site.yml --limit {limit}",
             "wall_s": add["wall_s"],
