@@ -556,7 +556,7 @@ def main(argv: list[str] | None = None) -> int:
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(report(results))
             args.out.with_suffix(".json").write_text(json.dumps(results, indent=1, default=str) + "\n")
-            log(f"wrote {args.out.relative_to(REPO)} and its .json")
+            log(f"wrote {args.out} and its .json")
         if not args.keep:
             log("removing the bench hosts")
             harness("down", grown)
