@@ -23,7 +23,11 @@ contacted). Steps, each timed from the controller, each bounded:
   b. a second, no-op converge: must change nothing (target: at most 1/4 of
      the first run's non-build time)
   c. the no-op converge with ANSIBLE_PIPELINING=False, and with fact caching
-     off (ANSIBLE_CACHE_PLUGIN=memory)
+     off (ANSIBLE_CACHE_PLUGIN=memory); with Mitogen's mitogen_linear
+     strategy when .venv has it (`.venv/bin/pip install mitogen`, optional,
+     SSH only). Every run also records the controller's CPU time
+     (ansible-playbook and its workers) and the whole machine's busy CPU
+     time: the hosts share this machine's cores, so their Python counts too.
   d. the llama.cpp build: its tasks' share of (a) from profile_tasks; the
      per-host cost (llama_cpp_build_once: false) is estimated, not run
   e. adding one Ollama node (ollama3): a copy of the inventory with the node
@@ -48,6 +52,7 @@ import importlib.util
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -161,6 +166,7 @@ def playbook(name: str, args: list[str], timeout: int, **extra_env: str) -> dict
     logfile.parent.mkdir(parents=True, exist_ok=True)
     before = load()
     log(f"{name}: ansible-playbook {' '.join(args)} {' '.join(f'{k}={v}' for k, v in extra_env.items())}")
+    cpu_before, children_before = machine_cpu(), resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
     with logfile.open("w") as out:
         proc = subprocess.Popen(
@@ -178,6 +184,10 @@ def playbook(name: str, args: list[str], timeout: int, **extra_env: str) -> dict
             proc.wait(timeout=30)
             rc = "timeout"
     wall = time.monotonic() - start
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # ansible-playbook and its forked workers (all waited for): the controller's share.
+    controller_cpu = (children.ru_utime - children_before.ru_utime) + (children.ru_stime - children_before.ru_stime)
+    busy = machine_cpu() - cpu_before
     text = logfile.read_text()
     recap: dict[str, dict[str, int]] = {}
     tasks: list[tuple[str, float]] = []
@@ -208,10 +218,38 @@ def playbook(name: str, args: list[str], timeout: int, **extra_env: str) -> dict
         "top_tasks": sorted(tasks, key=lambda t: -t[1])[:8],
         "load_before": before,
         "load_after": load(),
+        "controller_cpu_s": round(controller_cpu, 1),
+        "machine_busy_s": round(busy, 1),
         "log": str(logfile.relative_to(REPO)),
     }
     log(f"{name}: rc={rc} {result['wall_s']}s changed={result['changed']} failed={result['failed']} build={result['build_s']}s")
     return result
+
+
+def machine_cpu() -> float:
+    """Busy CPU-seconds of the whole machine so far (all cores; the hosts' own
+    Python, sshd and services included), from /proc/stat."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq = (int(v) for v in fields[:7])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+def mitogen_env() -> dict[str, str] | None:
+    """Mitogen for Ansible's strategy, if the venv has it (`pip install mitogen`):
+    it keeps one Python per host alive instead of starting one per task."""
+    res = subprocess.run(
+        [
+            str(REPO / ".venv" / "bin" / "python"),
+            "-c",
+            "import ansible_mitogen, os; print(os.path.dirname(ansible_mitogen.__file__))",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if res.returncode != 0:
+        return None
+    return {"ANSIBLE_STRATEGY_PLUGINS": f"{res.stdout.strip()}/plugins/strategy", "ANSIBLE_STRATEGY": "mitogen_linear"}
 
 
 def bench_vars(inventory: Path) -> Path:
@@ -351,13 +389,15 @@ def report(results: dict[str, Any]) -> str:
         f"at the start, {results['machine']['start']['containers']} containers running (other engineers' test hosts "
         "included). The machine was shared: the figures carry that noise.",
         "",
-        "| run | wall s | changed | failed | llama.cpp build tasks s | load (1 min) before -> after |",
-        "| --- | ---: | ---: | ---: | ---: | --- |",
+        "| run | wall s | changed | failed | llama.cpp build tasks s | controller CPU s | machine busy CPU s "
+        "| load (1 min) before -> after |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for r in results["runs"]:
         lines.append(
             f"| {r['name']} ({r['what']}) | {r['wall_s']:.1f} | {r['changed']} | {r['failed']}{' (rc ' + str(r['rc']) + ')' if r['rc'] != 0 else ''} "
-            f"| {r['build_s']:.1f} | {r['load_before']['load1']:.1f} -> {r['load_after']['load1']:.1f} |"
+            f"| {r['build_s']:.1f} | {r.get('controller_cpu_s', float('nan')):.1f} | {r.get('machine_busy_s', float('nan')):.1f} "
+            f"| {r['load_before']['load1']:.1f} -> {r['load_after']['load1']:.1f} |"
         )
     lines.append("")
     if first and noop:
@@ -405,7 +445,8 @@ def report(results: dict[str, Any]) -> str:
         "## Notes",
         "",
         f"- Starting the six hosts took {results.get('hosts_up_s', 0):.0f} s (not counted above); steps skipped for the "
-        f"time budget: {', '.join(results['skipped']) or 'none'}.",
+        f"time budget: {', '.join(results['skipped']) or 'none'}"
+        + (f"; not run: {results['not_run']}." if results.get("not_run") else "."),
         *(
             [
                 "- Pipelining: the podman connection plugin has no pipelining (`has_pipelining = False` in",
@@ -501,6 +542,11 @@ def main(argv: list[str] | None = None) -> int:
         run("noop", "second run", site, args.timeout, ANSIBLE_PIPELINING="True")
         run("noop-no-fact-cache", "ANSIBLE_CACHE_PLUGIN=memory", site, args.timeout, ANSIBLE_CACHE_PLUGIN="memory")
         run("noop-no-pipelining", "ANSIBLE_PIPELINING=False", site, args.timeout, ANSIBLE_PIPELINING="False")
+        mitogen = mitogen_env()
+        if mitogen and args.connection == "ssh":
+            run("noop-mitogen", "strategy mitogen_linear", site, args.timeout, **mitogen)
+        else:
+            results["not_run"] = "noop-mitogen (Mitogen is not in .venv: `.venv/bin/pip install mitogen`; SSH only)"
 
         ccache = exec_out("herd-bench-head1", "ccache", "-s", "-d", "/mnt/herd-ccache").replace("\n", "; ")
         hits = re.search(r"Hits:\s+(\d+)\s*/\s*(\d+)", ccache)

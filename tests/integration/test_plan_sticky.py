@@ -90,9 +90,9 @@ def test_a_limited_add_node_run_keeps_the_last_placement(tmp_path, monkeypatch):
 
 
 def test_a_per_concern_playbook_alone_stops_on_plan_errors_and_records(tmp_path, monkeypatch):
-    """playbooks/loadbalancer.yml imports plan.yml with `when: __herd_plan_done
-    is not defined`; that flag is set last, or the stop on errors (and the
-    record) would be skipped."""
+    """playbooks/loadbalancer.yml imports plan.yml, which runs once per run:
+    its last task marks the run as planned (group __herd_planned); marked
+    earlier, the stop on errors (and the record) would be skipped."""
     monkeypatch.setenv("ANSIBLE_CACHE_PLUGIN_CONNECTION", str(tmp_path / "facts"))
     inv = _inventory(tmp_path)
     args = ["-i", inv, "-e", f"herd_plan_report_dir={tmp_path / 'plan'}", "--tags", "plan", "playbooks/loadbalancer.yml"]
