@@ -396,7 +396,7 @@ def report(results: dict[str, Any]) -> str:
     for r in results["runs"]:
         lines.append(
             f"| {r['name']} ({r['what']}) | {r['wall_s']:.1f} | {r['changed']} | {r['failed']}{' (rc ' + str(r['rc']) + ')' if r['rc'] != 0 else ''} "
-            f"| {r['build_s']:.1f} | {r.get('controller_cpu_s', float('nan')):.1f} | {r.get('machine_busy_s', float('nan')):.1f} "
+            f"| {r['build_s']:.1f} | {r['controller_cpu_s']:.1f} | {r['machine_busy_s']:.1f} "
             f"| {r['load_before']['load1']:.1f} -> {r['load_after']['load1']:.1f} |"
         )
     lines.append("")
@@ -543,10 +543,12 @@ def main(argv: list[str] | None = None) -> int:
         run("noop-no-fact-cache", "ANSIBLE_CACHE_PLUGIN=memory", site, args.timeout, ANSIBLE_CACHE_PLUGIN="memory")
         run("noop-no-pipelining", "ANSIBLE_PIPELINING=False", site, args.timeout, ANSIBLE_PIPELINING="False")
         mitogen = mitogen_env()
-        if mitogen and args.connection == "ssh":
-            run("noop-mitogen", "strategy mitogen_linear", site, args.timeout, **mitogen)
+        if args.connection != "ssh":
+            results["not_run"] = "noop-mitogen (Mitogen measured over SSH only)"
+        elif mitogen is None:
+            results["not_run"] = "noop-mitogen (Mitogen is not in .venv: `.venv/bin/pip install mitogen`)"
         else:
-            results["not_run"] = "noop-mitogen (Mitogen is not in .venv: `.venv/bin/pip install mitogen`; SSH only)"
+            run("noop-mitogen", "strategy mitogen_linear", site, args.timeout, **mitogen)
 
         ccache = exec_out("herd-bench-head1", "ccache", "-s", "-d", "/mnt/herd-ccache").replace("\n", "; ")
         hits = re.search(r"Hits:\s+(\d+)\s*/\s*(\d+)", ccache)
