@@ -8,10 +8,30 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.llamaherd.cluster.plugins.module_utils import firewall as fw
 
 
-def firewall_rules(host, hostvars, groups, service_sources, pools=None, servers=None, management_ports=(22,)):
-    """[{port, var, sources, why}] the firewall role filters on ``host``."""
+def firewall_rules(
+    host, hostvars, groups, service_sources, pools=None, servers=None, management_ports=(22,), level=None, resolved=None
+):
+    """[{port, var, sources, why}] the firewall role filters on ``host`` at ``level`` (herd_firewall)."""
     try:
-        return fw.host_rules(host, hostvars, groups, service_sources, pools, servers, [int(p) for p in management_ports])
+        return fw.host_rules(
+            host, hostvars, groups, service_sources, pools, servers, [int(p) for p in management_ports], level, resolved
+        )
+    except ValueError as exc:
+        raise AnsibleFilterError(str(exc)) from exc
+
+
+def firewall_peer_names(host, hostvars, groups, level=None):
+    """Peer addresses given as names that ``host``'s rules need resolved."""
+    try:
+        return fw.peer_names(host, hostvars, groups, level)
+    except ValueError as exc:
+        raise AnsibleFilterError(str(exc)) from exc
+
+
+def firewall_level(value):
+    """herd_firewall as off, workers or cluster (unset: workers)."""
+    try:
+        return fw.firewall_level(value)
     except ValueError as exc:
         raise AnsibleFilterError(str(exc)) from exc
 
@@ -40,6 +60,8 @@ class FilterModule:
     def filters(self):
         return {
             "firewall_rules": firewall_rules,
+            "firewall_peer_names": firewall_peer_names,
+            "firewall_level": firewall_level,
             "nft_families": nft_families,
             "firewall_ufw_rules": firewall_ufw_rules,
             "firewall_ufw_stale": firewall_ufw_stale,

@@ -6,7 +6,12 @@ A pure function of the inventory (and the plan's pools and llama-server
 instances): the ports come from the same variables the services use
 (``inventory.host_ports``), the peers from group membership.
 
-- service ports (Ollama, llama-server, the dllama API, the load balancer's
+How much is filtered is ``herd_firewall`` (``inventory.firewall_level``):
+``workers``, the default, fences only the unauthenticated worker ports
+(llama.cpp RPC and distributed-llama workers); ``cluster`` adds every
+service port (open to the cluster network only); ``off`` filters nothing.
+
+- service ports, at ``cluster`` only (Ollama, llama-server, the dllama API, the load balancer's
   pools and status page, the router's metrics): the cluster CIDR
   (``firewall_service_sources``);
 - llama.cpp RPC workers: the llama-server heads only (upstream calls the RPC
@@ -28,7 +33,13 @@ from collections import ChainMap
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ansible_collections.llamaherd.cluster.plugins.module_utils.inventory import cluster_address, host_ports
+from ansible_collections.llamaherd.cluster.plugins.module_utils.inventory import (
+    DEFAULT_FIREWALL_LEVEL,
+    PORT_VARS,
+    cluster_address,
+    firewall_level,
+    host_ports,
+)
 
 # Ports only some peers may reach: variable -> (groups whose hosts may connect, why).
 RESTRICTED: dict[str, tuple[tuple[str, ...], str]] = {
@@ -60,20 +71,38 @@ def _networks(values: Iterable[Any], host: str, var: str) -> list[str]:
     return out
 
 
-def peer_addresses(peer: str, hv: Mapping[str, Any]) -> list[str]:
-    """The addresses a peer connects from: its cluster address and, when it
-    has one, its RPC-network address. nftables needs IPs, not names."""
+def _peer_values(peer: str, hv: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(variable, value) of the addresses a peer connects from: its cluster
+    address and, when it has one, its RPC-network address."""
+    pairs = (("herd_cluster_address", cluster_address(peer, hv)), ("herd_rpc_address", hv.get("herd_rpc_address")))
+    return [(var, str(value)) for var, value in pairs if value not in (None, "")]
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def peer_addresses(peer: str, hv: Mapping[str, Any], resolved: Mapping[str, Iterable[str]] | None = None) -> list[str]:
+    """The IP addresses a peer connects from. nftables needs IPs: a name is
+    looked up in ``resolved`` (what the filtering host's resolver said,
+    :func:`peer_names` lists the names to ask for)."""
     found = []
-    for var, value in (("herd_cluster_address", cluster_address(peer, hv)), ("herd_rpc_address", hv.get("herd_rpc_address"))):
-        if value in (None, ""):
+    for var, value in _peer_values(peer, hv):
+        if _is_ip(value):
+            found.append(str(ipaddress.ip_address(value)))
             continue
-        try:
-            found.append(str(ipaddress.ip_address(str(value))))
-        except ValueError:
+        addresses = [str(ipaddress.ip_address(a)) for a in (resolved or {}).get(value, []) if _is_ip(str(a))]
+        if not addresses:
             raise ValueError(
-                f"host {peer}: {var}: {value!r} is a name; the firewall rules need IP addresses. "
-                f"Fix: set {var} to the host's IP address"
-            ) from None
+                f"host {peer}: {var}: {value!r} is a name that does not resolve to an IP address on the host "
+                f"being fenced, so the firewall cannot let this peer in. Fix: set {var} to the host's IP address, "
+                "or make the name resolve on every node"
+            )
+        found.extend(addresses)
     if not found:
         raise ValueError(
             f"host {peer}: herd_cluster_address: not set and ansible_host is not an IP, so the firewall cannot "
@@ -90,12 +119,20 @@ def host_rules(
     pools: Iterable[Mapping[str, Any]] | None = None,
     servers: Iterable[Mapping[str, Any]] | None = None,
     management_ports: Iterable[int] = (22,),
+    level: str = DEFAULT_FIREWALL_LEVEL,
+    resolved: Mapping[str, Iterable[str]] | None = None,
 ) -> list[dict[str, Any]]:
-    """[{port, var, sources: [networks], why}] for ``host``, sorted by port.
+    """[{port, var, sources: [networks], why}] for ``host``, sorted by port:
+    the worker ports at level ``workers``, every port at ``cluster``, none
+    when ``off``.
 
     ``pools`` are the load balancer's resolved pools and ``servers`` the
     llama-server instances (from the plan), when the host has them; both
-    fall back to what the inventory sets."""
+    fall back to what the inventory sets. ``resolved`` maps peer names to
+    the addresses the host resolved them to."""
+    level = firewall_level(level)
+    if level == "off":
+        return []
     member = _groups_of(host, groups)
     overlay: dict[str, Any] = {}
     hv = ChainMap(overlay, hostvars[host])
@@ -105,16 +142,19 @@ def host_rules(
         overlay["nginx_lb_pools"] = list(pools)
     if "llama_cpp_head" in member and not isinstance(hv.get("llama_cpp_servers"), list):
         overlay["llama_cpp_servers"] = [{"port": 8080}]  # the llama_cpp role's default instance
-    service = _networks(service_sources, host, "firewall_service_sources")
+    service = _networks(service_sources, host, "firewall_service_sources") if level == "cluster" else []
     rules: dict[int, dict[str, Any]] = {}
     for port, var in host_ports(host, hv, member):
         base = var.split("[")[0]
         if base in RESTRICTED:
             peer_groups, why = RESTRICTED[base]
-            peers = sorted({p for g in peer_groups for p in groups.get(g, []) if p != host})
-            sources = sorted({a for p in peers for a in peer_addresses(p, hostvars.get(p, {}))})
-        else:
+            sources = sorted(
+                {a for p in _peers(host, groups, peer_groups) for a in peer_addresses(p, hostvars.get(p, {}), resolved)}
+            )
+        elif level == "cluster":
             sources, why = service, "service port: firewall_service_sources"
+        else:
+            continue
         port = int(port)
         if port in set(management_ports):
             raise ValueError(
@@ -127,6 +167,57 @@ def host_rules(
             continue
         rules[port] = {"port": port, "var": var, "sources": sources, "why": why}
     return [rules[p] for p in sorted(rules)]
+
+
+def _peers(host: str, groups: Mapping[str, Iterable[str]], peer_groups: Iterable[str]) -> list[str]:
+    return sorted({p for g in peer_groups for p in groups.get(g, []) if p != host})
+
+
+def peer_names(
+    host: str, hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Iterable[str]], level: str = DEFAULT_FIREWALL_LEVEL
+) -> list[str]:
+    """The peer addresses given as names that ``host``'s rules need as IPs:
+    the role resolves them on ``host`` itself (whose resolver decides where
+    connections come from) and passes them back to :func:`host_rules`."""
+    if firewall_level(level) == "off":
+        return []
+    member = set(_groups_of(host, groups))
+    wanted = [pg for var, (pg, _) in RESTRICTED.items() if PORT_VARS[var][0] in member]
+    names = {
+        value
+        for peer_groups in wanted
+        for peer in _peers(host, groups, peer_groups)
+        for _, value in _peer_values(peer, hostvars.get(peer, {}))
+        if not _is_ip(value)
+    }
+    return sorted(names)
+
+
+def exposure(host: str, hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Iterable[str]]) -> list[dict[str, Any]]:
+    """[{port, var, open_to}] for the plan report: who can reach each of
+    ``host``'s ports once the firewall role ran with the host's
+    ``herd_firewall``. Names stay names (the role resolves them on the host)."""
+    hv = hostvars[host]
+    level = firewall_level(hv.get("herd_firewall"))
+    member = _groups_of(host, groups)
+    out = []
+    for port, var in host_ports(host, hv, member):
+        base = var.split("[")[0]
+        if level != "off" and base in RESTRICTED:
+            peers = _peers(host, groups, RESTRICTED[base][0])
+            open_to = ", ".join(peers) if peers else "nobody (no peer in the inventory)"
+        elif level == "cluster":
+            open_to = (
+                "the cluster network ("
+                + ", ".join(
+                    str(s) for s in hv.get("firewall_service_sources") or [hv.get("herd_cluster_cidr") or "herd_cluster_cidr"]
+                )
+                + ")"
+            )
+        else:
+            open_to = "any host that reaches its address"
+        out.append({"port": int(port), "var": var, "open_to": open_to})
+    return sorted(out, key=lambda r: r["port"])
 
 
 def split_families(sources: Iterable[str]) -> dict[str, list[str]]:

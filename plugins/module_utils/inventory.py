@@ -75,7 +75,27 @@ HERD_VARS = {
 }
 
 # Switches: a quoted "false" would be truthy on the hosts.
-BOOL_VARS = ("herd_allow_bind_all", "herd_firewall")
+BOOL_VARS = ("herd_allow_bind_all",)
+
+# herd_firewall's levels, least to most filtered (docs/security.md). The
+# booleans are the older spelling: true was the full firewall, false none.
+FIREWALL_LEVELS = ("off", "workers", "cluster")
+DEFAULT_FIREWALL_LEVEL = "workers"
+
+
+def firewall_level(value: Any) -> str:
+    """``herd_firewall`` as one of :data:`FIREWALL_LEVELS` (unset: ``workers``,
+    the unauthenticated worker ports fenced to their heads). Raises
+    ValueError for anything else."""
+    if value is None or value == "":
+        return DEFAULT_FIREWALL_LEVEL
+    if isinstance(value, bool):
+        return "cluster" if value else "off"
+    text = str(value).strip().lower()
+    if text in FIREWALL_LEVELS:
+        return text
+    raise ValueError(f"{value!r} is not a firewall level")
+
 
 # Ports each group's service listens on: variable -> (group, role default).
 # The roles' defaults/main.yml must agree (tests/unit checks it).
@@ -207,6 +227,34 @@ def host_ports(host: str, hv: Mapping[str, Any], groups_of_host: Iterable[str]) 
 
 
 # ------------------------------------------------------------------- checks
+def _check_firewall_level(report: Report, host: str, hv: Mapping[str, Any], member: Iterable[str]) -> None:
+    try:
+        chosen = firewall_level(hv.get("herd_firewall"))
+    except ValueError:
+        report.error(
+            host,
+            "herd_firewall",
+            f"{hv['herd_firewall']!r} is not a firewall level",
+            "write workers (the default: only the RPC and distributed-llama worker ports, open to their heads), "
+            "cluster (every service port to the cluster network too) or off",
+        )
+        return
+    if chosen == "cluster" and not hv.get("herd_cluster_cidr") and not hv.get("firewall_service_sources"):
+        report.error(
+            host,
+            "herd_firewall",
+            "cluster limits every service port to the cluster network, but herd_cluster_cidr is not set",
+            "set herd_cluster_cidr (e.g. 192.0.2.0/24) or firewall_service_sources, or use herd_firewall: workers",
+        )
+    if chosen == "off" and set(member) & {"llama_cpp_workers", "dllama_workers"}:
+        report.warn(
+            host,
+            "herd_firewall",
+            "off, so this worker's unauthenticated port takes work from any machine that reaches it",
+            "remove herd_firewall (the default fences the worker port to its head) unless another firewall does that",
+        )
+
+
 def _check_unknown_vars(report: Report, host: str, hv: Mapping[str, Any]) -> None:
     for var in sorted(k for k in hv if str(k).startswith("herd_")):
         if var in HERD_VARS:
@@ -430,6 +478,7 @@ def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]], groups: Mappin
         for var in BOOL_VARS:
             if var in hv and not isinstance(hv[var], bool):
                 report.error(host, var, f"{hv[var]!r} is not true or false", f"write {var}: true or {var}: false, unquoted")
+        _check_firewall_level(report, host, hv, member)
         # Read only by the controller's plan, so -e herd_plan_sticky=false (a string) is fine.
         sticky = hv.get("herd_plan_sticky", True)
         if not isinstance(sticky, bool) and str(sticky).strip().lower() not in ("true", "false", "yes", "no"):

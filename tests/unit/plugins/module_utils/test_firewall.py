@@ -28,7 +28,7 @@ def _by_port(rules):
 
 
 def test_worker_ports_and_who_may_connect():
-    rules = _by_port(fw.host_rules("w1", HOSTVARS, GROUPS, CIDR))
+    rules = _by_port(fw.host_rules("w1", HOSTVARS, GROUPS, CIDR, level="cluster"))
     assert set(rules) == {50100, 9990, 11434}
     # RPC: the head only, on both of its networks.
     assert rules[50100]["sources"] == ["10.0.0.10", "10.9.0.10"]
@@ -38,13 +38,15 @@ def test_worker_ports_and_who_may_connect():
 
 
 def test_head_gets_llama_server_default_and_plan_servers():
-    assert set(_by_port(fw.host_rules("head", HOSTVARS, GROUPS, CIDR))) == {8080, 9999}
-    planned = fw.host_rules("head", HOSTVARS, GROUPS, CIDR, servers=[{"port": 8081}, {"port": 8082}])
+    assert set(_by_port(fw.host_rules("head", HOSTVARS, GROUPS, CIDR, level="cluster"))) == {8080, 9999}
+    planned = fw.host_rules("head", HOSTVARS, GROUPS, CIDR, servers=[{"port": 8081}, {"port": 8082}], level=True)
     assert set(_by_port(planned)) == {8081, 8082, 9999}
 
 
 def test_load_balancer_pools_and_status_port():
-    rules = fw.host_rules("lb", HOSTVARS, GROUPS, ["10.0.0.0/24", "192.0.2.0/24"], pools=[{"name": "p", "port": 11435}])
+    rules = fw.host_rules(
+        "lb", HOSTVARS, GROUPS, ["10.0.0.0/24", "192.0.2.0/24"], pools=[{"name": "p", "port": 11435}], level="cluster"
+    )
     assert [r["port"] for r in rules] == [8088, 11435]
     assert rules[1]["sources"] == ["10.0.0.0/24", "192.0.2.0/24"]
 
@@ -52,18 +54,57 @@ def test_load_balancer_pools_and_status_port():
 def test_management_port_is_refused():
     hv = {**HOSTVARS, "w1": {**HOSTVARS["w1"], "ollama_port": 22}}
     with pytest.raises(ValueError, match=r"host w1: ollama_port: port 22 is the management \(SSH\) port"):
+        fw.host_rules("w1", hv, GROUPS, CIDR, level="cluster")
+    assert 22 not in _by_port(fw.host_rules("w1", hv, GROUPS, CIDR))  # not filtered at the default level
+    hv["w1"]["llama_cpp_rpc_port"] = 22
+    with pytest.raises(ValueError, match=r"host w1: llama_cpp_rpc_port: port 22 is the management"):
         fw.host_rules("w1", hv, GROUPS, CIDR)
 
 
-def test_peer_named_by_dns_is_refused_with_a_fix():
+def test_default_level_fences_only_the_worker_ports():
+    rules = _by_port(fw.host_rules("w1", HOSTVARS, GROUPS, []))
+    assert set(rules) == {50100, 9990}  # Ollama's 11434 is left alone
+    assert rules[50100]["sources"] == ["10.0.0.10", "10.9.0.10"]
+    # Nothing to fence on a head, a load balancer or an Ollama-only node.
+    assert fw.host_rules("head", HOSTVARS, GROUPS, []) == []
+    assert fw.host_rules("lb", HOSTVARS, GROUPS, [], pools=[{"name": "p", "port": 11435}]) == []
+
+
+@pytest.mark.parametrize("off", ["off", False])
+def test_level_off_filters_nothing_and_reads_nothing(off):
+    # Not even a broken peer address is looked at.
     hv = {**HOSTVARS, "head": {"herd_cluster_address": "head.lan"}}
-    with pytest.raises(ValueError, match=r"host head: herd_cluster_address: 'head\.lan' is a name.*Fix"):
+    assert fw.host_rules("w1", hv, GROUPS, ["not a network"], level=off) == []
+    assert fw.peer_names("w1", hv, GROUPS, off) == []
+
+
+def test_peer_named_by_dns_uses_what_the_host_resolved():
+    hv = {**HOSTVARS, "head": {"herd_cluster_address": "head.lan"}}
+    assert fw.peer_names("w1", hv, GROUPS) == ["head.lan"]
+    assert fw.peer_names("lb", hv, GROUPS) == []  # no fenced port there
+    rules = _by_port(fw.host_rules("w1", hv, GROUPS, [], resolved={"head.lan": ["10.0.0.10", "fd00::10"]}))
+    assert rules[50100]["sources"] == ["10.0.0.10", "fd00::10"]
+
+
+def test_peer_name_that_did_not_resolve_is_refused_with_a_fix():
+    hv = {**HOSTVARS, "head": {"herd_cluster_address": "head.lan"}}
+    with pytest.raises(ValueError, match=r"host head: herd_cluster_address: 'head\.lan' is a name that does not resolve.*Fix"):
         fw.host_rules("w1", hv, GROUPS, CIDR)
+
+
+def test_exposure_says_who_reaches_each_port():
+    hv = {**HOSTVARS, "w1": {**HOSTVARS["w1"], "herd_cluster_cidr": "10.0.0.0/24"}}
+    default = {r["port"]: r["open_to"] for r in fw.exposure("w1", hv, GROUPS)}
+    assert default == {9990: "head, w2", 11434: "any host that reaches its address", 50100: "head"}
+    hv["w1"]["herd_firewall"] = "cluster"
+    assert fw.exposure("w1", hv, GROUPS)[1]["open_to"] == "the cluster network (10.0.0.0/24)"
+    hv["w1"]["herd_firewall"] = False
+    assert {r["open_to"] for r in fw.exposure("w1", hv, GROUPS)} == {"any host that reaches its address"}
 
 
 def test_bad_service_source_names_the_variable():
     with pytest.raises(ValueError, match="firewall_service_sources: 'cluster' is not an IP"):
-        fw.host_rules("w1", HOSTVARS, GROUPS, ["cluster"])
+        fw.host_rules("w1", HOSTVARS, GROUPS, ["cluster"], level="cluster")
 
 
 def test_split_families():

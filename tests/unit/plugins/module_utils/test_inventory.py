@@ -102,7 +102,49 @@ def test_rpc_address_must_lie_in_the_rpc_network():
     assert inv.validate_inventory(hostvars, groups).ok
 
 
-@pytest.mark.parametrize("var", ["herd_allow_bind_all", "herd_firewall"])
+@pytest.mark.parametrize(
+    ("value", "level"), [(None, "workers"), ("", "workers"), (True, "cluster"), (False, "off"), ("Workers", "workers")]
+)
+def test_firewall_level(value, level):
+    assert inv.firewall_level(value) == level
+
+
+def test_herd_firewall_must_be_a_level():
+    hostvars, groups = _valid()
+    hostvars["a"]["herd_firewall"] = "strict"
+    report = inv.validate_inventory(hostvars, groups)
+    assert report.errors == [
+        "host a: herd_firewall: 'strict' is not a firewall level. Fix: write workers (the default: only the RPC and "
+        "distributed-llama worker ports, open to their heads), cluster (every service port to the cluster network too) or off."
+    ]
+    for ok in ("workers", "cluster", "off", True, False):
+        hostvars["a"]["herd_firewall"] = ok
+        assert inv.validate_inventory(hostvars, groups).ok, ok
+
+
+def test_herd_firewall_cluster_needs_the_cluster_network():
+    hostvars, groups = _valid()
+    for hv in hostvars.values():
+        hv.pop("herd_cluster_cidr", None)
+    hostvars["a"]["herd_firewall"] = "cluster"
+    report = inv.validate_inventory(hostvars, groups)
+    assert any(e.startswith("host a: herd_firewall: cluster limits every service port") for e in report.errors)
+
+
+def test_herd_firewall_off_on_a_worker_is_a_warning():
+    hostvars = {
+        "h": {"herd_cluster_address": "10.0.0.1", "herd_firewall": False},
+        "w": {"herd_cluster_address": "10.0.0.2", "herd_firewall": False},
+    }
+    groups = {"all": ["h", "w"], "llama_cpp_head": ["h"], "llama_cpp_workers": ["w"]}
+    report = inv.validate_inventory(hostvars, groups)
+    assert [w for w in report.warnings if "herd_firewall" in w] == [
+        "host w: herd_firewall: off, so this worker's unauthenticated port takes work from any machine that reaches it. "
+        "Fix: remove herd_firewall (the default fences the worker port to its head) unless another firewall does that."
+    ]
+
+
+@pytest.mark.parametrize("var", ["herd_allow_bind_all"])
 def test_switches_must_be_booleans(var):
     hostvars, groups = _valid()
     hostvars["a"][var] = "false"
