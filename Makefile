@@ -10,7 +10,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/collections
 DEMO_INV  ?= inventory/demo
 # Molecule scenarios run by `make test`, in this order (llama_cpp warms the
 # controller-side ccache that nginx_lb and cluster build through).
-MOLECULE_SCENARIOS ?= default ollama llama_cpp nginx_lb distributed_llama gpu_router firewall cluster
+MOLECULE_SCENARIOS ?= default ollama llama_cpp nginx_lb distributed_llama gpu_router firewall monitoring cluster
 ARCH      := $(shell uname -m | sed 's/x86_64/amd64/;s/aarch64/arm64/')
 
 .PHONY: help

@@ -28,6 +28,7 @@ SERVICE_GROUPS = (
     "dllama_workers",
     "loadbalancers",
     "gpu_router",
+    "monitoring",
 )
 
 GPU_VENDORS = ("nvidia", "amd", "intel", "apple")
@@ -106,6 +107,7 @@ PORT_VARS: dict[str, tuple[str, int]] = {
     "dllama_api_port": ("dllama_root", 9999),
     "nginx_lb_status_port": ("loadbalancers", 8088),
     "gpu_router_metrics_port": ("gpu_router", 9110),
+    "monitoring_prometheus_port": ("monitoring", 9090),
 }
 # List-valued variables whose items carry a port: variable -> (group, key).
 PORT_LIST_VARS: dict[str, tuple[str, str]] = {
