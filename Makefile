@@ -58,7 +58,7 @@ plan: venv ## print the plan for INV (default: the demo inventory); contacts no 
 
 # ---------------------------------------------------------------- tests
 .PHONY: test
-test: lint unit integration molecule ## every test: lint, unit, integration, molecule
+test: lint unit contract integration molecule ## every test: lint, unit, contract, integration, molecule
 
 .PHONY: lint
 lint: venv ## ansible-lint (production profile), yamllint, ruff
@@ -70,6 +70,12 @@ lint: venv ## ansible-lint (production profile), yamllint, ruff
 .PHONY: unit
 unit: venv ## pytest on plugins (tests/unit)
 	pytest -q tests/unit
+
+# The Ollama API contract (tests/contract/ollama): against the stand-in, or
+# a real server with OLLAMA_URL=http://HOST:11434 (it pulls two small models).
+.PHONY: contract
+contract: venv ## Ollama API contract suite (stand-in; a real server with OLLAMA_URL)
+	pytest -q tests/contract
 
 .PHONY: integration
 integration: venv image ## tests that start real programs (tests/integration)

@@ -201,26 +201,104 @@ def is_embedding(name: str) -> bool:
 
 
 # ---------------------------------------------------------------- durations
-_DUR = re.compile(r"(-?\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
-_UNIT = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
-FOREVER = 292 * 365 * 86400.0
+# Go's time.ParseDuration (go/src/time/format.go), digit for digit: the
+# server decodes a string keep_alive with it (api/types.go:1258-1259 at
+# v0.32.15), so "300" or "1.5" (no unit) is an error, "0" is not.
+_UNIT_NS = {"ns": 1, "us": 1000, "\u00b5s": 1000, "\u03bcs": 1000, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
+_MAX_NS = (1 << 63) - 1
+FOREVER = float(_MAX_NS) / 1e9  # time.Duration(math.MaxInt64), api/types.go:1254
+
+
+def _quote(s: str) -> str:
+    return json.dumps(s, ensure_ascii=False)
+
+
+def go_parse_duration(orig: str) -> int:
+    """Nanoseconds, or ValueError with Go's message (``time: missing unit in duration "300"``)."""
+    invalid = ValueError(f"time: invalid duration {_quote(orig)}")
+    s, neg, total = orig, False, 0
+    if s[:1] in ("-", "+"):
+        neg, s = s[0] == "-", s[1:]
+    if s == "0":
+        return 0
+    if not s:
+        raise invalid
+    while s:
+        if not (s[0] == "." or (s[0].isascii() and s[0].isdigit())):
+            raise invalid
+        m = re.match(r"[0-9]*", s)
+        digits = m.group(0) if m else ""
+        s = s[len(digits) :]
+        v = int(digits) if digits else 0
+        if v > _MAX_NS + 1:
+            raise invalid
+        frac, scale, post = 0, 1.0, False
+        if s[:1] == ".":
+            s = s[1:]
+            fm = re.match(r"[0-9]*", s)
+            fd = fm.group(0) if fm else ""
+            s, post = s[len(fd) :], bool(fd)
+            for ch in fd:  # leadingFraction: stop adding precision past int64
+                if frac > _MAX_NS // 10:
+                    continue
+                frac, scale = frac * 10 + int(ch), scale * 10
+        if not digits and not post:
+            raise invalid
+        i = 0
+        while i < len(s) and s[i] != "." and not (s[i].isascii() and s[i].isdigit()):
+            i += 1
+        if i == 0:
+            raise ValueError(f"time: missing unit in duration {_quote(orig)}")
+        unit_s, s = s[:i], s[i:]
+        unit = _UNIT_NS.get(unit_s)
+        if unit is None:
+            raise ValueError(f"time: unknown unit {_quote(unit_s)} in duration {_quote(orig)}")
+        if v > (1 << 63) // unit:
+            raise invalid
+        v *= unit
+        if frac > 0:
+            v += int(float(frac) * (float(unit) / scale))
+            if v > 1 << 63:
+                raise invalid
+        total += v
+        if total > 1 << 63:
+            raise invalid
+    if neg:
+        return -total
+    if total > _MAX_NS:
+        raise invalid
+    return total
+
+
+_GO_TYPE = {bool: "bool", list: "[]interface {}", dict: "map[string]interface {}"}
 
 
 def parse_keep_alive(value: Any, default: float) -> float:
-    """Seconds; negative means forever. Accepts Go durations and numbers."""
-    if value is None or value == "":
+    """Seconds, as api.Duration.UnmarshalJSON (api/types.go:1243-1268) decodes
+    keep_alive: absent/null -> the default; a JSON number is seconds; a string
+    is a Go duration; negative -> forever; anything else is an error."""
+    if value is None:
         return default
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"Unsupported type: '{_GO_TYPE.get(type(value), type(value).__name__)}'")
     if isinstance(value, (int, float)):
-        secs = float(value)
-    else:
-        s = str(value).strip()
+        return FOREVER if value < 0 else float(value)
+    ns = go_parse_duration(value)
+    return FOREVER if ns < 0 else ns / 1e9
+
+
+def env_keep_alive(raw: str | None) -> float:
+    """OLLAMA_KEEP_ALIVE as envconfig.KeepAlive reads it: a Go duration, else
+    whole seconds; unparsable -> 5m; negative -> forever."""
+    if not raw:
+        return 300.0
+    try:
+        secs = go_parse_duration(raw) / 1e9
+    except ValueError:
         try:
-            secs = float(s)
+            secs = float(int(raw))
         except ValueError:
-            found = _DUR.findall(s)
-            if not found or "".join(a + b for a, b in found) != s.lstrip("+"):
-                raise ValueError(f"time: invalid duration {s!r}") from None
-            secs = sum(float(n) * _UNIT[u] for n, u in found)
+            return 300.0
     return FOREVER if secs < 0 else secs
 
 
@@ -346,6 +424,16 @@ def details_for(name: str) -> dict[str, Any]:
     }
 
 
+def loaded_bytes(file_bytes: int, embedding: bool) -> int:
+    """What a loaded model takes, as /api/ps `size` reports it: not the file
+    but the runner's footprint, weights + KV cache + compute buffers
+    (server/sched.go fills runnerRef.size from llm.LlamaServer.TotalSize()).
+    The stand-in runs no model, so this is a fixed rule: the file, plus 10%
+    for the KV cache at the default context, plus a compute graph of 256 MiB
+    (64 MiB for an embedding model)."""
+    return file_bytes + file_bytes // 10 + (64 if embedding else 256) * MIB
+
+
 # ---------------------------------------------------------------- scheduler
 class Scheduler:
     """Loaded models, keep-alive expiry, LRU eviction and pretend VRAM."""
@@ -356,7 +444,7 @@ class Scheduler:
         self.vram = int(os.environ.get("OLLAMA_STANDIN_VRAM_MIB", "0") or 0) * MIB
         max_loaded = int(os.environ.get("OLLAMA_MAX_LOADED_MODELS", "0") or 0)
         self.max_loaded = max_loaded if max_loaded > 0 else 3
-        self.default_keep = parse_keep_alive(os.environ.get("OLLAMA_KEEP_ALIVE"), 300.0)
+        self.default_keep = env_keep_alive(os.environ.get("OLLAMA_KEEP_ALIVE"))
         # Requests a loaded model serves at once; the rest wait in a queue of
         # at most OLLAMA_MAX_QUEUE (upstream's default 512), then 503.
         self.parallel = int(os.environ.get("OLLAMA_NUM_PARALLEL", "0") or 0)
@@ -469,6 +557,9 @@ class Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
+    def empty_ok(self) -> None:
+        self._headers(200, "text/plain", 0)
+
     def error(self, status: int, msg: str) -> None:
         self.send_json(status, {"error": msg})
 
@@ -484,11 +575,28 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
 
-    def body(self) -> dict[str, Any] | None:
+    def drain(self) -> bytes:
+        """Read the whole request body (Content-Length or chunked), so that a
+        keep-alive connection stays in step whatever the answer is."""
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            out = b""
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return out
+                out += self.rfile.read(size)
+                self.rfile.readline()
         n = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(n) if n else b""
+        return self.rfile.read(n) if n else b""
+
+    def body(self) -> dict[str, Any] | None:
+        raw = self.drain()
         if not raw.strip():
-            return {}
+            # ShouldBindJSON on an empty body is io.EOF (server/routes.go:248-249)
+            self.error(400, "missing request body")
+            return None
         try:
             obj = json.loads(raw)
         except json.JSONDecodeError:
@@ -497,7 +605,32 @@ class Handler(BaseHTTPRequestHandler):
         if not isinstance(obj, dict):
             self.error(400, "json: cannot unmarshal into Go value of type struct")
             return None
+        if "keep_alive" in obj:
+            # Bound with the request (api/types.go:1243): a bad keep_alive is a
+            # 400 before the model is even looked up.
+            try:
+                obj["_keep"] = parse_keep_alive(obj["keep_alive"], self.sched.default_keep)
+            except ValueError as exc:
+                self.error(400, str(exc))
+                return None
         return obj
+
+    def plain(self, status: int, text: str) -> None:
+        """gin's own answers for unknown routes and methods: text/plain."""
+        body = text.encode()
+        self._headers(status, "text/plain", len(body))
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def no_route(self, path: str) -> None:
+        """404, or 405 when the path exists for another method
+        (r.HandleMethodNotAllowed = true, server/routes.go:1870). The body is
+        read first so the connection can be reused."""
+        self.drain()
+        if path in ROUTES and self.command not in ROUTES[path]:
+            self.plain(405, "405 method not allowed")
+        else:
+            self.plain(404, "404 page not found")
 
     def model_field(self, req: dict[str, Any]) -> str | None:
         name = req.get("model") or req.get("name") or ""
@@ -510,11 +643,17 @@ class Handler(BaseHTTPRequestHandler):
 
     # -- routes
     def do_HEAD(self) -> None:
+        path = self.path.split("?", 1)[0]
+        if "HEAD" not in ROUTES.get(path, ()):
+            self.no_route(path)
+            return
         self.do_GET()
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
-        if path == "/":
+        if self.command == "GET" and "GET" not in ROUTES.get(path, ()):
+            self.no_route(path)
+        elif path == "/":
             body = b"Ollama is running"
             self._headers(200, "text/plain; charset=utf-8", len(body))
             if self.command != "HEAD":
@@ -525,8 +664,6 @@ class Handler(BaseHTTPRequestHandler):
             self.send_json(200, {"models": self.list_models()})
         elif path == "/api/ps":
             self.send_json(200, {"models": self.running()})
-        else:
-            self.error(404, "404 page not found")
 
     def do_POST(self) -> None:
         path = self.path.split("?", 1)[0]
@@ -537,23 +674,30 @@ class Handler(BaseHTTPRequestHandler):
             "/api/generate": self.generate,
             "/api/chat": self.generate,
             "/api/embed": self.embed,
-            "/api/delete": self.delete,
+            "/api/embeddings": self.embeddings,
         }
         fn = routes.get(path)
-        if fn is None:
-            self.error(404, "404 page not found")
+        if fn is None or self.command not in ROUTES.get(path, ()):
+            self.no_route(path)
             return
         req = self.body()
         if req is not None:
             fn(req)
 
     def do_DELETE(self) -> None:
-        if self.path.split("?", 1)[0] != "/api/delete":
-            self.error(404, "404 page not found")
+        path = self.path.split("?", 1)[0]
+        if path != "/api/delete":
+            self.no_route(path)
             return
         req = self.body()
         if req is not None:
             self.delete(req)
+
+    def do_PUT(self) -> None:
+        self.no_route(self.path.split("?", 1)[0])
+
+    do_PATCH = do_PUT
+    do_OPTIONS = do_PUT
 
     # -- handlers
     def meta(self, manifest: dict[str, Any], name: str) -> tuple[dict[str, Any], list[str]]:
@@ -595,7 +739,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def running(self) -> list[dict[str, Any]]:
         out = []
-        for key, v in sorted(self.sched.snapshot().items()):
+        # Longest time left first (server/routes.go:2296-2299).
+        for key, v in sorted(self.sched.snapshot().items(), key=lambda kv: (-kv[1]["expires"], kv[0])):
             out.append(
                 {
                     "name": key,
@@ -647,9 +792,9 @@ class Handler(BaseHTTPRequestHandler):
             self.error(400, "invalid model name")
             return
         if not self.store.copy(src, dst):
-            self.error(404, f"model '{src}' not found")
+            self.error(404, f"model {_quote(src)} not found")  # server/routes.go:1680
             return
-        self.send_json(200, {})
+        self.empty_ok()  # CopyHandler writes nothing on success (server/routes.go:1683-1685)
 
     def delete(self, req: dict[str, Any]) -> None:
         name = self.model_field(req)
@@ -659,7 +804,7 @@ class Handler(BaseHTTPRequestHandler):
             self.error(404, f"model '{name}' not found")
             return
         self.sched.unload(short_name(name))
-        self.send_json(200, {})
+        self.empty_ok()  # DeleteHandler writes nothing on success (server/routes.go:1293-1297)
 
     def pull(self, req: dict[str, Any]) -> None:
         name = self.model_field(req)
@@ -758,14 +903,11 @@ class Handler(BaseHTTPRequestHandler):
         if not got:
             self.error(404, f"model '{name}' not found")
             return None
-        try:
-            keep = parse_keep_alive(req.get("keep_alive"), self.sched.default_keep)
-        except ValueError as exc:
-            self.error(400, str(exc))
-            return None
+        keep = req.get("_keep", self.sched.default_keep)
         m, digest, _ = got
         size = m["config"]["size"] + sum(layer["size"] for layer in m["layers"])
         det, caps = self.meta(m, name)
+        size = loaded_bytes(size, "completion" not in caps)
         return short_name(name), {"size": size, "digest": digest, "details": det, "caps": caps}, name, keep
 
     def generate(self, req: dict[str, Any]) -> None:
@@ -774,16 +916,20 @@ class Handler(BaseHTTPRequestHandler):
         if got is None:
             return
         key, info, name, keep = got
-        if "completion" not in info["caps"]:
-            self.error(400, f'"{name}" does not support {"chat" if chat else "generate"}')
-            return
         prompt = req.get("prompt", "")
         if chat:
             msgs = req.get("messages") or []
             prompt = " ".join(str(m.get("content", "")) for m in msgs if isinstance(m, dict))
         now = rfc3339(time.time())
+        # An empty prompt with keep_alive 0 unloads any model, embedding ones
+        # too: it is checked before the capability (server/routes.go:403-415,
+        # chat: 2505-2516); generate on an embedding model is a 400 (:466-469).
+        unload = not prompt and "keep_alive" in req and keep == 0
+        if "completion" not in info["caps"] and not unload:
+            self.error(400, f'"{name}" does not support {"chat" if chat else "generate"}')
+            return
         if not prompt:
-            if keep == 0:
+            if unload:
                 self.sched.unload(key)
                 reason = "unload"
             else:
@@ -849,20 +995,71 @@ class Handler(BaseHTTPRequestHandler):
         if got is None:
             return
         key, info, name, keep = got
-        if "embedding" not in info["caps"]:
-            self.error(400, f'"{name}" does not support embeddings')
+        inputs = req.get("input")
+        if (isinstance(inputs, list) and not all(isinstance(x, str) for x in inputs)) or not isinstance(
+            inputs, (list, str, type(None))
+        ):
+            self.error(400, "invalid input type")  # server/routes.go:826-839
             return
+        # Any model is scheduled (no capability asked: server/routes.go:852);
+        # empty input only loads, honouring keep_alive (:862-864).
         if keep == 0:
             self.sched.unload(key)
         else:
             self.sched.load(key, info, keep)
-        inputs = req.get("input", "")
         inputs = inputs if isinstance(inputs, list) else ([inputs] if inputs else [])
         vecs = []
         for text in inputs:
             h = hashlib.sha256(str(text).encode()).digest()
             vecs.append([round((b - 128) / 128, 4) for b in h[:16]])
         self.send_json(200, {"model": name, "embeddings": vecs, "total_duration": 1000})
+
+    def embeddings(self, req: dict[str, Any]) -> None:
+        """The older /api/embeddings (server/routes.go:1042-1100): `prompt`, one
+        `embedding`; an empty prompt only loads."""
+        name = req.get("model") or ""
+        try:
+            parse_name(name)
+        except NameError_:
+            self.error(400, "model is required")  # :1052-1055
+            return
+        got = self.store.read(name)
+        if not got:
+            self.error(404, f"model {_quote(name)} not found, try pulling it first")  # :3115-3116
+            return
+        m, digest, _ = got
+        det, caps = self.meta(m, name)
+        file_bytes = m["config"]["size"] + sum(layer["size"] for layer in m["layers"])
+        info = {"size": loaded_bytes(file_bytes, "completion" not in caps), "digest": digest, "details": det}
+        keep = req.get("_keep", self.sched.default_keep)
+        if keep == 0:
+            self.sched.unload(short_name(name))
+        else:
+            self.sched.load(short_name(name), info, keep)
+        prompt = req.get("prompt") or ""
+        if not prompt:
+            self.send_json(200, {"embedding": []})  # :1078-1081
+            return
+        h = hashlib.sha256(str(prompt).encode()).digest()
+        self.send_json(200, {"embedding": [round((b - 128) / 128, 4) for b in h[:16]]})
+
+
+# Methods per path, as server/routes.go:1877-1911 registers them (the rest is
+# not implemented here: see README "Divergences").
+ROUTES: dict[str, tuple[str, ...]] = {
+    "/": ("GET", "HEAD"),
+    "/api/version": ("GET", "HEAD"),
+    "/api/tags": ("GET", "HEAD"),
+    "/api/ps": ("GET",),
+    "/api/pull": ("POST",),
+    "/api/show": ("POST",),
+    "/api/copy": ("POST",),
+    "/api/delete": ("DELETE",),
+    "/api/generate": ("POST",),
+    "/api/chat": ("POST",),
+    "/api/embed": ("POST",),
+    "/api/embeddings": ("POST",),
+}
 
 
 # ---------------------------------------------------------------- CLI
