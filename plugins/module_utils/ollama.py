@@ -55,6 +55,97 @@ def normalize_name(name: str) -> str:
     return "/".join(parts) + ":" + tag
 
 
+# Go's time.ParseDuration units (go/src/time/format.go unitMap), in ns.
+_GO_UNITS = {
+    "ns": 1,
+    "us": 10**3,
+    "\u00b5s": 10**3,
+    "\u03bcs": 10**3,
+    "ms": 10**6,
+    "s": 10**9,
+    "m": 60 * 10**9,
+    "h": 3600 * 10**9,
+}
+_INT64_MAX = (1 << 63) - 1
+_DIGITS = re.compile(r"[0-9]*")
+
+
+def go_duration_ns(text: str) -> int:
+    """Nanoseconds of a Go duration string, exactly as time.ParseDuration
+    reads it; ValueError with Go's message otherwise (`time: missing unit in
+    duration "300"`). A sign is optional, every number needs a unit, "0" is
+    the one exception."""
+    quoted = json.dumps(text, ensure_ascii=False)
+    invalid = ValueError(f"time: invalid duration {quoted}")
+    s, neg, total = text, False, 0
+    if s[:1] in ("-", "+"):
+        neg, s = s[0] == "-", s[1:]
+    if s == "0":
+        return 0
+    if not s:
+        raise invalid
+    while s:
+        if not (s[0] == "." or ("0" <= s[0] <= "9")):
+            raise invalid
+        digits = _DIGITS.match(s).group(0)  # type: ignore[union-attr]
+        s = s[len(digits) :]
+        value = int(digits) if digits else 0
+        if value > _INT64_MAX + 1:
+            raise invalid
+        frac, scale, post = 0, 1.0, False
+        if s[:1] == ".":
+            fd = _DIGITS.match(s[1:]).group(0)  # type: ignore[union-attr]
+            s, post = s[1 + len(fd) :], bool(fd)
+            for ch in fd:
+                if frac > _INT64_MAX // 10:
+                    continue
+                frac, scale = frac * 10 + int(ch), scale * 10
+        if not digits and not post:
+            raise invalid
+        i = 0
+        while i < len(s) and s[i] != "." and not ("0" <= s[i] <= "9"):
+            i += 1
+        if i == 0:
+            raise ValueError(f"time: missing unit in duration {quoted}")
+        unit_text, s = s[:i], s[i:]
+        unit = _GO_UNITS.get(unit_text)
+        if unit is None:
+            raise ValueError(f"time: unknown unit {json.dumps(unit_text, ensure_ascii=False)} in duration {quoted}")
+        if value > (1 << 63) // unit:
+            raise invalid
+        value = value * unit + (int(float(frac) * (float(unit) / scale)) if frac else 0)
+        total += value
+        if value > 1 << 63 or total > 1 << 63:
+            raise invalid
+    if neg:
+        return -total
+    if total > _INT64_MAX:
+        raise invalid
+    return total
+
+
+def keep_alive_value(raw: str | int) -> int | str:
+    """The JSON value to send as `keep_alive`, checked as Ollama will decode it
+    (api.Duration.UnmarshalJSON, api/types.go:1243-1268 at v0.32.15): a whole
+    number of seconds goes as a JSON number (-1: for ever); anything else is
+    sent as a string, which the server reads with Go's time.ParseDuration and
+    answers 400 when that fails. ValueError says why and how to write it."""
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return raw
+    text = str(raw).strip()
+    if re.fullmatch(r"[+-]?\d+", text):
+        return int(text)
+    try:
+        go_duration_ns(text)
+    except ValueError as exc:
+        raise ValueError(
+            f"keep_alive {text!r} is not a duration Ollama accepts ({exc}): Ollama reads it with Go's "
+            "time.ParseDuration and answers 400. Give every number a unit (90s, 30m, 1h30m, 1.5h), "
+            "or a whole number of seconds (300; -1 keeps the model loaded for ever; 0 unloads)"
+        ) from None
+    return text
+
+
 def parse_version(output: str) -> str | None:
     """Version of the installed binary from `ollama --version` output.
 
@@ -133,7 +224,15 @@ class OllamaClient:
         return {normalize_name(m["name"]): m["digest"] for m in self._json("GET", "/api/tags").get("models") or []}
 
     def running(self) -> dict[str, dict[str, Any]]:
-        return {normalize_name(m["name"]): m for m in self._json("GET", "/api/ps").get("models") or []}
+        """Loaded models (/api/ps, api/types.go:835-844 at v0.32.15): name ->
+        the entry, whose `size` is the loaded footprint (weights + KV cache +
+        buffers, larger than the file) and `size_vram` the part on GPU."""
+        out = {}
+        for m in self._json("GET", "/api/ps").get("models") or []:
+            name = m.get("model") or m.get("name")
+            if name:
+                out[normalize_name(name)] = m
+        return out
 
     def show(self, name: str) -> dict[str, Any]:
         return self._json("POST", "/api/show", {"model": name})
@@ -170,7 +269,9 @@ class OllamaClient:
         return events
 
     def preload(self, name: str, keep_alive: str | int, embedding: bool) -> None:
-        """Load a model into memory (empty prompt / empty input) and keep it."""
+        """Load a model into memory (empty prompt / empty input) and keep it.
+        `keep_alive` is checked first (keep_alive_value): no request on a bad one."""
+        keep_alive = keep_alive_value(keep_alive)
         if embedding:
             self._json("POST", "/api/embed", {"model": name, "input": [], "keep_alive": keep_alive})
         else:

@@ -12,6 +12,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.llamaherd.cluster.plugins.module_utils.ollama import (
     OllamaClient,
     OllamaError,
+    keep_alive_value,
     normalize_name,
     plan_model,
 )
@@ -56,8 +57,11 @@ options:
     type: str
   keep_alive:
     description:
-      - Preload the model after pulling and keep it loaded this long (Ollama duration like C(30m),
-        seconds, or C(-1) for ever). Changed only when the model was not loaded.
+      - Preload the model after pulling and keep it loaded this long: a Go duration with a unit on
+        every number (C(30m), C(1h30m), C(90s)), or a whole number of seconds (C(-1) for ever).
+        Checked before any request as Ollama reads it (C(time.ParseDuration)); C(300) is 300 seconds
+        but a unit-less decimal like C(1.5) fails, as it would on the server (HTTP 400).
+        Changed only when the model was not loaded.
       - Embedding models are loaded with C(/api/embed), others with C(/api/generate).
     type: str
   url:
@@ -167,6 +171,7 @@ def run(module: AnsibleModule) -> dict[str, Any]:
     try:
         name = normalize_name(p["name"])
         aliases = [normalize_name(a) for a in p["aliases"]]
+        keep = None if p["keep_alive"] is None else keep_alive_value(p["keep_alive"])
     except ValueError as exc:
         module.fail_json(msg=str(exc))
     client = OllamaClient(p["url"], timeout=p["timeout"], pull_timeout=p["pull_timeout"])
@@ -219,7 +224,6 @@ def run(module: AnsibleModule) -> dict[str, Any]:
     if p["keep_alive"] is not None and name not in client.running():
         caps = client.show(name).get("capabilities") or []
         embedding = "embedding" in caps and "completion" not in caps
-        keep: Any = int(p["keep_alive"]) if p["keep_alive"].lstrip("-").isdigit() else p["keep_alive"]
         client.preload(name, keep, embedding)
         result["preloaded"] = True
         result["changed"] = True

@@ -13,6 +13,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ansible_collections.llamaherd.cluster.plugins.module_utils.ollama import (
     OllamaClient,
     OllamaError,
+    go_duration_ns,
+    keep_alive_value,
     normalize_models,
     normalize_name,
     parse_version,
@@ -186,3 +188,55 @@ def test_standin_concurrent_requests(tmp_path: Path) -> None:
             t.join()
         # 8 tokens x 50 ms each; served in parallel, not 4 x 0.4 s.
         assert time.time() - t0 < 1.2
+
+
+@pytest.mark.parametrize(
+    ("text", "ns"),
+    [
+        ("0", 0),
+        ("-0", 0),
+        ("300s", 300 * 10**9),
+        ("1h30m", 5400 * 10**9),
+        ("1.5h", 5400 * 10**9),
+        (".5s", 5 * 10**8),
+        ("5.s", 5 * 10**9),
+        ("+2m", 120 * 10**9),
+        ("-1m", -60 * 10**9),
+        ("1\u00b5s", 1000),
+        ("1\u03bcs", 1000),
+        ("2562047h", 2562047 * 3600 * 10**9),
+    ],
+)
+def test_go_duration(text: str, ns: int) -> None:
+    """Go's time.ParseDuration, as the server applies it to a string keep_alive."""
+    assert go_duration_ns(text) == ns
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("300", 'time: missing unit in duration "300"'),
+        ("1.5", 'time: missing unit in duration "1.5"'),
+        ("", 'time: invalid duration ""'),
+        ("-", 'time: invalid duration "-"'),
+        (".s", 'time: invalid duration ".s"'),
+        ("10d", 'time: unknown unit "d" in duration "10d"'),
+        ("5 m", 'time: unknown unit " m" in duration "5 m"'),
+        ("3000000h", 'time: invalid duration "3000000h"'),
+    ],
+)
+def test_go_duration_rejects(text: str, message: str) -> None:
+    with pytest.raises(ValueError) as exc:
+        go_duration_ns(text)
+    assert str(exc.value) == message
+
+
+def test_keep_alive_value() -> None:
+    """Whole seconds go as JSON numbers (api/types.go:1251-1257), the rest as
+    Go duration strings; a string the server would refuse is refused here."""
+    assert keep_alive_value("300") == 300
+    assert keep_alive_value("-1") == -1
+    assert keep_alive_value(0) == 0
+    assert keep_alive_value("30m") == "30m"
+    with pytest.raises(ValueError, match=r"keep_alive '1\.5' is not a duration Ollama accepts .*missing unit"):
+        keep_alive_value("1.5")

@@ -99,3 +99,14 @@ def test_failures_leave_server_as_it_was(server: str, capsys: pytest.CaptureFixt
 def test_server_down(capsys: pytest.CaptureFixture[str]) -> None:
     out = run({"name": "x", "url": "http://127.0.0.1:9", "timeout": 2}, capsys)
     assert out["failed"] and "no answer" in out["msg"]
+
+
+@pytest.mark.parametrize("bad", ["1.5", "300 s", "10d", "forever"])
+def test_keep_alive_checked_before_any_request(bad: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """A keep_alive Ollama would answer 400 (api/types.go:1258-1259 at
+    v0.32.15: time.ParseDuration) fails here first; nothing listens on the URL,
+    so any request would fail with 'no answer' instead."""
+    failed = run({"name": "all-minilm", "keep_alive": bad, "url": "http://127.0.0.1:9"}, capsys)
+    assert failed["failed"]
+    assert f"keep_alive {bad!r} is not a duration Ollama accepts" in failed["msg"]
+    assert "no answer" not in failed["msg"]
