@@ -27,7 +27,7 @@ $(VENV)/.installed: requirements.txt
 venv: $(VENV)/.installed ## controller tooling in .venv (pinned requirements.txt)
 
 .PHONY: system-deps
-system-deps: ## podman, runc, debootstrap (+ runc as podman's runtime)
+system-deps: ## podman, runc, debootstrap (+ runc as podman's runtime), promtool (Debian prometheus)
 	$(PY) tests/harness/herd_hosts.py tools
 
 .PHONY: image

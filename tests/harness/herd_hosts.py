@@ -116,7 +116,14 @@ def image_ref(arch: str) -> str:
 def ensure_tools(arch: str = "amd64") -> None:
     need = [
         p
-        for p, binary in (("podman", "podman"), ("runc", "runc"), ("debootstrap", "debootstrap"), ("openssh-client", "ssh"))
+        for p, binary in (
+            ("podman", "podman"),
+            ("runc", "runc"),
+            ("debootstrap", "debootstrap"),
+            ("openssh-client", "ssh"),
+            # promtool, for the router's metrics test (tests/integration/test_gpu_router.py)
+            ("prometheus", "promtool"),
+        )
         if shutil.which(binary) is None
     ]
     if arch != host_arch() and not Path("/usr/bin/qemu-aarch64-static").exists():

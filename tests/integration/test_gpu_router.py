@@ -57,6 +57,13 @@ def _pull(url: str, model: str) -> None:
     assert _api(url, "/api/pull", {"model": model, "stream": False}).get("status") == "success"
 
 
+def _loaded(mib: int, embedding: bool) -> int:
+    """/api/ps size of a loaded model on the stand-in: the footprint (file +
+    10% + compute graph), as tests/doubles/ollama/README.md says; real Ollama
+    reports weights + KV cache + buffers, also more than the file."""
+    return mib * 2**20 + mib * 2**20 // 10 + (64 if embedding else 256) * 2**20
+
+
 def _ps(url: str) -> dict[str, tuple[int, int]]:
     return {m["name"]: (m["size"], m["size_vram"]) for m in _api(url, "/api/ps")["models"]}
 
@@ -88,8 +95,8 @@ def cluster(tmp_path: Path) -> Iterator[dict[str, str]]:
         _api(urls["gpu8g"], "/api/generate", {"model": "qwen2.5-coder:7b", "keep_alive": -1, "stream": False})
         # mxbai-embed-large sits in RAM on the CPU node.
         _api(urls["cpu"], "/api/embed", {"model": "mxbai-embed-large", "input": [], "keep_alive": -1})
-        assert _ps(urls["gpu8g"])["qwen2.5-coder:7b"] == (4400 * 2**20, 4400 * 2**20)
-        assert _ps(urls["cpu"])["mxbai-embed-large:latest"] == (705 * 2**20, 0)
+        assert _ps(urls["gpu8g"])["qwen2.5-coder:7b"] == (_loaded(4400, False), _loaded(4400, False))
+        assert _ps(urls["cpu"])["mxbai-embed-large:latest"] == (_loaded(705, True), 0)
         cfg = {
             "nodes": [
                 {"url": urls["cpu"], "name": "cpu", "vram_mib": 0},
@@ -113,7 +120,7 @@ def cluster(tmp_path: Path) -> Iterator[dict[str, str]]:
 
 
 def router(cluster: dict[str, str], *args: str, check: int | None = 0) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROUTER_SRC)}
+    env = {**os.environ, "PYTHONPATH": str(ROUTER_SRC), "XDG_STATE_HOME": cluster["tmp"] + "/state"}
     cmd = [sys.executable, "-m", "llama_herd_router", "--config", cluster["config"], *args]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
     if check is not None:
@@ -126,8 +133,8 @@ def test_route_embedding_model_picks_the_1050ti_with_the_reason(cluster: dict[st
     assert "Model size: 705 MB" in out
     assert f"{cluster['cpu']} (CPU): Node has no GPU" in out
     assert f"{cluster['gtx1050ti']} (GPU): Fits in 3276MB VRAM (3276MB free)" in out
-    # 8192 x 0.8 = 6553 usable, 4400 used by qwen2.5-coder:7b.
-    assert f"{cluster['gpu8g']} (GPU): Fits in 6553MB VRAM (2153MB free)" in out
+    # 8192 x 0.8 = 6553 usable; qwen2.5-coder:7b (a 4400 MB file) takes 5096 loaded.
+    assert f"{cluster['gpu8g']} (GPU): Fits in 6553MB VRAM (1457MB free)" in out
     assert f"Best choice: {cluster['gtx1050ti']} (GPU)" in out
     assert "Reason: Fits in 3276MB VRAM (3276MB free)" in out
 
@@ -140,7 +147,7 @@ def test_check_llama31_must_run_on_cpu(cluster: dict[str, str]) -> None:
     out = proc.stdout
     assert "Model size: 4700 MB" in out
     assert f"❌ {cluster['gtx1050ti']}: Model too large (4700MB > 3276MB usable VRAM)" in out
-    assert f"❌ {cluster['gpu8g']}: Not enough free VRAM (4700MB > 2153MB free of 6553MB usable)" in out
+    assert f"❌ {cluster['gpu8g']}: Not enough free VRAM (4700MB > 1457MB free of 6553MB usable)" in out
     assert f"❌ {cluster['cpu']}: Node has no GPU" in out
     assert out.rstrip().endswith("Result: Model must run on CPU")
 
@@ -156,8 +163,9 @@ def test_optimize_moves_priority_models_onto_gpu_nodes(cluster: dict[str, str]) 
     data = json.loads(router(cluster, "--json", "optimize").stdout)
     steps = {s["model"]: s for s in data["steps"]}
     # Priority order: mxbai (705) and llama3.2:3b (1900) take the 1050 Ti
-    # (3276 free, then 2571); nomic-embed-text (274) then finds more room on
-    # the 8 GB node (2153 free vs 671); llama3.1 fits no GPU and stays on CPU.
+    # (3276 free, then 2436 after mxbai's 840 MB footprint); nomic-embed-text
+    # (274) then finds more room on the 8 GB node (1457 free vs 90); llama3.1
+    # fits no GPU and stays on CPU.
     assert steps["mxbai-embed-large"]["action"] == "loaded"
     assert steps["mxbai-embed-large"]["node"] == cluster["gtx1050ti"]
     assert steps["mxbai-embed-large"]["unloaded_from"] == [cluster["cpu"]]
@@ -167,9 +175,9 @@ def test_optimize_moves_priority_models_onto_gpu_nodes(cluster: dict[str, str]) 
     assert data["ok"] is True
 
     on_1050 = _ps(cluster["gtx1050ti"])
-    for model, mib in (("mxbai-embed-large:latest", 705), ("llama3.2:3b", 1900)):
-        assert on_1050[model] == (mib * 2**20, mib * 2**20), "fully on GPU: size_vram == size"
-    assert _ps(cluster["gpu8g"])["nomic-embed-text:latest"] == (274 * 2**20, 274 * 2**20)
+    for model, mib, emb in (("mxbai-embed-large:latest", 705, True), ("llama3.2:3b", 1900, False)):
+        assert on_1050[model] == (_loaded(mib, emb), _loaded(mib, emb)), "fully on GPU: size_vram == size"
+    assert _ps(cluster["gpu8g"])["nomic-embed-text:latest"] == (_loaded(274, True), _loaded(274, True))
     assert "mxbai-embed-large:latest" not in _ps(cluster["cpu"])
 
     # A second run finds everything in place and loads nothing.
@@ -186,7 +194,8 @@ def test_status_reports_a_node_that_is_down_and_carries_on(cluster: dict[str, st
     assert by_name["gone"]["reachable"] is False
     assert "Connection refused" in by_name["gone"]["error"]
     assert by_name["gtx1050ti"]["usable_mib"] == 3276
-    assert by_name["gpu8g"]["used_mib"] == 4400
+    assert by_name["gpu8g"]["used_mib"] == 5096
+    assert by_name["gone"]["free_mib"] == 0
     out = router(cluster, "route", "mxbai-embed-large").stdout
     assert "(down): Node unreachable" in out
 
@@ -211,7 +220,7 @@ def test_daemon_serves_metrics_on_its_address(cluster: dict[str, str]) -> None:
                 pass
             time.sleep(0.1)
         assert "llama_herd_router_checks_total 2" in page, page
-        assert f'llama_herd_router_node_vram_free_bytes{{node="{cluster["gpu8g"]}"}} {2153 * 2**20}' in page
+        assert f'llama_herd_router_node_vram_free_bytes{{node="{cluster["gpu8g"]}"}} {1457 * 2**20}' in page
         assert f'llama_herd_router_model_on_gpu{{model="mxbai-embed-large:latest",node="{cluster["cpu"]}"}} 0' in page
         assert 'llama_herd_router_priority_model_on_gpu{model="mxbai-embed-large"} 0' in page
         # Monitor only: nothing was loaded.
@@ -260,3 +269,112 @@ def test_wheel_ships_the_collections_memory_model_and_catalog(tmp_path: Path) ->
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines()[0].startswith(str(site))
     assert "mxbai-embed-large               705 MB" in run.stdout
+
+
+def _plain(cluster: dict[str, str]) -> None:
+    """Seed 001's own configuration: plain node URLs, no vram_mib."""
+    cfg = json.loads(Path(cluster["config"]).read_text())
+    cfg["nodes"] = [n["url"] for n in cfg["nodes"]]
+    Path(cluster["config"]).write_text(json.dumps(cfg))
+
+
+def test_seed_001_plain_urls_give_an_honest_result(cluster: dict[str, str]) -> None:
+    """Plain URLs: only what /api/ps has shown is known. The 1050 Ti has nothing
+    loaded, so its VRAM is unknown and optimize must not claim success."""
+    _plain(cluster)
+    data = json.loads(router(cluster, "--json", "status").stdout)
+    src = {n["url"]: (n["vram_mib"], n["vram_source"]) for n in data["nodes"]}
+    assert src[cluster["gtx1050ti"]] == (None, "unknown")
+    # The 8 GB node holds qwen2.5-coder:7b fully on GPU: at least that much VRAM.
+    assert src[cluster["gpu8g"]] == (5096, "observed")
+    # The CPU node holds mxbai-embed-large with no byte in VRAM: no GPU.
+    assert src[cluster["cpu"]] == (0, "observed")
+    text = router(cluster, "status").stdout
+    assert "VRAM unknown on 1 node(s)" in text
+
+    proc = router(cluster, "optimize", check=1)
+    last = proc.stdout.rstrip().splitlines()[-1]
+    assert last.startswith(f"Result: NOT VERIFIED: VRAM unknown on 1 node(s) ({cluster['gtx1050ti']})"), proc.stdout
+    assert "all priority models" not in proc.stdout
+
+    proc = router(cluster, "check", "llama3.2:3b", check=1)
+    assert proc.stdout.rstrip().endswith(f"Result: NOT VERIFIED: VRAM unknown on 1 node(s) ({cluster['gtx1050ti']})")
+
+    # Once a model has been on the 1050 Ti, the router knows (a lower bound) and remembers.
+    _api(cluster["gtx1050ti"], "/api/generate", {"model": "llama3.2:3b", "keep_alive": "10m", "stream": False})
+    router(cluster, "status")
+    _api(cluster["gtx1050ti"], "/api/generate", {"model": "llama3.2:3b", "keep_alive": 0, "stream": False})
+    data = json.loads(router(cluster, "--json", "status").stdout)
+    node = next(n for n in data["nodes"] if n["url"] == cluster["gtx1050ti"])
+    assert (node["vram_mib"], node["vram_source"]) == (_loaded(1900, False) // 2**20, "observed")
+
+
+def test_partial_offload_is_never_reported_as_on_gpu(cluster: dict[str, str]) -> None:
+    """The config claims 8 GB on the 1050 Ti node (really 4 GB on the stand-in):
+    llama3.1 seems to fit, loads with size_vram < size (partial offload, as
+    real Ollama does), and optimize reports the failure and exits 1."""
+    cfg = json.loads(Path(cluster["config"]).read_text())
+    for n in cfg["nodes"]:
+        if n["name"] == "gtx1050ti":
+            n["vram_mib"] = 8192
+    cfg["priority_models"] = ["llama3.1:latest"]
+    Path(cluster["config"]).write_text(json.dumps(cfg))
+    proc = router(cluster, "optimize", check=1)
+    assert "is not fully on GPU: only" in proc.stdout
+    assert proc.stdout.rstrip().splitlines()[-1] == "Result: 1 priority model(s) failed to load on GPU: llama3.1:latest"
+    size, vram = _ps(cluster["gtx1050ti"])["llama3.1:latest"]
+    assert 0 < vram < size
+    # Plain URL: the partial offload tells the router the GPU was full.
+    _plain(cluster)
+    data = json.loads(router(cluster, "--json", "status").stdout)
+    node = next(n for n in data["nodes"] if n["url"] == cluster["gtx1050ti"])
+    assert node["vram_source"] == "observed" and "GPU full" in node["vram_note"]
+    assert node["vram_mib"] == vram // 2**20
+
+
+def test_metrics_page_passes_promtool(cluster: dict[str, str], tmp_path: Path) -> None:
+    """`promtool check metrics` (Debian's prometheus package; make system-deps
+    installs it) on the live page: the first page, and after checks with a
+    node down, loads counted in llama_herd_router_loads_total."""
+    import shutil
+
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool missing: run `make system-deps` (installs Debian's prometheus package)"
+    port = _free_port()
+    cfg = json.loads(Path(cluster["config"]).read_text())
+    gone = f"http://127.0.0.1:{_free_port()}"
+    cfg["nodes"].append({"url": gone, "name": "gone", "vram_mib": 8192})
+    cfg.update(metrics_address="127.0.0.1", metrics_port=port, check_interval=1)
+    Path(cluster["config"]).write_text(json.dumps(cfg))
+    env = {**os.environ, "PYTHONPATH": str(ROUTER_SRC), "XDG_STATE_HOME": str(tmp_path / "state")}
+    cmd = [sys.executable, "-m", "llama_herd_router", "--config", cluster["config"], "daemon"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # The page served before the first check (MetricsServer starts with it).
+    sys.path.insert(0, str(ROUTER_SRC))
+    from llama_herd_router.metrics import render
+
+    pages: list[str] = [render([], 0.8, cfg["priority_models"], 0, None, None)]
+    try:
+        for _ in range(200):  # 20 s
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
+                    page = resp.read().decode()
+                if not pages or page != pages[-1]:
+                    pages.append(page)
+                if "llama_herd_router_checks_total 2" in page:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.05)
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+    assert pages and "llama_herd_router_checks_total 2" in pages[-1], pages[-1:]
+    for page in pages:
+        lint = subprocess.run([promtool, "check", "metrics"], input=page, capture_output=True, text=True, timeout=30)
+        assert lint.returncode == 0, lint.stdout + lint.stderr + page
+    last = pages[-1]
+    assert "# TYPE llama_herd_router_loads_total counter" in last
+    assert "llama_herd_router_loads_total 3" in last.splitlines()  # mxbai, llama3.2:3b, nomic-embed-text
+    assert f'llama_herd_router_node_vram_free_bytes{{node="{gone}"}} 0' in last.splitlines()
+    assert f'llama_herd_router_node_up{{node="{gone}"}} 0' in last.splitlines()

@@ -81,3 +81,12 @@ def test_models_needs_no_config(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "mxbai-embed-large               705 MB (0.69 GB)" in out
     assert "llama3.1:latest                4700 MB (4.59 GB)" in out
+
+
+def test_keep_alive_is_checked_as_ollama_reads_it():
+    """A unit-less string Ollama would answer 400 (api/types.go:1258-1259)."""
+
+    assert parse({"nodes": ["http://a:11434"], "keep_alive": "300"}).keep_alive == 300
+    assert parse({"nodes": ["http://a:11434"], "keep_alive": "24h"}).keep_alive == "24h"
+    with pytest.raises(ConfigError, match=r"keep_alive '1\.5' is not a duration Ollama accepts"):
+        parse({"nodes": ["http://a:11434"], "keep_alive": "1.5"})

@@ -26,7 +26,7 @@ def nodes():
 
 def test_render():
     last = OptimizeResult([Step("mxbai-embed-large", "loaded", "http://gpu:11434", "")], applied=True, finished_at=1700000000.5)
-    page = render(nodes(), 0.8, ["mxbai-embed-large", "llama3.1:latest"], 3, 1700000001.0, last)
+    page = render(nodes(), 0.8, ["mxbai-embed-large", "llama3.1:latest"], 3, 1700000001.0, last, loads_total=5)
     lines = set(page.splitlines())
     for line in (
         "# TYPE llama_herd_router_checks_total counter",
@@ -43,7 +43,12 @@ def test_render():
         'llama_herd_router_priority_model_on_gpu{model="llama3.1:latest"} 0',
         "llama_herd_router_last_optimization_success 1",
         "llama_herd_router_last_optimization_timestamp_seconds 1700000000.5",
-        "llama_herd_router_last_optimization_loaded 1",
+        "# TYPE llama_herd_router_loads_total counter",
+        "llama_herd_router_loads_total 5",
+        "llama_herd_router_load_failures_total 0",
+        'llama_herd_router_node_vram_known{node="http://gpu:11434",source="config"} 1',
+        # A node that is down has no free VRAM, whatever its size.
+        'llama_herd_router_node_vram_free_bytes{node="http://gone:11434"} 0',
     ):
         assert line in lines, line
     # A node that is down has no used-VRAM sample rather than a false 0.
@@ -56,7 +61,7 @@ def test_label_values_are_escaped():
 
 
 def test_server_serves_only_metrics_on_its_address():
-    srv = MetricsServer("127.0.0.1", 0)
+    srv = MetricsServer("127.0.0.1", 0, render([], 0.8, [], 0, None, None))
     port = srv.httpd.server_address[1]
     srv.start()
     try:
@@ -70,3 +75,13 @@ def test_server_serves_only_metrics_on_its_address():
     finally:
         srv.stop()
     assert srv.httpd.server_address[0] == "127.0.0.1"
+
+
+def test_every_family_has_help_and_type_from_the_first_page():
+    """Before the first check: HELP and TYPE on each family, counters at 0."""
+    page = render([], 0.8, ["m"], 0, None, None)
+    names = {line.split()[0].split("{")[0] for line in page.splitlines() if not line.startswith("#")}
+    for name in names:
+        assert f"# HELP {name} " in page and f"# TYPE {name} " in page, name
+    assert "llama_herd_router_loads_total 0" in page.splitlines()
+    assert "llama_herd_router_last_check_timestamp_seconds" not in page

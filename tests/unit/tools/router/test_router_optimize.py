@@ -151,3 +151,64 @@ def test_a_node_answering_garbage_is_reported_as_down():
     nodes = gather(cfg, lambda url, timeout: (Garbage if "odd" in url else FakeClient)(fleet, url))
     assert [n.reachable for n in nodes] == [False, True]
     assert "has no attribute" in nodes[0].error
+
+
+def plain(fleet: dict[str, FakeNode], priority: list[str], **extra):
+    """Seed 001's configuration: plain node URLs, no vram_mib."""
+    cfg = parse({"nodes": list(fleet), "priority_models": priority, **extra})
+    return cfg, lambda url, timeout: FakeClient(fleet, url)
+
+
+def test_plain_urls_with_nothing_loaded_are_not_a_success():
+    fleet = {"http://a:11434": FakeNode(4096), "http://b:11434": FakeNode(0)}
+    cfg, client = plain(fleet, ["mxbai-embed-large", "llama3.2:3b"])
+    nodes = gather(cfg, client)
+    assert [(n.vram_mib, n.vram_source) for n in nodes] == [(None, "unknown"), (None, "unknown")]
+    res = optimize(cfg, nodes, client=client)
+    assert [s.action for s in res.steps] == ["unverified", "unverified"]
+    assert not res.ok
+    assert not any(n.calls for n in fleet.values())
+    from llama_herd_router.report import optimize_result
+
+    line = optimize_result(res)
+    assert line.startswith("Result: NOT VERIFIED: VRAM unknown on 2 node(s) (http://a:11434, http://b:11434)")
+
+
+def test_vram_learned_from_api_ps():
+    fleet = {
+        "http://gpu:11434": FakeNode(4096, {"llama3.2:3b": (1900, 1900)}),
+        "http://full:11434": FakeNode(4096, {"llama3.1:latest": (4700, 3000)}),
+        "http://cpu:11434": FakeNode(0, {"llama3.1:latest": (4700, 0)}),
+    }
+    cfg, client = plain(fleet, [])
+    got = {n.url: (n.vram_mib, n.vram_source, n.vram_note) for n in gather(cfg, client)}
+    assert got["http://gpu:11434"][:2] == (1900, "observed")
+    assert "at least 1900MB" in got["http://gpu:11434"][2]
+    assert got["http://full:11434"][:2] == (3000, "observed") and "GPU full" in got["http://full:11434"][2]
+    assert got["http://cpu:11434"][:2] == (0, "observed") and "no GPU" in got["http://cpu:11434"][2]
+
+
+def test_learned_vram_is_kept_between_runs(tmp_path):
+    state = str(tmp_path / "vram.json")
+    fleet = {"http://gpu:11434": FakeNode(4096, {"llama3.2:3b": (1900, 1900)})}
+    cfg, client = plain(fleet, [], state_file=state)
+    gather(cfg, client)
+    fleet["http://gpu:11434"].loaded.clear()  # unloaded since: the history still knows
+    (node,) = gather(cfg, client)
+    assert (node.vram_mib, node.vram_source) == (1900, "observed")
+    cfg2, client2 = plain(fleet, [], state_file=None)
+    assert gather(cfg2, client2)[0].vram_source == "unknown"
+
+
+def test_configured_vram_wins_and_says_so():
+    fleet = {"http://gpu:11434": FakeNode(4096, {"llama3.2:3b": (1900, 1900)})}
+    cfg, client = setup(fleet, [])
+    (node,) = gather(cfg, client)
+    assert (node.vram_mib, node.vram_source) == (4096, "config")
+
+
+def test_a_node_that_is_down_has_no_free_vram():
+    fleet = {"http://gone:11434": FakeNode(8192, up=False)}
+    cfg, client = setup(fleet, [])
+    (node,) = gather(cfg, client)
+    assert not node.reachable and node.free_mib(0.8) == 0

@@ -1,7 +1,8 @@
 """``llama-herd-router``: status, route, check, models, optimize, daemon.
 
-Exit codes: 0 success; 1 a model could not be placed on GPU (``check``) or an
-optimization failed; 2 bad usage or configuration.
+Exit codes: 0 success; 1 a model could not be placed on GPU (``check``), an
+optimization failed, or a node's VRAM is unknown so the answer is not
+verified (``check``, ``optimize``); 2 bad usage or configuration.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from . import __version__, report
 from . import decide as d
 from .config import DEFAULT_CONFIG, Config, ConfigError, load
 from .metrics import MetricsServer, render
-from .router import OptimizeResult, gather, optimize
+from .router import OptimizeResult, VramHistory, gather, optimize
 
 log = logging.getLogger("llama_herd_router")
 COMMANDS = ("status", "route", "check", "models", "optimize", "daemon")
@@ -73,7 +74,7 @@ def _route(args: argparse.Namespace, cfg: Config, check: bool) -> int:
     nodes = gather(cfg)
     dec = d.decide(nodes, args.model, cfg.vram_safety_margin, overrides=cfg.model_sizes)
     _emit(args, report.decision_json(dec), report.check_text(dec) if check else report.route_text(dec))
-    return 0 if (dec.on_gpu or not check) else 1
+    return 0 if (dec.on_gpu or not check) else 1  # check: not on GPU, or not verified (VRAM unknown)
 
 
 def _optimize(args: argparse.Namespace, cfg: Config) -> int:
@@ -92,11 +93,14 @@ class Daemon:
         self.checks = 0
         self.last: OptimizeResult | None = None
         self.metrics: MetricsServer | None = None
+        self.history = VramHistory(cfg.state_file)
+        self.loads_total = 0
+        self.load_failures_total = 0
 
     def cycle(self) -> None:
         """One check: never raises for a node problem."""
         cfg = self.cfg
-        nodes = gather(cfg)
+        nodes = gather(cfg, history=self.history)
         self.checks += 1
         up = sum(n.reachable for n in nodes)
         log.info("check %d: %d of %d nodes reachable", self.checks, up, len(nodes))
@@ -104,23 +108,40 @@ class Daemon:
             if n.reachable:
                 loaded = ", ".join(f"{m.name} ({'GPU' if m.on_gpu else 'CPU'})" for m in n.loaded) or "nothing loaded"
                 log.info("%s (%s): %s", n.url, n.kind, loaded)
+            if n.vram_source != d.VRAM_CONFIG:
+                log.info("%s: VRAM %s (%s)", n.url, "unknown" if n.vram_mib is None else f"{n.vram_mib}MB", n.vram_note)
         if cfg.auto_optimize and cfg.priority_models and not self.report_only:
             self.last = optimize(cfg, nodes, apply=True)
+            self.loads_total += self.last.loads
+            self.load_failures_total += self.last.failures
             for s in self.last.steps:
                 (log.info if s.ok or s.action == "cpu" else log.error)("optimize: %s", s.message)
-            nodes = gather(cfg)
+            nodes = gather(cfg, history=self.history)
         elif cfg.priority_models:
             plan = optimize(cfg, nodes, apply=False)
             for s in plan.steps:
                 log.info("monitor only: %s", s.message)
         if self.metrics is not None:
-            page = render(nodes, cfg.vram_safety_margin, cfg.priority_models, self.checks, time.time(), self.last)
-            self.metrics.update(page)
+            self.metrics.update(self.page(nodes, time.time()))
+
+    def page(self, nodes: list[d.NodeState], checked_at: float | None) -> str:
+        cfg = self.cfg
+        return render(
+            nodes,
+            cfg.vram_safety_margin,
+            cfg.priority_models,
+            self.checks,
+            checked_at,
+            self.last,
+            loads_total=self.loads_total,
+            load_failures_total=self.load_failures_total,
+        )
 
     def run(self, cycles: int = 0) -> int:
         cfg = self.cfg
         if cfg.metrics_enabled and not self.report_only:
-            self.metrics = MetricsServer(cfg.metrics_address, cfg.metrics_port)
+            # Well-formed before the first check: HELP/TYPE, counters at 0.
+            self.metrics = MetricsServer(cfg.metrics_address, cfg.metrics_port, self.page([], None))
             self.metrics.start()
             log.info("metrics on http://%s:%d/metrics", cfg.metrics_address, cfg.metrics_port)
         mode = "auto-optimize" if cfg.auto_optimize else "monitor only"

@@ -19,6 +19,7 @@ Every problem is reported at once, each naming the key and the fix.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
+
+from ._herd import ollama as herd_ollama
 
 DEFAULT_CONFIG = "/etc/llama-herd/gpu-router.yml"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -62,6 +65,7 @@ class Config:
     metrics_enabled: bool = True
     metrics_address: str = "127.0.0.1"
     metrics_port: int = 9110
+    state_file: str | None = None
 
 
 _KEYS = {
@@ -79,7 +83,14 @@ _KEYS = {
     "metrics_enabled",
     "metrics_address",
     "metrics_port",
+    "state_file",
 }
+
+
+def default_state_file() -> str:
+    """Where one-shot commands keep the VRAM they learned from /api/ps."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return str(Path(base) / "llama-herd-router" / "vram-history.json")
 
 
 def _num(v: Any) -> bool:
@@ -168,6 +179,16 @@ def parse(data: Any) -> Config:
     if not isinstance(keep_alive, (str, int)) or isinstance(keep_alive, bool):
         problems.append(f"keep_alive: {keep_alive!r} must be a duration such as -1, 3600 or '24h'")
         keep_alive = -1
+    else:
+        try:
+            keep_alive = herd_ollama.keep_alive_value(keep_alive)
+        except ValueError as exc:
+            problems.append(str(exc))
+            keep_alive = -1
+    state_file = data.get("state_file", default_state_file())
+    if state_file is not None and not (isinstance(state_file, str) and state_file):
+        problems.append(f"state_file: {state_file!r} must be a file path, or null to learn VRAM in memory only")
+        state_file = None
     if problems:
         raise ConfigError("; ".join(problems))
     return Config(
@@ -180,6 +201,7 @@ def parse(data: Any) -> Config:
         model_sizes={str(k): int(v) for k, v in sizes.items()},
         metrics_address=str(data.get("metrics_address", "127.0.0.1")),
         metrics_port=port,
+        state_file=state_file,
         **bools,
         **timeouts,
     )

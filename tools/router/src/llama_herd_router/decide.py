@@ -16,6 +16,11 @@ from dataclasses import dataclass, field, replace
 from ._herd import catalog, memory
 from .ollama import Loaded, same_model
 
+# Where a node's VRAM figure comes from (``status`` says which).
+VRAM_CONFIG = "config"  # vram_mib in the configuration (the role renders the collection's GPU facts)
+VRAM_OBSERVED = "observed"  # learned from the node's /api/ps size_vram history
+VRAM_UNKNOWN = "unknown"
+
 # Verdict kinds, in the order a node is checked.
 DOWN = "down"
 UNKNOWN_VRAM = "unknown_vram"
@@ -40,6 +45,8 @@ class NodeState:
     loaded: tuple[Loaded, ...] = ()
     pulled: Mapping[str, int] | None = None  # full name -> bytes; None = not asked
     version: str = ""
+    vram_source: str = VRAM_CONFIG  # config | observed | unknown
+    vram_note: str = ""  # how an observed figure was learned
 
     @property
     def has_gpu(self) -> bool:
@@ -64,7 +71,10 @@ class NodeState:
         return math.floor(memory.usable_mib(self.vram_mib or 0, margin))
 
     def free_mib(self, margin: float) -> int:
-        """Usable VRAM not used by loaded models (never negative)."""
+        """Usable VRAM not used by loaded models (never negative); a node that
+        is down has none."""
+        if not self.reachable:
+            return 0
         return max(0, self.usable_mib(margin) - self.used_mib)
 
     def find(self, model: str) -> Loaded | None:
@@ -113,6 +123,11 @@ class Decision:
     def on_gpu(self) -> bool:
         return self.best is not None
 
+    @property
+    def unknown_vram(self) -> tuple[str, ...]:
+        """Reachable nodes whose VRAM is unknown: where the model might fit, unverified."""
+        return tuple(v.url for v in self.verdicts if v.kind == UNKNOWN_VRAM)
+
 
 def model_size(
     model: str,
@@ -147,7 +162,12 @@ def verdict(node: NodeState, model: str, size_mib: int | None, margin: float) ->
     if not node.reachable:
         return v(DOWN, False, f"Node unreachable ({node.error})" if node.error else "Node unreachable")
     if node.vram_mib is None:
-        return v(UNKNOWN_VRAM, False, "VRAM unknown (set vram_mib for this node in the config)")
+        return v(
+            UNKNOWN_VRAM,
+            False,
+            "VRAM unknown (no vram_mib in the config, and /api/ps has not shown a model on this node yet; "
+            "set vram_mib, or deploy with the gpu_router role)",
+        )
     if not node.has_gpu:
         return v(NO_GPU, False, "Node has no GPU")
     if size_mib is None:
@@ -187,6 +207,11 @@ def decide(
     reachable = [n for n in nodes if n.reachable]
     cpu = next((n for n in reachable if n.find(model) is not None), None)
     cpu = cpu or next((n for n in reachable if n.vram_mib == 0), None) or (reachable[0] if reachable else None)
+    unknown = [v.url for v in verdicts if v.kind == UNKNOWN_VRAM]
+    if unknown:
+        # Not a verified "must run on CPU": these nodes may have a GPU with room.
+        result = f"Result: NOT VERIFIED: VRAM unknown on {len(unknown)} node(s) ({', '.join(unknown)})"
+        return Decision(model, size, verdicts, None, cpu.url if cpu else None, result)
     if cpu is None:
         return Decision(model, size, verdicts, None, None, "Result: No node is reachable")
     return Decision(model, size, verdicts, None, cpu.url, "Result: Model must run on CPU")

@@ -1,8 +1,11 @@
 """Prometheus metrics in the text exposition format (version 0.0.4).
 
-A handful of gauges, rebuilt after every check, served by a stdlib HTTP server
-on ``metrics_address:metrics_port`` (the cluster address, not 0.0.0.0). Only
-``GET /metrics`` answers; everything else is a 404.
+Gauges and counters, rebuilt after every check, served by a stdlib HTTP
+server on ``metrics_address:metrics_port`` (the cluster address, not
+0.0.0.0). Only ``GET /metrics`` answers; everything else is a 404. Every
+family has HELP and TYPE from the first scrape on (``promtool check
+metrics`` is clean at every moment); loads are a counter, so a scrape
+interval longer than the check interval misses none.
 """
 
 from __future__ import annotations
@@ -26,14 +29,18 @@ _HELP = {
     "llama_herd_router_node_vram_total_bytes": "Total VRAM of the node (0: no GPU).",
     "llama_herd_router_node_vram_usable_bytes": "Total VRAM x safety margin.",
     "llama_herd_router_node_vram_used_bytes": "VRAM used by loaded models (/api/ps size_vram).",
-    "llama_herd_router_node_vram_free_bytes": "Usable VRAM not used by models.",
+    "llama_herd_router_node_vram_free_bytes": "Usable VRAM not used by models (0 while the node is down).",
+    "llama_herd_router_node_vram_known": "1 if the node's VRAM is known; source: config, observed (/api/ps) or unknown.",
     "llama_herd_router_model_loaded": "1 for each model loaded on a node.",
     "llama_herd_router_model_on_gpu": "1 if the loaded model is fully on GPU (size_vram == size).",
     "llama_herd_router_model_vram_bytes": "Part of the loaded model in VRAM.",
     "llama_herd_router_priority_model_on_gpu": "1 if the priority model is fully on GPU on some node.",
-    "llama_herd_router_last_optimization_success": "1 if the last optimization loaded every placeable priority model.",
+    "llama_herd_router_last_optimization_success": (
+        "1 if the last optimization placed every priority model it could, verified (0 when a node's VRAM is unknown)."
+    ),
     "llama_herd_router_last_optimization_timestamp_seconds": "When the last optimization finished.",
-    "llama_herd_router_last_optimization_loaded": "Models the last optimization loaded onto GPU.",
+    "llama_herd_router_loads_total": "Models loaded onto GPU and verified in /api/ps since start.",
+    "llama_herd_router_load_failures_total": "Loads onto GPU that failed or were not fully on GPU since start.",
 }
 
 
@@ -46,8 +53,10 @@ def render(
     margin: float,
     priority: Sequence[str],
     checks: int,
-    checked_at: float,
+    checked_at: float | None,
     last: OptimizeResult | None,
+    loads_total: int = 0,
+    load_failures_total: int = 0,
 ) -> str:
     """The metrics page for the cluster state ``nodes``."""
     samples: dict[str, list[tuple[dict[str, str], float]]] = {name: [] for name in _HELP}
@@ -57,9 +66,13 @@ def render(
 
     add("llama_herd_router_up", 1)
     add("llama_herd_router_checks_total", checks)
-    add("llama_herd_router_last_check_timestamp_seconds", checked_at)
+    add("llama_herd_router_loads_total", loads_total)
+    add("llama_herd_router_load_failures_total", load_failures_total)
+    if checked_at is not None:
+        add("llama_herd_router_last_check_timestamp_seconds", checked_at)
     for n in nodes:
         add("llama_herd_router_node_up", 1 if n.reachable else 0, node=n.url)
+        add("llama_herd_router_node_vram_known", 0 if n.vram_mib is None else 1, node=n.url, source=n.vram_source)
         if n.vram_mib is not None:
             add("llama_herd_router_node_vram_total_bytes", n.vram_mib * MIB, node=n.url)
             add("llama_herd_router_node_vram_usable_bytes", (n.usable_mib(margin) if n.has_gpu else 0) * MIB, node=n.url)
@@ -76,7 +89,6 @@ def render(
     if last is not None:
         add("llama_herd_router_last_optimization_success", 1 if last.ok else 0)
         add("llama_herd_router_last_optimization_timestamp_seconds", last.finished_at)
-        add("llama_herd_router_last_optimization_loaded", sum(1 for s in last.steps if s.action == "loaded"))
     out = []
     for name, rows in samples.items():
         if not rows:
@@ -93,8 +105,8 @@ def render(
 class MetricsServer:
     """Serves the latest metrics page at ``http://address:port/metrics``."""
 
-    def __init__(self, address: str, port: int) -> None:
-        self._page = "llama_herd_router_up 1\n"
+    def __init__(self, address: str, port: int, page: str) -> None:
+        self._page = page
         self._lock = threading.Lock()
         server = self
 

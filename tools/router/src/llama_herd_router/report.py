@@ -31,6 +31,8 @@ def node_json(n: d.NodeState, margin: float) -> dict[str, Any]:
         "error": n.error or None,
         "version": n.version or None,
         "vram_mib": n.vram_mib,
+        "vram_source": n.vram_source,
+        "vram_note": n.vram_note,
         "usable_mib": n.usable_mib(margin) if n.has_gpu else 0,
         "used_mib": n.used_mib,
         "free_mib": n.free_mib(margin) if n.has_gpu else 0,
@@ -59,6 +61,7 @@ def optimize_json(res: OptimizeResult) -> dict[str, Any]:
     return {
         "applied": res.applied,
         "ok": res.ok,
+        "result": optimize_result(res),
         "steps": [
             {"model": s.model, "action": s.action, "node": s.node, "message": s.message, "unloaded_from": s.unloaded}
             for s in res.steps
@@ -68,7 +71,7 @@ def optimize_json(res: OptimizeResult) -> dict[str, Any]:
 
 def status_text(nodes: Sequence[d.NodeState], margin: float, models: Sequence[str], sizes: Mapping[str, int]) -> str:
     """A node table, then seed 001's per-GPU-node "Can fit these models"."""
-    rows = [("NODE", "KIND", "VRAM", "USABLE", "USED", "FREE", "LOADED (MB in VRAM/size)")]
+    rows = [("NODE", "KIND", "VRAM", "FROM", "USABLE", "USED", "FREE", "LOADED (MB in VRAM/size)")]
     for n in nodes:
         gpu = n.has_gpu
         loaded = ", ".join(f"{m.name} {m.size_vram_mib}/{m.size_mib}" for m in n.loaded) or "-"
@@ -77,15 +80,27 @@ def status_text(nodes: Sequence[d.NodeState], margin: float, models: Sequence[st
                 n.url,
                 n.kind,
                 "?" if n.vram_mib is None else str(n.vram_mib),
+                n.vram_source,
                 str(n.usable_mib(margin)) if gpu else "-",
                 str(n.used_mib) if n.reachable else "-",
-                str(n.free_mib(margin)) if gpu else "-",
+                str(n.free_mib(margin)) if gpu and n.reachable else ("0" if gpu else "-"),
                 loaded if n.reachable else f"unreachable: {n.error}",
             )
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     lines = ["🎯 GPU ROUTING STATUS", RULE]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1] for r in rows]
+    lines += ["", "VRAM from: config = vram_mib in the config (the gpu_router role renders the collection's GPU facts);"]
+    lines += ["           observed = learned from the node's /api/ps size_vram; unknown = neither yet"]
+    for n in nodes:
+        if n.vram_source != d.VRAM_CONFIG:
+            lines.append(f"   {n.url}: {n.vram_note}")
+    unknown = [n.url for n in nodes if n.vram_mib is None]
+    if unknown:
+        lines += [
+            "",
+            f"⚠️  VRAM unknown on {len(unknown)} node(s): nothing is routed to their GPU, and check/optimize say NOT VERIFIED",
+        ]
     for n in nodes:
         if not (n.reachable and n.has_gpu):
             continue
@@ -114,6 +129,10 @@ def route_text(dec: d.Decision) -> str:
     lines.append("")
     if dec.best is not None:
         lines += [f"   🏆 Best choice: {dec.best.url} (GPU)", f"      Reason: {dec.best.reason}"]
+    elif dec.unknown_vram:
+        lines.append(f"   {dec.result}")
+        if dec.cpu_node is not None:
+            lines.append(f"   Meanwhile: {dec.cpu_node} (CPU), unverified")
     elif dec.cpu_node is not None:
         lines += [f"   🏆 Best choice: {dec.cpu_node} (CPU)", "      Reason: Model must run on CPU"]
     else:
@@ -161,9 +180,30 @@ def optimize_text(res: OptimizeResult) -> str:
             lines.append(f"   ❌ {s.decision.result}")
     lines += ["", "🚀 Executing Routing Plan" if res.applied else "📝 Routing Plan (nothing changed)", RULE]
     for s in res.steps:
-        mark = {"loaded": "✅", "on_gpu": "✅", "load": "📍", "cpu": "⏏️ ", "failed": "❌"}[s.action]
+        mark = {"loaded": "✅", "on_gpu": "✅", "load": "📍", "cpu": "⏏️ ", "failed": "❌", "unverified": "❓"}[s.action]
         lines.append(f"   {mark} {s.message}")
         lines += [f"      unloaded the CPU copy at {u}" for u in s.unloaded]
     lines.append("")
-    lines.append("Result: " + ("all priority models placed" if res.ok else "some priority models failed to load on GPU"))
+    lines.append(optimize_result(res))
     return "\n".join(lines)
+
+
+def optimize_result(res: OptimizeResult) -> str:
+    """One honest line: success only for what was verified."""
+    failed = [s.model for s in res.steps if s.action == "failed"]
+    unverified = [s for s in res.steps if s.action == "unverified"]
+    if failed:
+        return f"Result: {len(failed)} priority model(s) failed to load on GPU: {', '.join(failed)}"
+    if unverified:
+        urls = sorted({u for s in unverified if s.decision for u in s.decision.unknown_vram})
+        return (
+            f"Result: NOT VERIFIED: VRAM unknown on {len(urls)} node(s) ({', '.join(urls)}); "
+            f"{len(unverified)} priority model(s) not placed. Set vram_mib for these nodes "
+            "(the gpu_router role does), or load a model there once so /api/ps shows size_vram"
+        )
+    on_gpu = sum(1 for s in res.steps if s.action in ("on_gpu", "loaded", "load"))
+    cpu = [s.model for s in res.steps if s.action == "cpu"]
+    verb = "would be" if not res.applied else "are"
+    if not cpu:
+        return f"Result: all {on_gpu} priority models {verb} on GPU" + ("" if res.applied else " (nothing changed)")
+    return f"Result: {on_gpu} priority model(s) {verb} on GPU; {', '.join(cpu)} must run on CPU (no GPU node has room)"

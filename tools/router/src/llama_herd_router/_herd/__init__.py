@@ -1,6 +1,6 @@
-"""The collection's ``plugins/module_utils`` (``memory.py``, ``catalog.py``).
+"""The collection's ``plugins/module_utils`` (``memory.py``, ``catalog.py``, ``ollama.py``).
 
-A built wheel ships both files next to this one (hatchling ``force-include``).
+A built wheel ships these files next to this one (hatchling ``force-include``).
 Run from a checkout of the collection, they are read in place, so the router
 and the Ansible plan always share one memory model and one catalog.
 """
