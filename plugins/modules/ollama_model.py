@@ -57,7 +57,7 @@ options:
     type: str
   keep_alive:
     description:
-      - Preload the model after pulling and keep it loaded this long: a Go duration with a unit on
+      - Preload the model after pulling and keep it loaded this long, as a Go duration with a unit on
         every number (C(30m), C(1h30m), C(90s)), or a whole number of seconds (C(-1) for ever).
         Checked before any request as Ollama reads it (C(time.ParseDuration)); C(300) is 300 seconds
         but a unit-less decimal like C(1.5) fails, as it would on the server (HTTP 400).

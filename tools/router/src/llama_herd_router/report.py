@@ -206,4 +206,4 @@ def optimize_result(res: OptimizeResult) -> str:
     verb = "would be" if not res.applied else "are"
     if not cpu:
         return f"Result: all {on_gpu} priority models {verb} on GPU" + ("" if res.applied else " (nothing changed)")
-    return f"Result: {on_gpu} priority model(s) {verb} on GPU; {', '.join(cpu)} must run on CPU (no GPU node has room)"
+    return f"Result: {on_gpu} of {len(res.steps)} priority models {verb} on GPU; must run on CPU: {', '.join(cpu)}"

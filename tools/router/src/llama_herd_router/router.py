@@ -183,11 +183,11 @@ def optimize(cfg: Config, nodes: Sequence[d.NodeState], apply: bool = True, clie
         dec = d.decide(state, model, cfg.vram_safety_margin, overrides=cfg.model_sizes)
         best = dec.best
         if best is None:
-            reasons = "; ".join(f"{v.url}: {v.reason}" for v in dec.verdicts)
             if dec.unknown_vram:
-                msg = f"{model} not placed: VRAM unknown on {', '.join(dec.unknown_vram)} ({reasons})"
+                msg = f"{model} not placed: VRAM unknown on {', '.join(dec.unknown_vram)}"
                 steps.append(Step(model, "unverified", dec.cpu_node, msg, dec))
             else:
+                reasons = "; ".join(f"{v.url}: {v.reason}" for v in dec.verdicts)
                 steps.append(Step(model, "cpu", dec.cpu_node, f"{model} stays on CPU ({reasons})", dec))
             continue
         if best.kind == d.LOADED:
