@@ -30,7 +30,7 @@ all:
         {extra}
 """
 
-PER_CONCERN = ["firewall", "ollama", "llama_cpp", "loadbalancer", "distributed_llama", "gpu_router"]
+PER_CONCERN = ["firewall", "ollama", "llama_cpp", "loadbalancer", "distributed_llama", "gpu_router", "monitoring"]
 
 
 def _setup(tmp_path, monkeypatch, extra: str = "") -> list[str]:
