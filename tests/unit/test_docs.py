@@ -77,3 +77,18 @@ def test_clusters_page_quotes_the_current_plans():
         lines = set(_example_plan_markdown(name).splitlines())
         stale = [line for line in excerpt.splitlines() if line.strip() and line.strip() != "..." and line not in lines]
         assert not stale, f"docs/clusters.md: the plan of {name} no longer prints {stale} (run make plan INV=...)"
+
+
+_PATH_RE = re.compile(
+    r"`((?:roles|docs|playbooks|plugins|tests|tools|inventory|molecule|bench|\.ci)/[A-Za-z0-9_./-]+)`"
+)
+
+
+@pytest.mark.parametrize("page", DOC_PAGES, ids=lambda p: str(p.relative_to(REPO)))
+def test_repository_paths_named_in_docs_exist(page):
+    """A file or directory of the repository named in backticks exists, so a
+    reader who looks for it finds it (paths with placeholders are skipped)."""
+    missing = sorted(
+        {p for p in _PATH_RE.findall(page.read_text()) if not (REPO / p.rstrip("/")).exists() and ".cache" not in p}
+    )
+    assert not missing, f"{page.relative_to(REPO)} names files the repository does not have: {missing}"
