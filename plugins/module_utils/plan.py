@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from . import memory
+from .firewall import exposure
 from .catalog import OLLAMA_DEFAULT_QUANT, extended_catalog, lookup, merge_entry, model_size_mib, quant_from_tag
 from .gpu_facts import GPU_SOURCES, VENDOR_TOOLS
 from .placement import GPU, RAM, Demand, Host, kept, solve
@@ -769,4 +770,14 @@ def build_plan(
     from .loadbalancer import pool_port_problems  # loadbalancer imports this module
 
     plan["errors"] += [f"host {h}: {v}: {p}. Fix: {f}." for h, v, p, f in pool_port_problems(hostvars, groups, plan)]
+    # Who can reach each port once the firewall role ran (herd_firewall), per
+    # host; a malformed level or port is preflight's to report.
+    plan["exposure"] = {}
+    for h in members:
+        try:
+            rows = exposure(h, hostvars, groups)
+        except (ValueError, TypeError):
+            continue
+        if rows:
+            plan["exposure"][h] = rows
     return plan

@@ -101,6 +101,10 @@ def markdown(plan: Mapping[str, Any]) -> str:
             f"max_seq_len {d['max_seq_len']}, {d['per_node_mib']} MiB per worker, {d['root_mib']} MiB on the root",
             "",
         ]
+    if plan.get("exposure"):
+        lines += ["## Exposure (who can reach each port, after the firewall role)", ""]
+        rows = [[h, r["port"], r["var"], r["open_to"]] for h, rs in plan["exposure"].items() for r in rs]
+        lines += _table(["host", "port", "variable", "open to"], rows) + [""]
     return "\n".join(lines)
 
 

@@ -164,3 +164,15 @@ def test_firewalld_rich_rules_per_family():
         'rule family="ipv4" source address="10.9.0.10" port port="50052" protocol="tcp" accept',
         'rule family="ipv6" source address="fd00::10" port port="50052" protocol="tcp" accept',
     ]
+
+
+def test_plan_shows_each_hosts_exposure_before_a_run():
+    from ansible_collections.llamaherd.cluster.plugins.module_utils.plan import build_plan
+    from ansible_collections.llamaherd.cluster.plugins.module_utils.plan_report import markdown
+
+    hv = {h: {**v, "herd_ram_mb": 8192} for h, v in HOSTVARS.items()}
+    plan = build_plan(hv, GROUPS)
+    assert {r["port"]: r["open_to"] for r in plan["exposure"]["w1"]}[50100] == "head"
+    assert "| w1 | 50100 | llama_cpp_rpc_port | head |" in markdown(plan)
+    hv["w1"]["herd_firewall"] = "bogus"  # preflight's to report; the plan does not raise
+    assert "w1" not in build_plan(hv, GROUPS)["exposure"]
