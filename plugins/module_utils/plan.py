@@ -19,8 +19,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from . import memory
-from .firewall import exposure
 from .catalog import OLLAMA_DEFAULT_QUANT, extended_catalog, lookup, merge_entry, model_size_mib, quant_from_tag
+from .firewall import exposure
 from .gpu_facts import GPU_SOURCES, VENDOR_TOOLS
 from .placement import GPU, RAM, Demand, Host, kept, solve
 

@@ -104,7 +104,7 @@ def markdown(plan: Mapping[str, Any]) -> str:
     if plan.get("exposure"):
         lines += ["## Exposure (who can reach each port, after the firewall role)", ""]
         rows = [[h, r["port"], r["var"], r["open_to"]] for h, rs in plan["exposure"].items() for r in rs]
-        lines += _table(["host", "port", "variable", "open to"], rows) + [""]
+        lines += [*_table(["host", "port", "variable", "open to"], rows), ""]
     return "\n".join(lines)
 
 

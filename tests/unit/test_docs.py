@@ -79,16 +79,12 @@ def test_clusters_page_quotes_the_current_plans():
         assert not stale, f"docs/clusters.md: the plan of {name} no longer prints {stale} (run make plan INV=...)"
 
 
-_PATH_RE = re.compile(
-    r"`((?:roles|docs|playbooks|plugins|tests|tools|inventory|molecule|bench|\.ci)/[A-Za-z0-9_./-]+)`"
-)
+_PATH_RE = re.compile(r"`((?:roles|docs|playbooks|plugins|tests|tools|inventory|molecule|bench|\.ci)/[A-Za-z0-9_./-]+)`")
 
 
 @pytest.mark.parametrize("page", DOC_PAGES, ids=lambda p: str(p.relative_to(REPO)))
 def test_repository_paths_named_in_docs_exist(page):
     """A file or directory of the repository named in backticks exists, so a
     reader who looks for it finds it (paths with placeholders are skipped)."""
-    missing = sorted(
-        {p for p in _PATH_RE.findall(page.read_text()) if not (REPO / p.rstrip("/")).exists() and ".cache" not in p}
-    )
+    missing = sorted({p for p in _PATH_RE.findall(page.read_text()) if not (REPO / p.rstrip("/")).exists() and ".cache" not in p})
     assert not missing, f"{page.relative_to(REPO)} names files the repository does not have: {missing}"
