@@ -8,6 +8,7 @@ from __future__ import annotations
 from ansible.errors import AnsibleError
 from ansible.plugins.action import ActionBase
 from ansible_collections.llamaherd.cluster.plugins.module_utils.inventory import (
+    preflight_summary,
     validate_inventory,
 )
 
@@ -40,6 +41,13 @@ class ActionModule(ActionBase):
                         wanted[key] = f"<undefined: {exc.message}>"
             collected[host] = wanted
         report = validate_inventory(collected, groups)
+        # A forgotten -i falls back to ansible.cfg's inventory: the demo.
+        sources = task_vars.get("ansible_inventory_sources") or []
+        demo = any(str(s).rstrip("/").endswith("inventory/demo") for s in sources)
+        if demo:
+            self._display.warning(
+                "This run targets the demo inventory (inventory/demo, what ansible.cfg uses when -i is not given): pass -i <your inventory> for your cluster."
+            )
         result.update(
             changed=False,
             errors=report.errors,
@@ -54,4 +62,5 @@ class ActionModule(ActionBase):
             result["msg"] = f"preflight found {len(problems)} problem(s); nothing was changed:\n- " + "\n- ".join(problems)
         else:
             result["msg"] = f"inventory ok: {len(collected)} hosts checked"
+            result["summary"] = "\n".join(preflight_summary(collected, groups, len(report.warnings), demo))
         return result

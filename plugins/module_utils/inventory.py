@@ -602,3 +602,45 @@ def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]], groups: Mappin
             None, "llama_cpp_head", "there are RPC workers but no llama-server head to use them", "put one host in llama_cpp_head"
         )
     return report
+
+
+# ------------------------------------------------------------------ summary
+_ENGINE_NAMES = {"ollama": "Ollama", "llama_cpp": "llama.cpp", "dllama": "distributed-llama"}
+
+
+def preflight_summary(
+    hostvars: Mapping[str, Mapping[str, Any]],
+    groups: Mapping[str, Iterable[str]],
+    warnings: int = 0,
+    demo_inventory: bool = False,
+) -> list[str]:
+    """What a passing preflight checked, in a few lines a person reads: the
+    hosts per service group, the models per engine, the firewall levels, and
+    a notice when the run targets the demo inventory (``-i`` forgotten)."""
+    lines = []
+    if demo_inventory:
+        lines.append(
+            "This run targets the demo inventory (inventory/demo, what ansible.cfg uses when -i is not given): pass -i <your inventory> for your cluster."
+        )
+    lines.append(f"Preflight passed: {len(hostvars)} hosts checked, none contacted.")
+    per_group = [f"{g} {len(list(groups[g]))}" for g in SERVICE_GROUPS if list(groups.get(g) or [])]
+    lines.append("  groups: " + (", ".join(per_group) if per_group else "none of the service groups has a host"))
+    any_hv = next((hv for hv in hostvars.values() if hv.get("herd_models")), {})
+    models = [m for m in any_hv.get("herd_models") or [] if isinstance(m, Mapping)]
+    engines: dict[str, int] = {}
+    for m in models:
+        engine = _ENGINE_NAMES.get(str(m.get("engine") or "ollama"), str(m.get("engine")))
+        engines[engine] = engines.get(engine, 0) + 1
+    lines.append("  models: " + (", ".join(f"{n} {e}" for e, n in engines.items()) if engines else "none in herd_models"))
+    levels: dict[str, int] = {}
+    for hv in hostvars.values():
+        try:
+            level = firewall_level(hv.get("herd_firewall"))
+        except ValueError:
+            continue
+        levels[level] = levels.get(level, 0) + 1
+    lines.append("  firewall: " + ", ".join(f"{lvl} on {n} host{'s' * (n != 1)}" for lvl, n in sorted(levels.items())))
+    if warnings:
+        lines.append(f"  warnings: {warnings} (above)")
+    lines.append("Next: playbooks/plan.yml shows what runs where without touching a host; site.yml deploys it.")
+    return lines

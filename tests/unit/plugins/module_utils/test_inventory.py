@@ -152,3 +152,23 @@ def test_switches_must_be_booleans(var):
     assert report.errors == [f"host a: {var}: 'false' is not true or false. Fix: write {var}: true or {var}: false, unquoted."]
     hostvars["a"][var] = False
     assert inv.validate_inventory(hostvars, groups).ok
+
+
+def test_preflight_summary_says_what_was_checked():
+    from ansible_collections.llamaherd.cluster.plugins.module_utils.inventory import preflight_summary
+
+    models = [{"name": "qwen2.5:7b"}, {"name": "m", "engine": "llama_cpp"}]
+    hv = {
+        "a": {"herd_models": models},
+        "b": {"herd_models": models, "herd_firewall": "off"},
+        "c": {"herd_models": models, "herd_firewall": "nonsense"},
+    }
+    groups = {"all": ["a", "b", "c"], "ollama_nodes": ["a", "b"], "llama_cpp_head": ["c"], "gpu_router": []}
+    lines = preflight_summary(hv, groups, warnings=2)
+    assert lines[0] == "Preflight passed: 3 hosts checked, none contacted."
+    assert "  groups: ollama_nodes 2, llama_cpp_head 1" in lines
+    assert "  models: 1 Ollama, 1 llama.cpp" in lines
+    assert "  firewall: off on 1 host, workers on 1 host" in lines  # a bad level is preflight's error, not counted
+    assert "  warnings: 2 (above)" in lines
+    assert preflight_summary(hv, groups, demo_inventory=True)[0].startswith("This run targets the demo inventory")
+    assert max(len(line) for line in lines) <= 100
