@@ -5,12 +5,15 @@ any host (the example inventories' addresses must never be reached)."""
 
 from __future__ import annotations
 
+import json
+
 from ansible.errors import AnsibleError
 from ansible.plugins.action import ActionBase
 from ansible_collections.llamaherd.cluster.plugins.module_utils.inventory import (
     preflight_summary,
     validate_inventory,
 )
+from ansible_collections.llamaherd.cluster.plugins.module_utils.plan import build_plan, declared_plan_problems
 
 # hostvars that matter to validation; anything else is not read (reading every
 # variable would template every host's whole variable set).
@@ -41,6 +44,18 @@ class ActionModule(ActionBase):
                         wanted[key] = f"<undefined: {exc.message}>"
             collected[host] = wanted
         report = validate_inventory(collected, groups)
+        if not report.errors:
+            # The plan on what is known before any host is contacted (declared
+            # values, cached measurements): a model it cannot resolve stops
+            # here, not after measure.yml has reached every host.
+            known = json.loads(json.dumps(collected, default=str))
+            for host in known:
+                facts = all_hostvars[host].get("ansible_facts") or {}
+                if isinstance(facts, dict) and facts.get("herd_measured"):
+                    known[host]["herd_measured"] = json.loads(json.dumps(facts["herd_measured"], default=str))
+            errors, warnings = declared_plan_problems(build_plan(known, groups))
+            report.errors += errors
+            report.warnings += warnings
         # A forgotten -i falls back to ansible.cfg's inventory: the demo.
         sources = task_vars.get("ansible_inventory_sources") or []
         demo = any(str(s).rstrip("/").endswith("inventory/demo") for s in sources)

@@ -13,6 +13,7 @@ contract every role playbook reads (see docs/plan.md):
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -124,8 +125,10 @@ def resolve_model(m: Mapping[str, Any], catalog: Mapping[str, Mapping[str, Any]]
         entry.setdefault("size_mib", {})[quant] = int(m["size_bytes"]) / memory.MIB
     missing = [k for k in SHAPE_KEYS if k not in entry]
     if missing:
+        close = difflib.get_close_matches(str(m["name"]), sorted(catalog), n=1, cutoff=0.8)
+        meant = f"did you mean {close[0]}? Otherwise " if close and lookup(m["name"], catalog) is None else ""
         return None, (
-            f"herd_models[{m['name']}]: the catalog does not know this model's shape ({', '.join(missing)} missing); "
+            f"herd_models[{m['name']}]: the catalog does not know this model's shape ({', '.join(missing)} missing); {meant}"
             f"add it under herd_model_catalog['{m['name']}'] (n_layer, n_embd, n_head, n_head_kv, head_dim, n_ff, n_vocab, "
             f"params_b, size_mib), or read it from the GGUF with llamaherd.cluster.gguf_info"
         )
@@ -781,3 +784,17 @@ def build_plan(
         if rows:
             plan["exposure"][h] = rows
     return plan
+
+
+def declared_plan_problems(plan: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """(errors, warnings) preflight reports from a plan built before any host
+    was contacted. What no measurement can change (a model the catalog does
+    not know, a malformed quant, an inventory-wide setting) is an error; what
+    depends on memory is a warning, since measure.yml may still find more."""
+    errors, warnings = [], []
+    for e in plan.get("errors") or []:
+        if e.startswith(("herd_models[", "inventory:")):
+            errors.append(e)
+        else:
+            warnings.append(f"on the declared hardware: {e}")
+    return errors, warnings

@@ -273,3 +273,14 @@ def test_gpu_compute_buffer_assumption_is_stated():
     p = build_plan(*load_inventory("examples/seed000-ollama-lab"))
     item = next(m for m in p["hosts"]["node-gpu-primary"]["ollama_models"] if m["on_gpu"])
     assert item["reason"].endswith(memory.GPU_COMPUTE_ASSUMPTION)
+
+
+def test_preflight_takes_unresolvable_models_as_errors_and_capacity_as_warnings():
+    from ansible_collections.llamaherd.cluster.plugins.module_utils.plan import build_plan, declared_plan_problems
+
+    models = [{"name": "qwen2.5:3bb"}, {"name": "qwen2.5:72b"}]
+    hv = {"n1": {"herd_models": models, "herd_ram_mib": 4096}}
+    errors, warnings = declared_plan_problems(build_plan(hv, {"all": ["n1"], "ollama_nodes": ["n1"]}))
+    assert len(errors) == 1 and errors[0].startswith("herd_models[qwen2.5:3bb]")
+    assert "did you mean qwen2.5:3b?" in errors[0]
+    assert len(warnings) == 1 and warnings[0].startswith("on the declared hardware: qwen2.5:72b needs")
