@@ -226,6 +226,36 @@ def host_ports(host: str, hv: Mapping[str, Any], groups_of_host: Iterable[str]) 
     return ports
 
 
+def kind_of(value: Any) -> str:
+    """What a value is, in the words of YAML rather than Python's (Ansible's
+    tagged types included): a mapping, a list, a string, a number."""
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    if isinstance(value, (int, float)):
+        return f"the number {value}"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    return "an empty value" if value is None else "a value of another kind"
+
+
+def _near_service_group(name: str) -> str | None:
+    """The service group an inventory group's name is a near miss of
+    (plural/singular, - for _, case, a typo), or None."""
+
+    def norm(g: str) -> str:
+        return g.lower().replace("-", "_").rstrip("s")
+
+    for g in SERVICE_GROUPS:
+        if norm(name) == norm(g):
+            return g
+    close = difflib.get_close_matches(name.lower().replace("-", "_"), SERVICE_GROUPS, n=1, cutoff=0.85)
+    return close[0] if close else None
+
+
 # ------------------------------------------------------------------- checks
 def _check_firewall_level(report: Report, host: str, hv: Mapping[str, Any], member: Iterable[str]) -> None:
     try:
@@ -313,7 +343,7 @@ def _check_gpus(report: Report, host: str, gpus: Any) -> None:
         report.error(
             host,
             "herd_gpus",
-            f"must be a list of GPUs, got {type(gpus).__name__}",
+            f"must be a list of GPUs, got {kind_of(gpus)}",
             "write herd_gpus: [{vendor: nvidia, name: ..., vram_mib: 24576, compute_capability: '8.9'}]",
         )
         return
@@ -402,7 +432,7 @@ def _check_models(report: Report, models: Any, owner: str | None) -> None:
         report.error(
             owner,
             "herd_models",
-            f"must be a list, got {type(models).__name__}",
+            f"must be a list, got {kind_of(models)}",
             "write herd_models: [{name: qwen2.5:3b, replicas: 2}]",
         )
         return
@@ -424,6 +454,8 @@ def _check_models(report: Report, models: Any, owner: str | None) -> None:
                 "unknown model key",
                 f"rename it to {close[0]}" if close else "see docs/inventory.md for model keys",
             )
+        if "labels" in m and (not isinstance(m["labels"], list) or not all(isinstance(x, str) for x in m["labels"])):
+            report.error(owner, f"{var}.labels", f"must be a list of strings, got {kind_of(m['labels'])}", "write labels: [cuda]")
         if "engine" in m and m["engine"] not in MODEL_ENGINES:
             report.error(owner, f"{var}.engine", f"unknown engine {m['engine']!r}", f"use one of {', '.join(MODEL_ENGINES)}")
         if "gpu" in m and m["gpu"] not in MODEL_GPU_POLICIES:
@@ -448,7 +480,27 @@ def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]], groups: Mappin
         for h in members:
             host_groups.setdefault(h, set()).add(g)
 
+    for g in sorted(groups):
+        if g in SERVICE_GROUPS or g in ("all", "ungrouped") or g.startswith(("__", "herd_")):
+            continue
+        meant = _near_service_group(g)
+        if meant:
+            report.error(
+                None,
+                f"group {g}",
+                f"is not a llama-herd group; its hosts get no service from it, and it is close to {meant}",
+                f"rename the group to {meant}",
+            )
     served = sorted(h for h in hostvars if host_groups.get(h, set()) & set(SERVICE_GROUPS))
+    for h in sorted(set(hostvars) - set(served)):
+        hv = hostvars[h]
+        if hv.get("herd_gpus") or "herd_ram_mib" in hv:
+            report.warn(
+                h,
+                "groups",
+                "the host declares hardware (herd_gpus or herd_ram_mib) but is in no llama-herd group, so nothing runs on it",
+                f"put it in one of {', '.join(SERVICE_GROUPS)}, or remove its declaration",
+            )
     if not served:
         report.error(
             None, "groups", "no host is in any llama-herd group", f"put hosts in at least one of {', '.join(SERVICE_GROUPS)}"
@@ -469,6 +521,24 @@ def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]], groups: Mappin
         )
     if "herd_models" in any_hv:
         _check_models(report, any_hv["herd_models"], None)
+        models = any_hv["herd_models"] if isinstance(any_hv["herd_models"], list) else []
+        if not list(groups.get("loadbalancers") or []):
+            for m in models:
+                if isinstance(m, Mapping) and m.get("pool_port"):
+                    report.error(
+                        None,
+                        f"herd_models[{m.get('name')}].pool_port",
+                        "asks for a load-balanced pool, but no host is in loadbalancers",
+                        "put a host in the loadbalancers group, or remove pool_port",
+                    )
+    catalog = any_hv.get("herd_model_catalog")
+    if catalog is not None and (not isinstance(catalog, Mapping) or not all(isinstance(e, Mapping) for e in catalog.values())):
+        report.error(
+            None,
+            "herd_model_catalog",
+            f"must be a mapping of model name to shape, got {kind_of(catalog)}",
+            "write herd_model_catalog: {my-model: {n_layer: 32, n_embd: 4096, ...}} (docs/inventory.md)",
+        )
 
     addresses: dict[str, str] = {}
     for host in served:
@@ -500,6 +570,14 @@ def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]], groups: Mappin
                 f"{os_name} hosts can only be Ollama nodes, but this one is also in {extra}",
                 f"move it out of {extra}, or run those services on a Linux host",
             )
+        labels = hv.get("herd_labels")
+        if labels is not None and (not isinstance(labels, list) or not all(isinstance(x, str) for x in labels)):
+            report.error(
+                host,
+                "herd_labels",
+                f"must be a list of strings, got {kind_of(labels)}",
+                f"write herd_labels: [{labels if isinstance(labels, str) else 'cuda'}]",
+            )
         if "herd_arch" in hv and hv["herd_arch"] not in HOST_ARCH:
             report.error(host, "herd_arch", f"unknown architecture {hv['herd_arch']!r}", f"use one of {', '.join(HOST_ARCH)}")
 
@@ -520,6 +598,13 @@ def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]], groups: Mappin
                     "herd_cluster_address",
                     f"{addr} is a loopback address: services bind to it and no other node can reach them",
                     f"set herd_cluster_address to the address other nodes reach {host} on",
+                )
+            if ip is None and cidr is not None and str(addr).lower() in ("localhost", "localhost.localdomain", "ip6-localhost"):
+                report.error(
+                    host,
+                    "herd_cluster_address",
+                    f"{addr} names the loopback address, outside herd_cluster_cidr {cidr}",
+                    f"use {host}'s address inside {cidr}",
                 )
             if ip is not None and cidr is not None and ip not in cidr:
                 report.error(

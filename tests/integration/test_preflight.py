@@ -35,7 +35,7 @@ def build_inventory(case: dict) -> dict:
         hv.update(case.get("set", {}))
     inv["all"]["vars"].update(case.get("cluster", {}))
     for group, members in case.get("groups", {}).items():
-        inv["all"]["children"][group]["hosts"] = dict.fromkeys(members)
+        inv["all"]["children"].setdefault(group, {})["hosts"] = dict.fromkeys(members)
     return inv
 
 
