@@ -137,6 +137,7 @@ MODEL_KEYS = {
     "url",
     "parts",
     "tier",
+    "allow_context_cap",
 }
 MODEL_ENGINES = ("ollama", "llama_cpp", "dllama")
 MODEL_GPU_POLICIES = ("required", "preferred", "never")

@@ -767,6 +767,7 @@ def build_plan(
                 "Fix: -e herd_plan_sticky=false to plan without the last placement, or remove it."
             )
         _place_ollama(plan, ollama_models, hostvars, groups, margin, solver, catalog, sticky is not False)
+    _context_problems(plan, models, catalog)
     _plan_llama_cpp(plan, models, hostvars, groups, margin, catalog)
     _plan_dllama(plan, models, hostvars, groups, margin, catalog)
     # A pool's listener must not take a port another service uses on its load balancer.
@@ -784,6 +785,31 @@ def build_plan(
         if rows:
             plan["exposure"][h] = rows
     return plan
+
+
+def _context_problems(plan: dict[str, Any], models: list[dict[str, Any]], catalog: Mapping[str, Any]) -> None:
+    """A context above the model's trained context: llama.cpp and
+    distributed-llama run it past what the model learned, Ollama silently
+    caps it; so it is an error, or for Ollama with allow_context_cap a warning."""
+    for m in models:
+        entry = lookup(m["name"], catalog) or {}
+        trained, ctx = entry.get("n_ctx_train"), m.get("context")
+        if not trained or not isinstance(ctx, int) or isinstance(ctx, bool) or ctx <= int(trained):
+            continue
+        engine = str(m.get("engine") or "ollama")
+        var = f"herd_models[{m['name']}].context"
+        if engine == "ollama" and m.get("allow_context_cap") is True:
+            plan["warnings"].append(f"{var}: {ctx} is above the trained context {trained}; Ollama caps it at {trained}.")
+        elif engine == "ollama":
+            plan["errors"].append(
+                f"{var}: {ctx} is above the model's trained context {trained}, and Ollama would silently cap it at "
+                f"{trained}. Fix: set context: {trained} or less, or allow_context_cap: true to accept the cap"
+            )
+        else:
+            plan["errors"].append(
+                f"{var}: {ctx} is above the model's trained context {trained}; {engine} would run it past what the "
+                f"model was trained on. Fix: set context: {trained} or less"
+            )
 
 
 def declared_plan_problems(plan: Mapping[str, Any]) -> tuple[list[str], list[str]]:

@@ -138,6 +138,8 @@ def test_node_share_larger_than_real_ram_stops_before_any_change(tmp_path):
     # It is the model's context, which the plan and the inventory path read.
     seq = 1 << (_ram_mib() * 1024 // 64).bit_length()
     inv["all"]["vars"]["herd_models"][0]["context"] = seq
+    # Past the trained context preflight stops first; here the RAM must.
+    inv["all"]["vars"]["herd_model_catalog"] = {"llama3.1:8b": {"n_ctx_train": seq}}
     out = _run(tmp_path, inv, env={"ANSIBLE_CACHE_PLUGIN": "memory"})
     text = out.stdout + out.stderr
     assert out.returncode != 0, text

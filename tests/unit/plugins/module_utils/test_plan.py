@@ -284,3 +284,25 @@ def test_preflight_takes_unresolvable_models_as_errors_and_capacity_as_warnings(
     assert len(errors) == 1 and errors[0].startswith("herd_models[qwen2.5:3bb]")
     assert "did you mean qwen2.5:3b?" in errors[0]
     assert len(warnings) == 1 and warnings[0].startswith("on the declared hardware: qwen2.5:72b needs")
+
+
+@pytest.mark.parametrize(
+    ("model", "kind"),
+    [
+        ({"name": "qwen2.5:3b", "context": 65536}, "error"),
+        ({"name": "qwen2.5:3b", "context": 65536, "allow_context_cap": True}, "warning"),
+        ({"name": "qwen2.5:3b", "context": 32768}, None),
+        ({"name": "llama3.1:8b", "engine": "llama_cpp", "context": 262144, "allow_context_cap": True}, "error"),
+    ],
+)
+def test_context_above_the_trained_context(model, kind):
+    from ansible_collections.llamaherd.cluster.plugins.module_utils.plan import build_plan
+
+    hv = {"n1": {"herd_models": [model], "herd_ram_mib": 1 << 20}}
+    plan = build_plan(hv, {"all": ["n1"], "ollama_nodes": ["n1"], "llama_cpp_head": ["n1"]})
+    found = {
+        "error": [e for e in plan["errors"] if "above the model's trained context" in e],
+        "warning": [w for w in plan["warnings"] if "above the trained context" in w],
+    }
+    for k, v in found.items():
+        assert bool(v) == (k == kind), (k, plan)
