@@ -443,6 +443,9 @@ def _check_models(report: Report, models: Any, owner: str | None) -> None:
         if not isinstance(m, Mapping) or not m.get("name"):
             report.error(owner, var, "every model needs a name", "add name: <model>, e.g. name: qwen2.5:3b")
             continue
+        if not isinstance(m["name"], str):
+            report.error(owner, f"{var}.name", f"must be a model name, got {kind_of(m['name'])}", "write name: qwen2.5:3b")
+            continue
         var = f"herd_models[{m['name']}]"
         if m["name"] in seen:
             report.error(owner, var, "listed twice", "merge the two entries (use replicas for more copies)")
@@ -532,12 +535,22 @@ def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]], groups: Mappin
                         "asks for a load-balanced pool, but no host is in loadbalancers",
                         "put a host in the loadbalancers group, or remove pool_port",
                     )
-    catalog = any_hv.get("herd_model_catalog")
-    if catalog is not None and (not isinstance(catalog, Mapping) or not all(isinstance(e, Mapping) for e in catalog.values())):
+    # Read from every host (the plan merges them): one message for all.
+    bad_catalogs = {
+        h: hv["herd_model_catalog"]
+        for h, hv in hostvars.items()
+        if hv.get("herd_model_catalog") is not None
+        and (
+            not isinstance(hv["herd_model_catalog"], Mapping)
+            or not all(isinstance(e, Mapping) for e in hv["herd_model_catalog"].values())
+        )
+    }
+    if bad_catalogs:
+        first = next(iter(bad_catalogs.values()))
         report.error(
             None,
             "herd_model_catalog",
-            f"must be a mapping of model name to shape, got {kind_of(catalog)}",
+            f"must be a mapping of model name to shape, got {kind_of(first)} (on {', '.join(sorted(bad_catalogs))})",
             "write herd_model_catalog: {my-model: {n_layer: 32, n_embd: 4096, ...}} (docs/inventory.md)",
         )
 
@@ -652,6 +665,15 @@ def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]], groups: Mappin
                     "herd_ram_mib",
                     f"must be a positive whole number of MiB, got {ram!r}",
                     "give the host's memory in MiB, e.g. 65536 for 64 GB (free -m)",
+                )
+        for var in ("herd_max_loaded_models", "ollama_max_loaded_models"):
+            cap = hv.get(var)
+            if cap is not None and (not is_int(cap) or cap <= 0):
+                report.error(
+                    host,
+                    var,
+                    f"must be a positive whole number of models, got {cap!r}",
+                    f"set {var} to how many models Ollama may keep loaded at once, e.g. 2, or remove it",
                 )
 
         seen_ports: dict[int, str] = {}

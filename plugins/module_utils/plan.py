@@ -485,7 +485,8 @@ def rpc_split(
     """Per-device memory of one llama-server over RPC (seed 003's table)."""
     weights = [max(d["usable_mib"], 0.0) for d in devices]
     low = min((w for w in weights if w > 0), default=1.0)
-    split = [round(w / low, 3) for w in weights]
+    # No device with known memory: an even split, which then does not fit.
+    split = [round(w / low, 3) for w in weights] if any(w > 0 for w in weights) else [1.0] * len(weights)
     # A GGUF header's tensors (gguf_info) give the exact bytes of each layer;
     # otherwise the shape gives them, scaled to the file size the catalog knows.
     header = entry.get("tensors") if entry.get("quant") == quant else None
@@ -746,7 +747,8 @@ def build_plan(
     # (e.g. from gguf_info where the file lives) counts.
     extra: dict[str, Any] = {}
     for h in members:
-        for name, entry in (hostvars.get(h, {}).get("herd_model_catalog") or {}).items():
+        declared = hostvars.get(h, {}).get("herd_model_catalog")
+        for name, entry in (declared if isinstance(declared, Mapping) else {}).items():
             if isinstance(entry, Mapping):
                 extra[name] = merge_entry(extra.get(name), entry)
     catalog = extended_catalog(extra)
