@@ -246,6 +246,7 @@ def test_embed(client: ollama.Client, models: dict[str, str]) -> None:
     """api/types.go:603-632: `embeddings` is one vector per input."""
     r = client.embed(models["embed"], ["one", "two"])
     assert len(r.embeddings) == 2 and len(r.embeddings[0]) > 0
+    assert r.prompt_eval_count and r.prompt_eval_count >= 2  # server/routes.go EmbedHandler: PromptEvalCount
     assert client.embed(models["embed"], []).embeddings == []  # server/routes.go:862-864
 
 

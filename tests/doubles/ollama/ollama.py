@@ -1012,7 +1012,10 @@ class Handler(BaseHTTPRequestHandler):
         for text in inputs:
             h = hashlib.sha256(str(text).encode()).digest()
             vecs.append([round((b - 128) / 128, 4) for b in h[:16]])
-        self.send_json(200, {"model": name, "embeddings": vecs, "total_duration": 1000})
+        # prompt_eval_count is the tokens of every input, as upstream's
+        # EmbedHandler adds them up (LiteLLM's ollama provider reads it).
+        count = sum(len(str(text).split()) for text in inputs)
+        self.send_json(200, {"model": name, "embeddings": vecs, "total_duration": 1000, "prompt_eval_count": count})
 
     def embeddings(self, req: dict[str, Any]) -> None:
         """The older /api/embeddings (server/routes.go:1042-1100): `prompt`, one
