@@ -382,6 +382,64 @@ def _modes(d: Demand) -> tuple[str, ...]:
     return (GPU,) if d.gpu == "required" else (RAM,) if d.gpu == "never" else (GPU, RAM)
 
 
+# settle_modes enumerates every GPU/RAM split of a host's models up to this
+# many (2^12 splits); beyond it the solver's split stands.
+MAX_SETTLE_MODELS = 12
+
+
+def settle_modes(
+    demands: Sequence[Demand], hosts: Sequence[Host], assignment: dict[str, list[tuple[str, str]]]
+) -> dict[str, list[tuple[str, str]]]:
+    """The same models on each host, split between GPU and RAM one way only:
+    of the splits that fit, the one worth most, then the one using the most
+    GPU memory, then the first by model names. Solvers return any of several
+    equally good splits, and which one can change with the last plan's record
+    (its keep bonus counts hosts, not modes); the plan must not."""
+    by = {d.name: d for d in demands}
+    hmap = {h.name: h for h in hosts}
+    on_host: dict[str, list[tuple[str, str]]] = {}
+    for m, places in assignment.items():
+        for h, mode in places:
+            on_host.setdefault(h, []).append((m, mode))
+    chosen: dict[tuple[str, str], str] = {}
+    for hname, items in on_host.items():
+        host = hmap[hname]
+        pool = max(host.gpu_mib, host.ram_mib) if host.unified else None
+        fixed = {GPU: host.gpu_mib if pool is None else pool, RAM: host.ram_mib if pool is None else pool}
+        movable = []
+        for m, mode in sorted(items):
+            sizes = by[m].sizes.get(hname, {})
+            if _modes(by[m]) == (GPU, RAM) and GPU in sizes and RAM in sizes:
+                movable.append(m)
+            else:
+                _take(fixed, host, mode, sizes[mode])
+        if not movable or len(movable) > MAX_SETTLE_MODELS:
+            continue
+        best: tuple | None = None
+        for mask in range(1 << len(movable)):
+            free = dict(fixed)
+            gain = gpu = 0.0
+            on_gpu = []
+            for i, m in enumerate(movable):
+                mode = GPU if mask >> i & 1 else RAM
+                size = by[m].sizes[hname][mode]
+                _take(free, host, mode, size)
+                if mode == GPU:
+                    gain += _value(by[m], GPU) - _value(by[m], RAM)
+                    gpu += size
+                    on_gpu.append(m)
+            if free[GPU] < -1e-6 or free[RAM] < -1e-6:
+                continue
+            key = (-gain, -gpu, tuple(on_gpu))
+            if best is None or key < best:
+                best = key
+        if best is None:
+            continue  # cannot happen: the solver's own split fits
+        for m in movable:
+            chosen[(m, hname)] = GPU if m in best[2] else RAM
+    return {m: [(h, chosen.get((m, h), mode)) for h, mode in places] for m, places in assignment.items()}
+
+
 def improve(
     demands: Sequence[Demand],
     hosts: Sequence[Host],
@@ -593,6 +651,8 @@ def solve(demands: Sequence[Demand], hosts: Sequence[Host], solver: str = "auto"
                 p.solver = r.solver if r.solver.endswith("+search") else p.solver
                 p.bound = r.bound
                 r = p
+        r.assignment = settle_modes(demands, hosts, r.assignment)
+        r.objective = objective(demands, r.assignment)
         r.seconds = time.perf_counter() - t0
         g_ = gap(r.objective, r.bound)
         if g_ is not None:

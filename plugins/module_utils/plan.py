@@ -251,12 +251,10 @@ def _place_ollama(plan, models, hostvars, groups, margin, solver, catalog, stick
     result = solve(demands, hosts, solver=solver)
     plan["solver"] = result.solver
     plan["solver_notes"] = result.notes
-    plan["solver_seconds"] = round(result.seconds, 4)
     moved_from = _stickiness(plan, demands, result)
     hmap = {h.name: h for h in hosts}
     used_gpu = {h.name: 0.0 for h in hosts}
     used_ram = {h.name: 0.0 for h in hosts}
-    by_model = {d.name: d for d in demands}
     # GPU placements first (their memory is fixed), then RAM with partial offload.
     placed: list[tuple[str, str, str]] = []
     for mode_pass in (GPU, RAM):
@@ -298,19 +296,21 @@ def _place_ollama(plan, models, hostvars, groups, margin, solver, catalog, stick
                 why = f"needs {math.ceil(total)} MiB, more than the {max(gpu_free, 0):.0f} MiB of VRAM left"
                 if m.get("gpu") == "never":
                     why = "gpu: never"
-                item["reason"] = (
-                    f"{why}: runs from RAM ({h.ram_mib:.0f} MiB usable, {h.ram_mib - used_ram[host]:.0f} MiB free)"
-                    + (f", {layers} of {n_layer} layers offloaded to the GPU" if layers else "")
-                )
+                ram = f"({h.ram_mib:.0f} MiB usable, {h.ram_mib - used_ram[host]:.0f} MiB free)"
+                if layers == n_layer:
+                    # Every layer fits, the rest (output, compute, the share
+                    # Ollama keeps on the CPU) does not: not "from RAM".
+                    item["reason"] = f"{why}: all {n_layer} layers on the GPU, the rest of it in RAM {ram}"
+                else:
+                    item["reason"] = f"{why}: runs from RAM {ram}" + (
+                        f", {layers} of {n_layer} layers offloaded to the GPU" if layers else ""
+                    )
             else:
                 item["reason"] = (
                     f"no GPU: runs from RAM, fits in {h.ram_mib:.0f} MiB usable ({info['ram_mib']} MiB x {margin}), "
                     f"{h.ram_mib - used_ram[host]:.0f} MiB free"
                 )
-        d = by_model[name]
-        if host in d.keep:
-            item["reason"] += f"; kept on {host} (placed there by the last plan)"
-        elif moved_from.get((name, host)):
+        if moved_from.get((name, host)):
             item["reason"] += f"; moved here from {moved_from[(name, host)]}"
         item["memory_mib"] = math.ceil(total)
         item["context"] = need["ctx"]
@@ -407,10 +407,11 @@ def _stickiness(plan, demands, result) -> dict[tuple[str, str], str]:
     and why a replica leaves a host it had; (model, new host) -> 'old host
     (placed there by the last plan): why' for the reasons."""
     recorded = sum(len(d.keep) for d in demands)
-    if not recorded:
-        return {}
+    stayed = kept(demands, result.assignment)
+    if stayed == recorded:
+        return {}  # nothing moved: the plan reads as it did the first time
     moved: dict[tuple[str, str], str] = {}
-    notes = [f"stickiness: {kept(demands, result.assignment)} of {recorded} replicas stay where the last plan put them"]
+    notes = [f"stickiness: {stayed} of {recorded} replicas stay where the last plan put them"]
     for d in demands:
         now = [h for h, _ in result.assignment.get(d.name, [])]
         left = sorted(d.keep - set(now))

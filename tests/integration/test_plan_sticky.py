@@ -77,9 +77,7 @@ def test_a_limited_add_node_run_keeps_the_last_placement(tmp_path, monkeypatch):
     plan = _plan(tmp_path)
     assert _where(plan, "all-minilm") == ["node2"]
     assert _where(plan, "qwen2.5-coder:0.5b") == ["node1", "node2", "node3"]
-    assert "stickiness: 3 of 3 replicas stay where the last plan put them" in plan["solver_notes"]
-    minilm = next(m for m in plan["hosts"]["node2"]["ollama_models"] if m["name"] == "all-minilm")
-    assert minilm["reason"].endswith("kept on node2 (placed there by the last plan)")
+    assert not any(n.startswith("stickiness") for n in plan["solver_notes"])  # nothing moved
 
     # 3. The switch: plan without the record (the greedy's tie-break).
     res = run_playbook("-i", inv, *report, "--limit", "node3", "playbooks/plan.yml", "-e", "herd_plan_sticky=false")

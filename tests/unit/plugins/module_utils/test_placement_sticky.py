@@ -60,11 +60,14 @@ def test_adding_a_node_moves_nothing(solver):
     for host, names in placed(before).items():
         assert placed(after)[host] == names, f"{solver}: {host} changed"
     assert placed(after)["herd-cl-ollama3"] == ["qwen2.5-coder:0.5b"]
-    assert "stickiness: 3 of 3 replicas stay where the last plan put them" in after["solver_notes"]
+    # nothing moved, so nothing about the record: the kept hosts read as
+    # they did in the first plan (plans are byte-stable run after run)
+    assert not any(n.startswith("stickiness") for n in after["solver_notes"])
     minilm = next(m for m in after["hosts"]["herd-cl-ollama1"]["ollama_models"] if m["name"] == "all-minilm")
-    assert minilm["reason"].endswith("; kept on herd-cl-ollama1 (placed there by the last plan)")
+    first = next(m for m in before["hosts"]["herd-cl-ollama1"]["ollama_models"] if m["name"] == "all-minilm")
+    assert minilm["reason"] == first["reason"]
     new = after["hosts"]["herd-cl-ollama3"]["ollama_models"][0]
-    assert "kept on" not in new["reason"] and "moved here" not in new["reason"]
+    assert "moved here" not in new["reason"]
     # the same input plans the same way
     again = build_plan(*cluster(3, record_of(before)), solver=solver)
     assert again["hosts"] == after["hosts"] and again["solver_notes"] == after["solver_notes"]
@@ -112,7 +115,7 @@ def test_records_of_gone_hosts_and_models_are_ignored():
         assert p["errors"] == []
         assert "herd-cl-old" not in p["hosts"]
         assert "all-minilm" in placed(p)["herd-cl-ollama1"]
-        assert "stickiness: 3 of 3 replicas stay where the last plan put them" in p["solver_notes"]
+        assert not any(n.startswith("stickiness") for n in p["solver_notes"])
 
 
 def test_a_model_that_no_longer_fits_its_old_host_says_so():

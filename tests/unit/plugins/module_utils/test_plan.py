@@ -306,3 +306,38 @@ def test_context_above_the_trained_context(model, kind):
     }
     for k, v in found.items():
         assert bool(v) == (k == kind), (k, plan)
+
+
+EXAMPLES = sorted(p.name for p in (REPO / "inventory/examples").iterdir() if p.is_dir())
+
+
+@pytest.mark.parametrize("example", [*EXAMPLES, "demo"])
+@pytest.mark.parametrize("solver", ["auto", "greedy"])
+def test_a_plan_is_the_same_run_after_run(example, solver):
+    """The same inputs plan the same, byte for byte, although the second run
+    reads the first one's placement record (herd_placed, as plan.yml caches
+    it) and the first does not."""
+    hv, groups = load_inventory("demo" if example == "demo" else f"examples/{example}")
+    texts = []
+    for _ in range(3):
+        plan = build_plan(hv, groups, solver=solver)
+        texts.append(json.dumps(plan, sort_keys=True))
+        for host, v in plan["hosts"].items():
+            hv[host] = {**hv[host], "herd_placed": {"ollama_models": [m["name"] for m in v["ollama_models"]]}}
+    assert texts[1] == texts[0], f"{example}: the second plan differs from the first"
+    assert texts[2] == texts[0]
+
+
+def test_a_host_splits_gpu_and_ram_one_way_whatever_the_solver_returned():
+    """Two models on one host, room on the GPU for one: both splits are worth
+    the same (neither has a priority), so the larger one takes the GPU."""
+    hosts = [placement.Host("h", gpu_mib=1000, ram_mib=4000)]
+    demands = [
+        placement.Demand("a", 1, sizes={"h": {"gpu": 600, "ram": 600}}),
+        placement.Demand("b", 1, sizes={"h": {"gpu": 900, "ram": 900}}),
+    ]
+    for given in ({"a": [("h", "gpu")], "b": [("h", "ram")]}, {"a": [("h", "ram")], "b": [("h", "gpu")]}):
+        assert placement.settle_modes(demands, hosts, given) == {"a": [("h", "ram")], "b": [("h", "gpu")]}
+    # a priority point is worth more than filling the GPU
+    demands[0].priority = 1
+    assert placement.settle_modes(demands, hosts, {"a": [("h", "ram")], "b": [("h", "gpu")]})["a"] == [("h", "gpu")]

@@ -1,0 +1,34 @@
+"""playbooks/plan.yml three times on every example inventory, nothing
+changed in between: plan.json, plan.md and plan.html are the same files each
+time, although from the second run on the plan reads the placement record the
+first one cached (herd_placed). The plan action never connects; any
+accidental connection goes to a podman container that does not exist."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import REPO, run_playbook
+
+EXAMPLES = sorted(p.name for p in (REPO / "inventory/examples").iterdir() if p.is_dir())
+NO_NETWORK = ["-e", "ansible_connection=containers.podman.podman"]
+
+
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_plan_yml_writes_the_same_plan_three_times(example, tmp_path, monkeypatch):
+    monkeypatch.setenv("ANSIBLE_CACHE_PLUGIN_CONNECTION", str(tmp_path / "facts"))
+    runs: list[dict[str, bytes]] = []
+    for i in range(3):
+        out = tmp_path / f"plan{i}"
+        res = run_playbook(
+            "-i", str(REPO / "inventory/examples" / example), "playbooks/plan.yml",
+            "-e", f"herd_plan_report_dir={out}", *NO_NETWORK,
+        )  # fmt: skip
+        assert res.returncode == 0, res.stdout + res.stderr
+        runs.append({p.name: p.read_bytes() for p in sorted(Path(out).iterdir())})
+    assert {"plan.json", "plan.md", "plan.html"} <= set(runs[0])
+    assert list((tmp_path / "facts").iterdir()), "plan.yml cached no placement record"
+    for name in runs[0]:
+        assert runs[1][name] == runs[0][name], f"{example}: {name} changed on the second run"
+        assert runs[2][name] == runs[0][name], f"{example}: {name} changed on the third run"
