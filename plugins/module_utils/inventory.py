@@ -668,6 +668,8 @@ def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]], groups: Mappin
                 )
         for var in ("herd_max_loaded_models", "ollama_max_loaded_models"):
             cap = hv.get(var)
+            if isinstance(cap, str) and cap.strip().isdigit():
+                cap = int(cap)  # a templated value; the plan reads it with int()
             if cap is not None and (not is_int(cap) or cap <= 0):
                 report.error(
                     host,
