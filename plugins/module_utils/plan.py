@@ -71,6 +71,34 @@ def host_gpus(hv: Mapping[str, Any]) -> list[dict[str, Any]]:
     return measured + [g for g in declared if _vendor(g) not in vendors]
 
 
+def build_gpus(host: str, hv: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The GPUs a host's llama.cpp is built for: the plan's view
+    (:func:`host_gpus`), with a measured GPU's missing compute capability or
+    gfx target (an nvidia-smi or rocm-smi too old to print it) taken from the
+    declared GPU at the same place among its vendor's; (gpus, errors)."""
+    declared = [dict(g) for g in hv.get("herd_gpus") or [] if isinstance(g, Mapping)]
+    out, errors = [], []
+    seen: dict[str, int] = {}
+    for g in host_gpus(hv):
+        g = dict(g)
+        vendor = _vendor(g)
+        nth = seen[vendor] = seen.get(vendor, -1) + 1
+        key = {"nvidia": "compute_capability", "amd": "gfx_target"}.get(vendor)
+        if key and not g.get(key):
+            same = [d for d in declared if _vendor(d) == vendor]
+            if nth < len(same) and same[nth].get(key):
+                g[key] = same[nth][key]
+            else:
+                example = "'7.0'" if key == "compute_capability" else "gfx1100"
+                errors.append(
+                    f"host {host}: herd_gpus: {vendor} GPU {nth} ({g.get('name') or vendor}) has no {key} "
+                    f"(the driver's tool did not report it), so llama.cpp cannot be built for it. "
+                    f"Fix: declare it in herd_gpus, e.g. {key}: {example}."
+                )
+        out.append(g)
+    return out, errors
+
+
 def gpu_warnings(host: str, hv: Mapping[str, Any]) -> list[str]:
     """Where gpu_facts ran and disagrees with, or could not check, the
     declared ``herd_gpus``. No warning when it never ran (plan-only runs)."""
@@ -152,18 +180,26 @@ def _ollama_settings(m: Mapping[str, Any], hv: Mapping[str, Any]) -> tuple[int, 
     return ctx, par, kv, fa
 
 
-def _ollama_host(name: str, hv: Mapping[str, Any], margin: float, order: int) -> tuple[Host, dict[str, Any]]:
+def _ollama_host(
+    name: str, hv: Mapping[str, Any], margin: float, order: int, booked: Mapping[tuple[str, str], list[tuple[str, float]]]
+) -> tuple[Host, dict[str, Any]]:
     gpus = host_gpus(hv)
     ram = host_ram_mib(hv)
     unified = any(g.get("unified_memory") for g in gpus)
     reserve = memory.OLLAMA_GPU_RESERVE_MIB
     vram_total = sum(int(g.get("vram_mib", 0)) for g in gpus)
+    # What llama.cpp and distributed-llama booked on this host first.
+    taken = {key: sum(mib for _, mib in users) for (h, key), users in booked.items() if h == name}
     if unified:
-        pool = memory.usable_mib(max(vram_total, ram or 0), margin) - reserve
-        gpu_budget, ram_budget = pool, pool
+        pool = memory.usable_mib(max(vram_total, ram or 0), margin) - reserve - sum(taken.values())
+        gpu_budget = ram_budget = max(pool, 0.0)
     else:
-        gpu_budget = sum(max(memory.usable_mib(int(g.get("vram_mib", 0)), margin) - reserve, 0) for g in gpus)
-        ram_budget = memory.usable_mib(ram, margin) if ram else 0.0
+        gpu_budget = sum(
+            max(memory.usable_mib(int(g.get("vram_mib", 0)), margin) - reserve - taken.get(f"GPU{i}", 0), 0)
+            for i, g in enumerate(gpus)
+        )
+        ram_budget = max(memory.usable_mib(ram, margin) - taken.get("RAM", 0), 0.0) if ram else 0.0
+    others = sorted({who for (h, _), users in booked.items() if h == name for who, _ in users})
     cap = hv.get("ollama_max_loaded_models", hv.get("herd_max_loaded_models"))
     info = {
         "gpus": gpus,
@@ -173,6 +209,8 @@ def _ollama_host(name: str, hv: Mapping[str, Any], margin: float, order: int) ->
         "gpu_budget_mib": gpu_budget,
         "ram_budget_mib": ram_budget,
         "tier": hv.get("herd_tier"),
+        "booked_mib": round(sum(taken.values())),
+        "shared": f"; {round(sum(taken.values()))} MiB of this host went to {' and '.join(others)} first" if others else "",
     }
     return Host(name, gpu_budget, ram_budget, int(cap) if cap else None, unified, order), info
 
@@ -203,13 +241,13 @@ def last_placement(nodes: Iterable[str], hostvars: Mapping[str, Mapping[str, Any
     return out
 
 
-def _place_ollama(plan, models, hostvars, groups, margin, solver, catalog, sticky=True):
+def _place_ollama(plan, models, hostvars, groups, margin, solver, catalog, sticky, booked):
     nodes = list(groups.get("ollama_nodes", []))
     last = last_placement(nodes, hostvars) if sticky else {}
     hosts: list[Host] = []
     infos: dict[str, dict[str, Any]] = {}
     for i, h in enumerate(nodes):
-        host, info = _ollama_host(h, hostvars.get(h, {}), margin, i)
+        host, info = _ollama_host(h, hostvars.get(h, {}), margin, i, booked)
         hosts.append(host)
         infos[h] = info
         if info["ram_mib"] is None and not info["gpus"]:
@@ -310,6 +348,7 @@ def _place_ollama(plan, models, hostvars, groups, margin, solver, catalog, stick
                     f"no GPU: runs from RAM, fits in {h.ram_mib:.0f} MiB usable ({info['ram_mib']} MiB x {margin}), "
                     f"{h.ram_mib - used_ram[host]:.0f} MiB free"
                 )
+        item["reason"] += info["shared"]
         if moved_from.get((name, host)):
             item["reason"] += f"; moved here from {moved_from[(name, host)]}"
         item["memory_mib"] = math.ceil(total)
@@ -317,13 +356,16 @@ def _place_ollama(plan, models, hostvars, groups, margin, solver, catalog, stick
         item["parallel"] = need["parallel"]
         plan["hosts"].setdefault(host, {"ollama_models": []})["ollama_models"].append(item)
 
-    # Unplaced replicas: say what is missing.
+    # Unplaced replicas: say what is missing, and what other engines took.
+    shared = [f"{h} gave {infos[h]['booked_mib']} MiB to other engines first" for h in nodes if infos[h]["booked_mib"]]
+    shared_note = f" ({'; '.join(shared)})" if shared else ""
     for d in demands:
         got = len(result.assignment.get(d.name, []))
         if got >= d.replicas:
             continue
         m = next(x for x in models if x["name"] == d.name)
-        options = sorted(d.sizes)
+        wanted = {"required": GPU, "never": RAM}.get(d.gpu)
+        options = sorted(h for h, sizes in d.sizes.items() if wanted is None or wanted in sizes)
         hn = needs.get(d.name, {})
         if not hn:
             continue
@@ -331,22 +373,25 @@ def _place_ollama(plan, models, hostvars, groups, margin, solver, catalog, stick
         ctx = next(iter(hn.values()))["ctx"]
         biggest = max(hosts, key=lambda x: max(x.gpu_mib, x.ram_mib), default=None)
         if not options:
-            largest = max(biggest.gpu_mib, biggest.ram_mib) if biggest else 0
+            if d.gpu == "required":
+                biggest = max(hosts, key=lambda x: x.gpu_mib, default=None)
+            largest = (biggest.gpu_mib if d.gpu == "required" else max(biggest.gpu_mib, biggest.ram_mib)) if biggest else 0
             policy = " on GPU (gpu: required)" if d.gpu == "required" else ""
             plan["errors"].append(
                 f"{d.name} needs {_gib(need_min)} at ctx {ctx}{policy}; the largest host"
                 f"{' (' + biggest.name + ')' if biggest else ''} has {_gib(largest)} usable. Fix: add memory, lower its context, "
-                f"use a smaller quantization, or drop the model"
+                f"use a smaller quantization, or drop the model" + shared_note
             )
         elif len(options) < d.replicas:
             plan["errors"].append(
                 f"{d.name}: replicas {d.replicas} but only {len(options)} host(s) can hold it ({', '.join(options)}); "
                 f"each replica needs its own host. Fix: lower replicas to {len(options)} or add hosts with {_gib(need_min)} free"
+                + shared_note
             )
         else:
             plan["errors"].append(
                 f"{d.name}: placed {got} of {d.replicas} replicas; the hosts that could hold it ({', '.join(options)}) are full "
-                f"with higher-value models. Fix: lower replicas or context, or raise priority"
+                f"with higher-value models. Fix: lower replicas or context, or raise priority" + shared_note
             )
         del m
 
@@ -397,6 +442,7 @@ def _place_ollama(plan, models, hostvars, groups, margin, solver, catalog, stick
             "ram_budget_mib": round(h.ram_mib),
             "ram_used_mib": round(used_ram[h.name]),
             "unified": h.unified,
+            "booked_mib": infos[h.name]["booked_mib"],
         }
         for h in hosts
     }
@@ -451,11 +497,12 @@ def rpc_devices(head: str, workers: list[str], hostvars: Mapping[str, Mapping[st
                         "total_mib": total,
                         "reserve_mib": memory.LLAMA_FIT_RESERVE_MIB,
                         "gpu": g,
+                        "key": f"GPU{i}",
                     }
                 )
         else:
             ram = host_ram_mib(hv) or 0
-            devs.append({"host": w, "device": f"{w} CPU", "total_mib": ram, "reserve_mib": 0, "gpu": None})
+            devs.append({"host": w, "device": f"{w} CPU", "total_mib": ram, "reserve_mib": 0, "gpu": None, "key": "RAM"})
     for i, g in enumerate(host_gpus(hostvars.get(head, {}))):
         total = int(g["vram_mib"])
         devs.append(
@@ -465,6 +512,7 @@ def rpc_devices(head: str, workers: list[str], hostvars: Mapping[str, Mapping[st
                 "total_mib": total,
                 "reserve_mib": memory.LLAMA_FIT_RESERVE_MIB,
                 "gpu": g,
+                "key": f"GPU{i}",
             }
         )
     for d in devs:
@@ -543,7 +591,7 @@ def rpc_split(
     }
 
 
-def _plan_llama_cpp(plan, models, hostvars, groups, margin, catalog):
+def _plan_llama_cpp(plan, models, hostvars, groups, margin, catalog, booked):
     lmodels = [m for m in models if m.get("engine") == "llama_cpp"]
     if not lmodels:
         return
@@ -562,7 +610,7 @@ def _plan_llama_cpp(plan, models, hostvars, groups, margin, catalog):
     for h in [head, *workers]:
         hv = hostvars.get(h, {})
         cuda = hv.get("herd_cuda_version")
-        for g in host_gpus(hv):
+        for g in plan["hosts"][h]["llama_cpp_gpus"]:
             if cuda and g.get("vendor") == "nvidia" and g.get("compute_capability"):
                 why = cuda_toolkit_problem(cuda, g["compute_capability"])
                 if why:
@@ -585,6 +633,10 @@ def _plan_llama_cpp(plan, models, hostvars, groups, margin, catalog):
                 alt_file = model_size_mib(entry.get("name", m["name"]), q, catalog)
                 alts[q] = rpc_split(alt_entry, q, devices, ctx, par, alt_file, head, host_ram_mib(hostvars.get(head, {})), margin)
         plan["rpc_splits"].append({"model": m["name"], "ctx": ctx, "parallel": par, "chosen": split, "alternatives": alts})
+        who = f"llama.cpp's {m['name']}"
+        for d, row in zip([*devices, {"host": head, "key": "RAM"}], split["rows"], strict=True):
+            if row["total_mib"] > 0:
+                booked.setdefault((d["host"], d["key"]), []).append((who, row["total_mib"]))
         volta = bool(devices) and all(
             d["gpu"] and d["gpu"].get("vendor") == "nvidia" and float(d["gpu"].get("compute_capability", 99)) < 7.5
             for d in devices
@@ -621,7 +673,7 @@ def _plan_llama_cpp(plan, models, hostvars, groups, margin, catalog):
 
 
 # ------------------------------------------------------ distributed-llama
-def _plan_dllama(plan, models, hostvars, groups, margin, catalog):
+def _plan_dllama(plan, models, hostvars, groups, margin, catalog, booked):
     dmodels = [m for m in models if m.get("engine") == "dllama"]
     roots = list(groups.get("dllama_root", []))
     workers = list(groups.get("dllama_workers", []))
@@ -688,6 +740,8 @@ def _plan_dllama(plan, models, hostvars, groups, margin, catalog):
                 f"host {h}: {m['name']} needs {need:.0f} MiB per node at {nodes} nodes and max_seq_len {seq}; "
                 f"{memory.usable_mib(ram, margin):.0f} MiB usable ({ram} MiB x {margin}). Fix: more nodes, a shorter context, or a smaller model"
             )
+    for h, need in [(roots[0], root_mib), *((w, worker_mib) for w in workers)]:
+        booked.setdefault((h, "RAM"), []).append((f"distributed-llama's {m['name']}", math.ceil(need)))
     plan["dllama"] = {
         "root": roots[0],
         "workers": workers,
@@ -757,22 +811,33 @@ def build_plan(
         plan["warnings"] += gpu_warnings(h, hostvars.get(h, {}))
     for h in groups.get("ollama_nodes", []):
         plan["hosts"].setdefault(h, {"ollama_models": []})
+    # What llama.cpp is built for on each of its hosts (playbooks/llama_cpp.yml
+    # hands it to the role): measured GPUs over declared, as planned.
+    for h in dict.fromkeys([*groups.get("llama_cpp_head", []), *groups.get("llama_cpp_workers", [])]):
+        gpus, problems = build_gpus(h, hostvars.get(h, {}))
+        plan["hosts"].setdefault(h, {"ollama_models": []})["llama_cpp_gpus"] = gpus
+        plan["errors"] += problems
     ollama_models = [m for m in models if m.get("engine", "ollama") == "ollama"]
     if ollama_models and not groups.get("ollama_nodes"):
         plan["errors"].append(
             "inventory: ollama_nodes: herd_models lists Ollama models but no host is in ollama_nodes. Fix: add hosts to ollama_nodes."
         )
-    elif ollama_models:
+    # One budget per device: llama.cpp and distributed-llama run where the
+    # groups put them, so they are booked first; Ollama is placed in what
+    # they leave (booked: (host, "GPU<i>" | "RAM") -> [(who, MiB)]).
+    booked: dict[tuple[str, str], list[tuple[str, float]]] = {}
+    _plan_llama_cpp(plan, models, hostvars, groups, margin, catalog, booked)
+    _plan_dllama(plan, models, hostvars, groups, margin, catalog, booked)
+    _overbooked(plan, booked, hostvars, margin)
+    if ollama_models and groups.get("ollama_nodes"):
         sticky = plan_switch(any_hv.get("herd_plan_sticky", True))
         if sticky is None:
             plan["errors"].append(
                 f"inventory: herd_plan_sticky: {any_hv['herd_plan_sticky']!r} is not true or false. "
                 "Fix: -e herd_plan_sticky=false to plan without the last placement, or remove it."
             )
-        _place_ollama(plan, ollama_models, hostvars, groups, margin, solver, catalog, sticky is not False)
+        _place_ollama(plan, ollama_models, hostvars, groups, margin, solver, catalog, sticky is not False, booked)
     _context_problems(plan, models, catalog)
-    _plan_llama_cpp(plan, models, hostvars, groups, margin, catalog)
-    _plan_dllama(plan, models, hostvars, groups, margin, catalog)
     # A pool's listener must not take a port another service uses on its load balancer.
     from .loadbalancer import pool_port_problems  # loadbalancer imports this module
 
@@ -788,6 +853,38 @@ def build_plan(
         if rows:
             plan["exposure"][h] = rows
     return plan
+
+
+def _overbooked(plan: dict[str, Any], booked: Mapping[tuple[str, str], list[tuple[str, float]]], hostvars, margin) -> None:
+    """Two users of one device (llama.cpp and distributed-llama, or two
+    llama-servers over the same workers) must fit together; alone, each is
+    checked where it is planned. A unified-memory host is one device."""
+    pools: dict[tuple[str, str], list[tuple[str, float]]] = {}
+    for (h, key), users in booked.items():
+        gpus = host_gpus(hostvars.get(h, {}))
+        unified = any(g.get("unified_memory") for g in gpus)
+        pools.setdefault((h, "MEM" if unified else key), []).extend(users)
+    for (h, key), users in sorted(pools.items()):
+        if len(users) < 2:
+            continue
+        hv = hostvars.get(h, {})
+        gpus, ram = host_gpus(hv), host_ram_mib(hv)
+        if key == "MEM":
+            label, total = "unified memory", max(sum(int(g.get("vram_mib", 0)) for g in gpus), ram or 0)
+        elif key == "RAM":
+            label, total = "RAM", ram
+        else:
+            g = gpus[int(key[3:])]
+            label, total = f"{key} ({g.get('name') or g.get('vendor')})", int(g.get("vram_mib", 0))
+        need = sum(mib for _, mib in users)
+        if not total or need <= memory.usable_mib(total, margin):
+            continue
+        each = " and ".join(f"{who} ({mib:.0f} MiB)" for who, mib in users)
+        plan["errors"].append(
+            f"host {h}: {label}: {each} need {need:.0f} MiB together, {memory.usable_mib(total, margin):.0f} MiB usable "
+            f"({total} MiB x {margin}). Fix: move one of them to another host (its group in the inventory), "
+            "or make one smaller (quant, context)"
+        )
 
 
 def _context_problems(plan: dict[str, Any], models: list[dict[str, Any]], catalog: Mapping[str, Any]) -> None:

@@ -120,7 +120,9 @@ def html_report(plan: Mapping[str, Any]) -> str:
             bars.append(
                 f'<div class="row"><span class="lbl">{html.escape(host)} {kind.upper()}</span>'
                 f'<span class="bar"><span class="fill" style="width:{pct:.1f}%"></span></span>'
-                f"<span>{used} / {budget} MiB</span></div>"
+                f"<span>{used} / {budget} MiB"
+                + (f" (Ollama; {u['booked_mib']} MiB went to other engines first)" if u.get("booked_mib") else "")
+                + "</span></div>"
             )
     for s in plan.get("rpc_splits") or []:
         for r in s["chosen"]["rows"]:

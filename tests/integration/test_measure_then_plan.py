@@ -87,3 +87,54 @@ def test_measured_absence_of_a_gpu_wins(tmp_path, monkeypatch):
     assert item["on_gpu"] is False and "no GPU" in item["reason"]
     warning = "host localhost: herd_gpus: declares 1 nvidia GPU(s) but nvidia-smi found none"
     assert any(w.startswith(warning) for w in plan["warnings"]) and warning in out
+
+
+WORKER_INVENTORY = """
+all:
+  vars:
+    herd_models: []
+  children:
+    llama_cpp_head:
+      hosts:
+        localhost:
+          ansible_connection: local
+          herd_cluster_address: 127.0.0.1
+          ansible_python_interpreter: {python}
+          herd_ram_mib: 1024
+"""
+
+CHECK_FLAGS = """
+- name: The flags playbooks/llama_cpp.yml hands the role
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Show them
+      ansible.builtin.debug:
+        msg: "FLAGS {{ herd_plan.hosts[inventory_hostname].llama_cpp_gpus | llamaherd.cluster.llama_cpp_cmake_flags | join(' ') }}"
+"""
+
+
+def test_a_measured_v100_that_is_not_declared_gets_cuda_flags(tmp_path, monkeypatch):
+    """A llama.cpp host with no herd_gpus whose nvidia-smi (scripted, printing
+    what a V100S prints for gpu_facts' query) reports one: the plan records
+    it for the build, and the build gets CUDA for compute capability 7.0."""
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    fake = tools / "nvidia-smi"
+    fake.write_text("#!/bin/sh\necho '0, Tesla V100S-PCIE-32GB, 32768, 7.0, GPU-5a2c0e0b'\n", encoding="utf-8")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tools}:{os.environ['PATH']}")
+    monkeypatch.setenv("ANSIBLE_CACHE_PLUGIN_CONNECTION", str(tmp_path / "facts"))
+    inv = tmp_path / "hosts.yml"
+    inv.write_text(WORKER_INVENTORY.format(python=sys.executable), encoding="utf-8")
+    check = tmp_path / "flags.yml"
+    check.write_text(CHECK_FLAGS, encoding="utf-8")
+    res = run_playbook(
+        "-i", str(inv), "-e", f"herd_plan_report_dir={tmp_path / 'plan'}",
+        "playbooks/measure.yml", "playbooks/preflight.yml", "playbooks/plan.yml", str(check),
+    )  # fmt: skip
+    assert res.returncode == 0, res.stdout + res.stderr
+    plan = json.loads((tmp_path / "plan" / "plan.json").read_text(encoding="utf-8"))
+    gpus = plan["hosts"]["localhost"]["llama_cpp_gpus"]
+    assert [(g["vendor"], g["compute_capability"]) for g in gpus] == [("nvidia", "7.0")]
+    assert "-DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=70" in flat(res.stdout)

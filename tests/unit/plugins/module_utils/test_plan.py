@@ -341,3 +341,108 @@ def test_a_host_splits_gpu_and_ram_one_way_whatever_the_solver_returned():
     # a priority point is worth more than filling the GPU
     demands[0].priority = 1
     assert placement.settle_modes(demands, hosts, {"a": [("h", "ram")], "b": [("h", "gpu")]})["a"] == [("h", "gpu")]
+
+
+def _shared_box(ollama_models):
+    """Issue 25's newcomer cluster, cut down: a 4090 box that is an Ollama
+    node and the llama.cpp head, two 1080 Ti workers."""
+    gpu = {"vendor": "nvidia", "name": "RTX 4090", "vram_mib": 24564, "compute_capability": "8.9"}
+    ti = {"vendor": "nvidia", "name": "GTX 1080 Ti", "vram_mib": 11264, "compute_capability": "6.1"}
+    models = [*ollama_models, {"name": "qwen2.5:32b", "engine": "llama_cpp", "context": 8192}]
+    hv = {
+        "box": {"herd_gpus": [gpu], "herd_ram_mib": 65536},
+        "w1": {"herd_gpus": [ti, ti], "herd_ram_mib": 32768},
+    }
+    for v in hv.values():
+        v["herd_models"] = models
+    groups = {"all": list(hv), "ollama_nodes": ["box"], "llama_cpp_head": ["box"], "llama_cpp_workers": ["w1"]}
+    return hv, groups
+
+
+def test_one_budget_per_gpu_across_engines():
+    """The llama.cpp head's share of the 4090 is booked first; Ollama gets
+    what is left, and its reason says where the rest went."""
+    hv, groups = _shared_box([{"name": "qwen2.5:14b"}, {"name": "llama3.2:3b"}])
+    p = build_plan(hv, groups)
+    assert p["errors"] == [], p["errors"]
+    head_row = next(r for r in p["rpc_splits"][0]["chosen"]["rows"] if r["device"].startswith("box GPU0"))
+    usable = 24564 * p["margin"]
+    on_gpu = sum(m["memory_mib"] for m in p["hosts"]["box"]["ollama_models"] if m["on_gpu"])
+    assert head_row["total_mib"] + on_gpu <= usable
+    assert p["node_usage"]["box"]["booked_mib"] >= head_row["total_mib"]
+    reasons = [m["reason"] for m in p["hosts"]["box"]["ollama_models"]]
+    assert all("went to llama.cpp's qwen2.5:32b first" in r for r in reasons), reasons
+    # Without the head on the box, Ollama has the whole card again.
+    alone = build_plan(hv, {**groups, "llama_cpp_head": ["w1"], "llama_cpp_workers": []})
+    assert alone["node_usage"]["box"]["gpu_budget_mib"] - p["node_usage"]["box"]["gpu_budget_mib"] >= head_row["total_mib"]
+
+
+def test_a_model_that_only_fit_before_the_booking_names_it():
+    hv, groups = _shared_box([{"name": "qwen2.5:32b-instruct-q4_K_M", "gpu": "required"}])
+    p = build_plan(hv, groups)
+    assert any(
+        e.startswith("qwen2.5:32b-instruct-q4_K_M needs") and "box gave" in e and "MiB to other engines first" in e
+        for e in p["errors"]
+    ), p["errors"]
+
+
+def test_two_engines_over_one_ram_stop_with_the_device_named():
+    """A CPU box that is both an RPC worker and a distributed-llama worker:
+    each fits alone, together they do not."""
+    ram = {"herd_ram_mib": 8192}
+    models = [
+        {"name": "llama3.1:8b", "engine": "llama_cpp", "context": 4096},
+        {"name": "llama3.1:8b", "engine": "dllama", "context": 4096, "quant": "q40"},
+    ]
+    hv = {h: {**ram, "herd_models": models} for h in ("head", "cpu1", "root")}
+    groups = {
+        "all": list(hv),
+        "llama_cpp_head": ["head"],
+        "llama_cpp_workers": ["cpu1"],
+        "dllama_root": ["root"],
+        "dllama_workers": ["cpu1"],
+    }
+    p = build_plan(hv, groups)
+    msg = [e for e in p["errors"] if e.startswith("host cpu1: RAM: llama.cpp's llama3.1:8b (")]
+    assert msg and "distributed-llama's llama3.1:8b (" in msg[0] and "need" in msg[0] and "Fix: move one of them" in msg[0], p[
+        "errors"
+    ]
+
+
+V100 = {"vendor": "nvidia", "index": 0, "name": "Tesla V100S-PCIE-32GB", "vram_mib": 32768, "compute_capability": "7.0"}
+
+
+def _rpc_worker(**hv):
+    hosts = {"w": {"herd_models": [], "herd_ram_mib": 65536, **hv}}
+    return build_plan(hosts, {"all": ["w"], "llama_cpp_workers": ["w"]})
+
+
+def test_llama_cpp_is_built_for_the_gpus_the_plan_sees():
+    from ansible_collections.llamaherd.cluster.plugins.module_utils.llama_cpp import cmake_flags
+
+    measured = {"gpus": [V100], "gpu_sources": ["nvidia-smi"]}
+    p = _rpc_worker(herd_measured=measured)  # measured, not declared
+    assert p["errors"] == [] and p["hosts"]["w"]["llama_cpp_gpus"] == [V100]
+    assert "-DCMAKE_CUDA_ARCHITECTURES=70" in cmake_flags(p["hosts"]["w"]["llama_cpp_gpus"])
+    # Declared but measured absent: built for the CPU.
+    p = _rpc_worker(herd_gpus=[V100], herd_measured={"gpus": [], "gpu_sources": ["nvidia-smi"]})
+    assert p["hosts"]["w"]["llama_cpp_gpus"] == [] and "-DGGML_CUDA=ON" not in cmake_flags([])
+    # An old driver's nvidia-smi without compute_cap: the declared value fills it in.
+    bare = {k: v for k, v in V100.items() if k != "compute_capability"}
+    p = _rpc_worker(herd_gpus=[V100], herd_measured={"gpus": [bare], "gpu_sources": ["nvidia-smi"]})
+    assert p["hosts"]["w"]["llama_cpp_gpus"][0]["compute_capability"] == "7.0"
+    # ... and without a declaration the plan says what to add.
+    p = _rpc_worker(herd_measured={"gpus": [bare], "gpu_sources": ["nvidia-smi"]})
+    assert p["errors"] == [
+        "host w: herd_gpus: nvidia GPU 0 (Tesla V100S-PCIE-32GB) has no compute_capability (the driver's tool did not "
+        "report it), so llama.cpp cannot be built for it. Fix: declare it in herd_gpus, e.g. compute_capability: '7.0'."
+    ]
+
+
+def test_no_role_reads_the_inventorys_gpus():
+    """The llama.cpp role builds for llama_cpp_gpus, which the playbook takes
+    from the plan; herd_gpus is the inventory's, read only by the plan."""
+    role = REPO / "roles" / "llama_cpp"
+    readers = [str(p.relative_to(REPO)) for p in role.rglob("*") if p.is_file() and "herd_gpus" in p.read_text()]
+    assert readers == []
+    assert "herd_plan.hosts[inventory_hostname].llama_cpp_gpus" in (REPO / "playbooks" / "llama_cpp.yml").read_text()
