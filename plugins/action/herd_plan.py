@@ -7,9 +7,18 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 
 from ansible.errors import AnsibleError
 from ansible.plugins.action import ActionBase
+from ansible_collections.llamaherd.cluster.plugins.module_utils.placement_state import (
+    STATE_FILE,
+    StateError,
+    default_state_dir,
+    merged_state,
+    parse_state,
+    render_state,
+)
 from ansible_collections.llamaherd.cluster.plugins.module_utils.plan import build_plan
 from ansible_collections.llamaherd.cluster.plugins.module_utils.plan_report import html_report, markdown
 
@@ -24,7 +33,7 @@ def _plain(value):
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("solver", "report_dir", "fail_on_errors"))
+    _VALID_ARGS = frozenset(("solver", "report_dir", "fail_on_errors", "state_dir", "state_hosts"))
     _requires_connection = False
 
     def run(self, tmp=None, task_vars=None):
@@ -38,6 +47,20 @@ class ActionModule(ActionBase):
         fail_on_errors = bool(args.get("fail_on_errors", True))
         all_hostvars = task_vars["hostvars"]
         groups = {str(g): [str(h) for h in hs] for g, hs in task_vars["groups"].items()}
+        state_dir = args.get("state_dir") or default_state_dir(task_vars.get("ansible_inventory_sources") or [])
+        state_path = os.path.join(state_dir, STATE_FILE)
+        last = None
+        if os.path.exists(state_path):
+            try:
+                with open(state_path, encoding="utf-8") as fh:
+                    last = parse_state(fh.read())
+            except (OSError, StateError) as exc:
+                return {
+                    "failed": True,
+                    "msg": f"The placement record {state_path} cannot be read: {exc}. Nothing was changed. "
+                    "Fix: restore it (from git, if you keep it there), or delete it to plan afresh "
+                    "(models may then move between nodes).",
+                }
         collected = {}
         for host in groups.get("all", []):
             hv = all_hostvars[host]
@@ -52,8 +75,12 @@ class ActionModule(ActionBase):
             facts = hv.get("ansible_facts") or {}
             if isinstance(facts, dict) and facts.get("herd_measured"):
                 wanted["herd_measured"] = _plain(facts["herd_measured"])
-            # Where the last plan put each Ollama model (plan.yml caches it): a tie-break.
-            if isinstance(facts, dict) and facts.get("herd_placed"):
+            # Where the last plan put each Ollama model: the record beside the
+            # inventory; before there was one, a fact older releases cached.
+            if last is not None:
+                if host in last:
+                    wanted["herd_placed"] = {"ollama_models": last[host]}
+            elif isinstance(facts, dict) and facts.get("herd_placed"):
                 wanted["herd_placed"] = _plain(facts["herd_placed"])
             collected[host] = wanted
         plan = build_plan(collected, groups, solver=solver)
@@ -70,7 +97,29 @@ class ActionModule(ActionBase):
                 with open(path, "w", encoding="utf-8") as fh:
                     fh.write(text)
                 files[name] = path
-        result.update(changed=False, herd_plan=plan, report=markdown(plan).splitlines(), files=files)
+        result.update(changed=False, herd_plan=plan, report=markdown(plan).splitlines(), files=files, state_file=state_path)
+        # Only a plan that stands is recorded; check mode records nothing.
+        if not plan["errors"] and not task_vars.get("ansible_check_mode"):
+            last_nodes = last if last is not None else {}
+            if last is None:
+                for h, hv in collected.items():
+                    rec = hv.get("herd_placed")
+                    if isinstance(rec, dict) and isinstance(rec.get("ollama_models"), list):
+                        last_nodes[h] = [n for n in rec["ollama_models"] if isinstance(n, str)]
+            run_hosts = args.get("state_hosts") or groups.get("all", [])
+            text = render_state(merged_state(last_nodes, plan, groups.get("ollama_nodes", []), run_hosts))
+            old = None
+            if os.path.exists(state_path):
+                with open(state_path, encoding="utf-8") as fh:
+                    old = fh.read()
+            if text != old:
+                os.makedirs(state_dir, exist_ok=True)
+                fd, tmp_path = tempfile.mkstemp(prefix=".placement.", dir=state_dir)
+                with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                    fh.write(text)
+                os.chmod(tmp_path, 0o644)
+                os.replace(tmp_path, state_path)
+                result["changed"] = True
         for w in plan["warnings"]:
             self._display.warning(w)
         if plan["errors"] and fail_on_errors:

@@ -71,7 +71,8 @@ HERD_VARS = {
     "herd_max_loaded_models",
     "herd_measured",  # a fact set by gpu_facts (cached facts show up as host vars)
     "herd_plan_report_dir",  # playbooks/plan.yml: where the reports go
-    "herd_placed",  # a fact playbooks/plan.yml caches: where the last plan put the Ollama models
+    "herd_placed",  # a fact older releases cached; read once when no placement record exists
+    "herd_state_dir",  # where playbooks/plan.yml keeps the placement record (default: <inventory>/.herd-state)
     "herd_plan_sticky",  # false: plan without the last placement (plan.plan_switch)
 }
 

@@ -22,8 +22,12 @@ description:
     within a time limit) and keeps the best; C(solver) in the result says
     which one answered.
   - Among placements of equal value it keeps each Ollama replica where the last
-    plan put it (the cached C(herd_placed) facts that C(playbooks/plan.yml) sets;
-    C(herd_plan_sticky=false) ignores them); a placement worth more still wins.
+    plan put it (the placement record in I(state_dir), or where there is none yet
+    the C(herd_placed) facts older releases cached; C(herd_plan_sticky=false)
+    ignores it); a placement worth more still wins.
+  - After a plan without errors, outside check mode, it rewrites the placement
+    record for the hosts in I(state_hosts) (atomically, only when it changes;
+    the task then reports changed).
 version_added: "0.1.0"
 author: llama-herd developers
 options:
@@ -39,6 +43,17 @@ options:
     description: Fail when a demand cannot be met (the default).
     type: bool
     default: true
+  state_dir:
+    description:
+      - Directory of the placement record C(placement.json).
+      - Default C(.herd-state) in the directory of the first inventory source.
+    type: path
+  state_hosts:
+    description:
+      - The hosts this run deploys; their entries in the placement record are
+        rewritten, the other Ollama nodes keep theirs. Default all hosts.
+    type: list
+    elements: str
 attributes:
   check_mode:
     support: full
@@ -70,4 +85,8 @@ files:
   description: Paths of the written reports, by name.
   returned: when report_dir is set
   type: dict
+state_file:
+  description: The placement record's path (read, and written when the plan stands).
+  returned: success
+  type: str
 """

@@ -1,7 +1,7 @@
 """playbooks/plan.yml three times on every example inventory, nothing
 changed in between: plan.json, plan.md and plan.html are the same files each
 time, although from the second run on the plan reads the placement record the
-first one cached (herd_placed). The plan action never connects; any
+first one recorded (.herd-state/placement.json). The plan action never connects; any
 accidental connection goes to a podman container that does not exist."""
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ def test_plan_yml_writes_the_same_plan_three_times(example, tmp_path, monkeypatc
         out = tmp_path / f"plan{i}"
         res = run_playbook(
             "-i", str(REPO / "inventory/examples" / example), "playbooks/plan.yml",
-            "-e", f"herd_plan_report_dir={out}", *NO_NETWORK,
+            "-e", f"herd_plan_report_dir={out}", "-e", f"herd_state_dir={tmp_path / 'state'}", *NO_NETWORK,
         )  # fmt: skip
         assert res.returncode == 0, res.stdout + res.stderr
         runs.append({p.name: p.read_bytes() for p in sorted(Path(out).iterdir())})
     assert {"plan.json", "plan.md", "plan.html"} <= set(runs[0])
-    assert list((tmp_path / "facts").iterdir()), "plan.yml cached no placement record"
+    assert (tmp_path / "state" / "placement.json").exists(), "plan.yml recorded no placement"
     for name in runs[0]:
         assert runs[1][name] == runs[0][name], f"{example}: {name} changed on the second run"
         assert runs[2][name] == runs[0][name], f"{example}: {name} changed on the third run"

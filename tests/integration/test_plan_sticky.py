@@ -1,8 +1,9 @@
 """Placement stickiness end to end, on this machine only (local connection):
-playbooks/plan.yml caches where it put each Ollama model (herd_placed), a
-later --limit run that adds a node reads the records of the nodes outside the
-limit from the fact cache and keeps their models there, and
-herd_plan_sticky=false plans without them."""
+playbooks/plan.yml keeps where it put each Ollama model in the placement
+record beside the inventory (.herd-state/placement.json), a later --limit
+run that adds a node keeps the models of the nodes outside the limit where
+the record says, herd_plan_sticky=false plans without it, and a record an
+older release cached as a fact is read when there is no file."""
 
 from __future__ import annotations
 
@@ -43,6 +44,10 @@ def _inventory(tmp_path, pin: str = "", node3: str = "") -> str:
     return str(inv)
 
 
+def _record(tmp_path) -> dict:
+    return json.loads((tmp_path / ".herd-state" / "placement.json").read_text())
+
+
 def _plan(tmp_path) -> dict:
     return json.loads((tmp_path / "plan" / "plan.json").read_text())
 
@@ -60,17 +65,19 @@ def test_a_limited_add_node_run_keeps_the_last_placement(tmp_path, monkeypatch):
     res = run_playbook("-i", inv, *report, "playbooks/measure.yml", "playbooks/plan.yml")
     assert res.returncode == 0, res.stdout + res.stderr
     assert _where(_plan(tmp_path), "all-minilm") == ["node2"]
-    cached = {p.name: p.read_text() for p in (tmp_path / "facts").iterdir()}
-    node2 = next(text for name, text in cached.items() if name.endswith("node2"))
-    assert "herd_placed" in node2 and "all-minilm" in node2
+    record = _record(tmp_path)
+    assert record["ollama_models"] == {"node1": ["qwen2.5-coder:0.5b"], "node2": ["all-minilm", "qwen2.5-coder:0.5b"]}
+    assert record["format"] == 1 and "deleting it" in record["about"]
+    assert not any("herd_placed" in p.read_text() for p in (tmp_path / "facts").iterdir())  # one place only
 
     # A check-mode run records nothing.
-    res = run_playbook("-i", inv, *report, "--check", "playbooks/plan.yml", "-e", "herd_plan_sticky=true")
+    before = (tmp_path / ".herd-state" / "placement.json").read_text()
+    res = run_playbook("-i", inv, *report, "--check", "playbooks/plan.yml", "-e", '{"herd_models": [{"name": "all-minilm"}]}')
     assert res.returncode == 0, res.stdout + res.stderr
-    assert {p.name: p.read_text() for p in (tmp_path / "facts").iterdir()} == cached
+    assert (tmp_path / ".herd-state" / "placement.json").read_text() == before
 
     # 2. Add node3 and drop the pin; plan within --limit node3: node1 and
-    # node2 are outside the limit, their records come from the fact cache.
+    # node2 are outside the limit, their records come from the file.
     inv = _inventory(tmp_path, node3="node3: {herd_cluster_address: 127.0.0.3}")
     res = run_playbook("-i", inv, *report, "--limit", "node3", "playbooks/plan.yml")
     assert res.returncode == 0, res.stdout + res.stderr
@@ -78,6 +85,7 @@ def test_a_limited_add_node_run_keeps_the_last_placement(tmp_path, monkeypatch):
     assert _where(plan, "all-minilm") == ["node2"]
     assert _where(plan, "qwen2.5-coder:0.5b") == ["node1", "node2", "node3"]
     assert not any(n.startswith("stickiness") for n in plan["solver_notes"])  # nothing moved
+    assert _record(tmp_path)["ollama_models"]["node3"] == ["qwen2.5-coder:0.5b"]
 
     # 3. The switch: plan without the record (the greedy's tie-break).
     res = run_playbook("-i", inv, *report, "--limit", "node3", "playbooks/plan.yml", "-e", "herd_plan_sticky=false")
@@ -97,8 +105,40 @@ def test_a_per_concern_playbook_alone_stops_on_plan_errors_and_records(tmp_path,
     res = run_playbook(*args, "-e", '{"herd_models": [{"name": "qwen2.5:72b"}]}')
     assert res.returncode != 0, res.stdout
     assert "The plan cannot meet the demands" in res.stdout + res.stderr
-    assert not (tmp_path / "facts").exists() or not any("herd_placed" in p.read_text() for p in (tmp_path / "facts").iterdir())
+    assert not (tmp_path / ".herd-state").exists()
     res = run_playbook(*args)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "TASK [Show the plan" in res.stdout
-    assert any("herd_placed" in p.read_text() for p in (tmp_path / "facts").iterdir())
+    assert (tmp_path / ".herd-state" / "placement.json").exists()
+
+
+def test_an_older_releases_cached_record_is_read_once_then_the_file(tmp_path, monkeypatch):
+    """Upgrading: no file yet, the fact cache holds herd_placed (as releases
+    before the file cached it): the plan keeps it and writes the file."""
+    monkeypatch.setenv("ANSIBLE_CACHE_PLUGIN_CONNECTION", str(tmp_path / "facts"))
+    inv = _inventory(tmp_path)
+    old_release = tmp_path / "old_release_plan.yml"  # the task those releases ended plan.yml with
+    old_release.write_text(
+        "- hosts: node2\n  gather_facts: false\n  tasks:\n    - ansible.builtin.set_fact:\n"
+        "        herd_placed: {ollama_models: [qwen2.5-coder:0.5b, all-minilm]}\n        cacheable: true\n"
+    )
+    res = run_playbook("-i", inv, str(old_release))
+    assert res.returncode == 0, res.stdout + res.stderr
+    res = run_playbook(
+        "-i", inv, "-e", f"herd_plan_report_dir={tmp_path / 'plan'}", "playbooks/measure.yml", "playbooks/plan.yml"
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert _where(_plan(tmp_path), "all-minilm") == ["node2"]  # without the record: node1 (the pin test above)
+    assert _record(tmp_path)["ollama_models"]["node2"] == ["all-minilm", "qwen2.5-coder:0.5b"]
+
+
+def test_a_damaged_record_stops_the_plan_and_says_how_to_recover(tmp_path, monkeypatch):
+    monkeypatch.setenv("ANSIBLE_CACHE_PLUGIN_CONNECTION", str(tmp_path / "facts"))
+    (tmp_path / ".herd-state").mkdir()
+    (tmp_path / ".herd-state" / "placement.json").write_text("{not json")
+    res = run_playbook("-i", _inventory(tmp_path), "-e", f"herd_plan_report_dir={tmp_path / 'plan'}", "playbooks/plan.yml")
+    out = " ".join((res.stdout + res.stderr).split())
+    assert res.returncode != 0
+    assert "placement.json cannot be read: it is not JSON" in out and "Nothing was changed" in out
+    assert "delete it to plan afresh" in out
+    assert (tmp_path / ".herd-state" / "placement.json").read_text() == "{not json"
