@@ -16,8 +16,46 @@ _spec = importlib.util.spec_from_file_location("role_docs", REPO / "tools" / "ro
 role_docs = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(role_docs)
 
-DOC_PAGES = sorted([REPO / "README.md", *(REPO / "docs").rglob("*.md"), *(REPO / "bench").glob("*.md")])
-_LINK_RE = re.compile(r"\]\(([^)\s]+)\)")
+DOC_PAGES = sorted(
+    [
+        REPO / "README.md",
+        REPO / "CHANGELOG.md",
+        *(REPO / "docs").rglob("*.md"),
+        *(REPO / "bench").rglob("*.md"),
+        *(REPO / "roles").glob("*/README*.md"),
+        *(REPO / "tests" / "doubles").glob("*/README.md"),
+        *(REPO / "tools").glob("*/README.md"),
+    ]
+)
+# Inline links and images, [text](target) or [text](target "title") or
+# [text](<target>), and reference definitions, [id]: target.
+_LINK_RE = re.compile(r"\]\(\s*<?([^)\s>]+)>?(?:\s+[\"'(][^)]*)?\)")
+_REF_RE = re.compile(r"^ {0,3}\[[^\]]+\]:\s*<?(\S+?)>?(?:\s|$)", re.M)
+_FENCE_RE = re.compile(r"^ {0,3}(```|~~~).*?^ {0,3}\1[^\n]*$", re.S | re.M)
+_CODE_RE = re.compile(r"`[^`\n]*`")
+
+
+def _prose(text: str) -> str:
+    """The page without fenced code blocks and inline code, where a link is
+    only an example."""
+    return _CODE_RE.sub("", _FENCE_RE.sub("", text))
+
+
+def _anchors(page: Path) -> set[str]:
+    """The anchors GitHub gives a page's headings: lower case, punctuation
+    other than - and _ dropped, spaces to -, repeats numbered -1, -2 ..."""
+    seen: dict[str, int] = {}
+    out = set()
+    for line in _FENCE_RE.sub("", page.read_text()).splitlines():
+        m = re.match(r"^ {0,3}#{1,6}\s+(.*?)\s*#*\s*$", line)
+        if not m:
+            continue
+        slug = re.sub(r"[^\w\- ]", "", m.group(1).strip().lower()).replace(" ", "-")
+        n = seen.get(slug, 0)
+        seen[slug] = n + 1
+        out.add(slug if n == 0 else f"{slug}-{n}")
+    out.update(re.findall(r"<a\s+(?:name|id)=\"([^\"]+)\"", page.read_text()))
+    return out
 
 
 @pytest.mark.parametrize("path", sorted(role_docs.pages()), ids=lambda p: p.name)
@@ -42,14 +80,33 @@ def test_every_herd_variable_is_in_the_inventory_reference(var):
 
 @pytest.mark.parametrize("page", DOC_PAGES, ids=lambda p: str(p.relative_to(REPO)))
 def test_relative_links_resolve(page):
+    """Every relative link (inline, image or reference) names a file or
+    directory of the repository, and a #fragment names a heading of the
+    Markdown page it points at."""
+    text = _prose(page.read_text())
     broken = []
-    for target in _LINK_RE.findall(page.read_text()):
-        if re.match(r"^[a-z]+:", target) or target.startswith("#"):
-            continue
-        path = (page.parent / target.split("#", 1)[0]).resolve()
-        if not path.exists():
+    for target in [*_LINK_RE.findall(text), *_REF_RE.findall(text)]:
+        if re.match(r"^[a-z][a-z0-9+.-]*:", target, re.I):
+            continue  # https:, mailto: ...
+        file, _, fragment = target.partition("#")
+        path = (page.parent / file).resolve() if file else page
+        missing_heading = fragment and path.suffix == ".md" and path.exists() and fragment.lower() not in _anchors(path)
+        if not path.exists() or missing_heading:
             broken.append(target)
-    assert not broken, f"{page.relative_to(REPO)}: links to missing files {broken}"
+    assert not broken, f"{page.relative_to(REPO)}: links to missing files or headings {broken}"
+
+
+def test_link_checker_sees_every_link_form(tmp_path):
+    page = tmp_path / "page.md"
+    (tmp_path / "there.md").write_text("# A heading: here\n")
+    page.write_text(
+        '# Top\n[a](there.md#a-heading-here) [b](there.md "t") ![c](missing.png)\n'
+        "[d](#top) [e](#nowhere) `[f](in-code.md)`\n\n```\n[g](in-fence.md)\n```\n\n[r]: gone.md\n"
+    )
+    text = _prose(page.read_text())
+    found = [*_LINK_RE.findall(text), *_REF_RE.findall(text)]
+    assert found == ["there.md#a-heading-here", "there.md", "missing.png", "#top", "#nowhere", "gone.md"]
+    assert _anchors(tmp_path / "there.md") == {"a-heading-here"} and "top" in _anchors(page)
 
 
 def _example_plan_markdown(name: str) -> str:
@@ -85,6 +142,13 @@ _PATH_RE = re.compile(r"`((?:roles|docs|playbooks|plugins|tests|tools|inventory|
 @pytest.mark.parametrize("page", DOC_PAGES, ids=lambda p: str(p.relative_to(REPO)))
 def test_repository_paths_named_in_docs_exist(page):
     """A file or directory of the repository named in backticks exists, so a
-    reader who looks for it finds it (paths with placeholders are skipped)."""
-    missing = sorted({p for p in _PATH_RE.findall(page.read_text()) if not (REPO / p.rstrip("/")).exists() and ".cache" not in p})
+    reader who looks for it finds it (paths with placeholders are skipped; a
+    README beside a tool may name the tool's files from its own directory)."""
+    missing = sorted(
+        {
+            p
+            for p in _PATH_RE.findall(page.read_text())
+            if not (REPO / p.rstrip("/")).exists() and not (page.parent / p.rstrip("/")).exists() and ".cache" not in p
+        }
+    )
     assert not missing, f"{page.relative_to(REPO)} names files the repository does not have: {missing}"
