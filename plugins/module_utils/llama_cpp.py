@@ -33,10 +33,11 @@ BASE_CMAKE_FLAGS = (
 # ggml-rpc-server, older releases called it rpc-server).
 BUILD_TARGETS = ("llama-server", "ggml-rpc-server")
 
-# CUDA toolkits by the compute capabilities they can compile for:
-# (first toolkit major.minor, last toolkit major.minor or None) per capability.
-# CUDA 13.0 dropped Maxwell, Pascal and Volta (cc < 7.5); Ampere needs 11.0,
-# sm_86 11.1, Ada/Hopper 11.8, Blackwell 12.8.
+# The oldest CUDA toolkit that compiles for a compute capability and up:
+# (lowest capability, (major, minor)), newest first. CUDA 13.0 dropped
+# Maxwell, Pascal and Volta (cc < 7.5); Ampere needs 11.0, sm_86 11.1,
+# Ada/Hopper 11.8, Blackwell 12.8. tests/integration/test_cuda_guard.py holds
+# it against every real nvcc it finds.
 _CUDA_MIN_BY_CC: tuple[tuple[float, tuple[int, int]], ...] = (
     (12.0, (12, 8)),
     (10.0, (12, 8)),
