@@ -465,6 +465,16 @@ def _check_models(report: Report, models: Any, owner: str | None) -> None:
             report.error(owner, f"{var}.engine", f"unknown engine {m['engine']!r}", f"use one of {', '.join(MODEL_ENGINES)}")
         if "gpu" in m and m["gpu"] not in MODEL_GPU_POLICIES:
             report.error(owner, f"{var}.gpu", f"unknown GPU policy {m['gpu']!r}", f"use one of {', '.join(MODEL_GPU_POLICIES)}")
+        # Ollama sets these per server (OLLAMA_NUM_PARALLEL, OLLAMA_KV_CACHE_TYPE), not per model.
+        if m.get("engine", "ollama") == "ollama":
+            for key, node_var in (("parallel", "ollama_num_parallel"), ("kv_cache_type", "ollama_kv_cache_type")):
+                if key in m:
+                    report.error(
+                        owner,
+                        f"{var}.{key}",
+                        "Ollama sets this for the whole server, not per model, so the node would not run what the plan sized",
+                        f"remove it and set {node_var} on the Ollama nodes (a host or group variable)",
+                    )
         for key in ("replicas", "context", "parallel", "priority", "pool_port"):
             if key in m and (not is_int(m[key]) or m[key] < (0 if key == "priority" else 1)):
                 report.error(
@@ -677,6 +687,14 @@ def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]], groups: Mappin
                     var,
                     f"must be a positive whole number of models, got {cap!r}",
                     f"set {var} to how many models Ollama may keep loaded at once, e.g. 2, or remove it",
+                )
+        for var, example in (("ollama_context_length", "8192 (tokens)"), ("ollama_num_parallel", "2 (requests at once)")):
+            value = hv.get(var)
+            if isinstance(value, str) and value.strip().isdigit():
+                value = int(value)
+            if value is not None and (not is_int(value) or value <= 0):
+                report.error(
+                    host, var, f"must be a positive whole number, got {value!r}", f"set it to e.g. {example}, or remove it"
                 )
 
         seen_ports: dict[int, str] = {}

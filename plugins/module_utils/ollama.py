@@ -237,6 +237,11 @@ class OllamaClient:
     def show(self, name: str) -> dict[str, Any]:
         return self._json("POST", "/api/show", {"model": name})
 
+    def create_with_parameters(self, name: str, parameters: Mapping[str, Any]) -> None:
+        """Give ``name`` new parameters in place: /api/create from itself
+        (server/create.go setParameters: the given keys replace, the rest stay)."""
+        self._json("POST", "/api/create", {"model": name, "from": name, "parameters": dict(parameters), "stream": False})
+
     def copy(self, source: str, destination: str) -> None:
         self._json("POST", "/api/copy", {"source": source, "destination": destination})
 
@@ -276,6 +281,19 @@ class OllamaClient:
             self._json("POST", "/api/embed", {"model": name, "input": [], "keep_alive": keep_alive})
         else:
             self._json("POST", "/api/generate", {"model": name, "prompt": "", "keep_alive": keep_alive})
+
+
+def shown_num_ctx(parameters: Any) -> int | None:
+    """num_ctx from /api/show's ``parameters`` text (``%-30s %#v`` per line,
+    server/routes.go:1497-1509), or None when the model sets none."""
+    for line in str(parameters or "").splitlines():
+        key, _, value = line.strip().partition(" ")
+        if key == "num_ctx":
+            try:
+                return int(float(value.strip()))
+            except ValueError:
+                return None
+    return None
 
 
 def plan_model(

@@ -172,12 +172,25 @@ def resolve_model(m: Mapping[str, Any], catalog: Mapping[str, Mapping[str, Any]]
 
 
 # ----------------------------------------------------------------- Ollama
+def ollama_node_settings(hv: Mapping[str, Any]) -> dict[str, Any]:
+    """What an Ollama server runs every model with unless the model has its
+    own num_ctx; playbooks/ollama.yml deploys exactly these (an explicit
+    OLLAMA_CONTEXT_LENGTH also keeps Ollama's VRAM-tier default, 32768 on a
+    24 GiB card, from applying unplanned)."""
+    return {
+        "context_length": int(hv.get("ollama_context_length") or DEFAULT_CTX),
+        "num_parallel": int(hv.get("ollama_num_parallel") or 1),
+        "kv_cache_type": str(hv.get("ollama_kv_cache_type") or "f16").lower(),
+        "flash_attention": bool(hv.get("ollama_flash_attention", False)),
+    }
+
+
 def _ollama_settings(m: Mapping[str, Any], hv: Mapping[str, Any]) -> tuple[int, int, str, bool]:
-    ctx = int(m.get("context") or hv.get("ollama_context_length") or DEFAULT_CTX)
-    par = int(m.get("parallel") or hv.get("ollama_num_parallel") or 1)
-    kv = str(m.get("kv_cache_type") or hv.get("ollama_kv_cache_type") or "f16").lower()
-    fa = bool(hv.get("ollama_flash_attention", False))
-    return ctx, par, kv, fa
+    """(context, parallel, KV type, flash attention) of model ``m`` on a node:
+    its own context (deployed as the model's num_ctx), the rest the node's."""
+    node = ollama_node_settings(hv)
+    ctx = int(m.get("context") or node["context_length"])
+    return ctx, node["num_parallel"], node["kv_cache_type"], node["flash_attention"]
 
 
 def _ollama_host(
@@ -810,7 +823,7 @@ def build_plan(
     for h in members:  # measured vs declared GPUs (host_gpus decides which the plan uses)
         plan["warnings"] += gpu_warnings(h, hostvars.get(h, {}))
     for h in groups.get("ollama_nodes", []):
-        plan["hosts"].setdefault(h, {"ollama_models": []})
+        plan["hosts"].setdefault(h, {"ollama_models": []})["ollama_settings"] = ollama_node_settings(hostvars.get(h, {}))
     # What llama.cpp is built for on each of its hosts (playbooks/llama_cpp.yml
     # hands it to the role): measured GPUs over declared, as planned.
     for h in dict.fromkeys([*groups.get("llama_cpp_head", []), *groups.get("llama_cpp_workers", [])]):

@@ -15,6 +15,7 @@ from ansible_collections.llamaherd.cluster.plugins.module_utils.ollama import (
     keep_alive_value,
     normalize_name,
     plan_model,
+    shown_num_ctx,
 )
 
 DOCUMENTATION = r"""
@@ -55,6 +56,14 @@ options:
   digest:
     description: Expected digest (as C(/api/tags) lists it); a different installed digest triggers a pull.
     type: str
+  num_ctx:
+    description:
+      - The context length the model runs with, set as its own C(num_ctx) parameter (C(/api/create)
+        from the model itself, as C(ollama create) with C(FROM) and C(PARAMETER num_ctx) does), so it
+        wins over the server's C(OLLAMA_CONTEXT_LENGTH). Aliases are made after it and carry it.
+      - Changed only when C(/api/show) reports another value. The model's digest changes with it, so
+        do not combine it with O(digest).
+    type: int
   keep_alive:
     description:
       - Preload the model after pulling and keep it loaded this long, as a Go duration with a unit on
@@ -183,11 +192,21 @@ def run(module: AnsibleModule) -> dict[str, Any]:
         "copied": [],
         "deleted": [],
         "preloaded": False,
+        "num_ctx_set": False,
     }
+    if p["num_ctx"] is not None and p["num_ctx"] <= 0:
+        module.fail_json(msg=f"num_ctx: {p['num_ctx']} is not a context length; use a positive number of tokens such as 4096")
     installed = client.tags()
     plan = plan_model(p["state"], name, aliases, installed, p["digest"])
+    # A context of its own: set when it is pulled now, or when it shows another value.
+    if p["state"] == "present" and p["num_ctx"] is not None:
+        current = None if plan["pull"] else shown_num_ctx(client.show(name).get("parameters"))
+        if current != p["num_ctx"]:
+            result["num_ctx_set"] = True
+            result["changed"] = True
+            plan["copy"] = list(aliases)  # the new digest: every alias is re-pointed
     before = {n: installed[n] for n in [name, *aliases] if n in installed}
-    result["changed"] = bool(plan["pull"] or plan["copy"] or plan["delete"])
+    result["changed"] = bool(result["changed"] or plan["pull"] or plan["copy"] or plan["delete"])
     result.update(pulled=plan["pull"], copied=plan["copy"], deleted=plan["delete"])
     if p["state"] == "absent":
         if not module.check_mode:
@@ -216,6 +235,10 @@ def run(module: AnsibleModule) -> dict[str, Any]:
         installed = client.tags()
         if name not in installed:
             raise OllamaError(f"pull {name} reported success but /api/tags does not list it")
+    if result["num_ctx_set"]:
+        client.create_with_parameters(name, {"num_ctx": p["num_ctx"]})
+        if shown_num_ctx(client.show(name).get("parameters")) != p["num_ctx"]:
+            raise OllamaError(f"{name}: /api/create reported success but /api/show does not give num_ctx {p['num_ctx']}")
     for a in plan["copy"]:
         client.copy(name, a)
     installed = client.tags()
@@ -238,12 +261,14 @@ def main() -> None:
             "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
             "digest": {"type": "str"},
             "keep_alive": {"type": "str"},
+            "num_ctx": {"type": "int"},
             "url": {"type": "str", "default": "http://127.0.0.1:11434"},
             "timeout": {"type": "int", "default": 30},
             "pull_timeout": {"type": "int", "default": 600},
             "progress_file": {"type": "path"},
         },
         supports_check_mode=True,
+        mutually_exclusive=[("num_ctx", "digest")],
     )
     try:
         module.exit_json(**run(module))

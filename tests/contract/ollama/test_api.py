@@ -133,6 +133,48 @@ def test_copy_unknown_source_is_404(base_url: str) -> None:
     assert got == (404, 'model "herd-contract-missing" not found')
 
 
+# ------------------------------------------------------------------ create
+CTX_VARIANT = "herd-contract-ctx:latest"
+
+
+def num_ctx(show_parameters: str) -> int | None:
+    """num_ctx from /api/show's parameters text, as the ollama_model module reads it."""
+    for line in (show_parameters or "").splitlines():
+        key, _, value = line.partition(" ")
+        if key == "num_ctx":
+            return int(float(value.strip()))
+    return None
+
+
+def test_create_from_an_installed_model_with_num_ctx(base_url: str, client: ollama.Client, models: dict[str, str]) -> None:
+    """server/create.go:51-260 (CreateHandler with `from`) and :1352-1402
+    (setParameters: new keys win, old ones stay); waitForStream answers the
+    last progress, {"status": "success"} (server/routes.go:2070-2095);
+    /api/show prints each parameter as `%-30s %#v` (server/routes.go:1497-1509).
+    A new parameters layer gives a new digest (the module re-points aliases)."""
+    base = full(models["chat"])
+    body = {"model": CTX_VARIANT, "from": base, "parameters": {"num_ctx": 2048}, "stream": False}
+    status, _, text = raw(base_url, "POST", "/api/create", body)
+    assert (status, json.loads(text)) == (200, {"status": "success"})
+    shown = client.show(CTX_VARIANT)
+    assert num_ctx(shown.parameters) == 2048
+    assert any(line.startswith("num_ctx" + " " * 24) for line in shown.parameters.splitlines())
+    _, _, tags = raw(base_url, "GET", "/api/tags")
+    digests = {m["name"]: m["digest"] for m in json.loads(tags)["models"]}
+    assert digests[CTX_VARIANT] != digests[base]
+    # Created again on its own name: the new value replaces the old one.
+    body = {"model": CTX_VARIANT, "from": CTX_VARIANT, "parameters": {"num_ctx": 4096}, "stream": False}
+    assert raw(base_url, "POST", "/api/create", body)[0] == 200
+    assert num_ctx(client.show(CTX_VARIANT).parameters) == 4096
+    assert client.delete(CTX_VARIANT).status == "success"
+
+
+def test_create_without_from_or_files_is_400(base_url: str) -> None:
+    """server/create.go:46 (errNeitherFromOrFiles), answered with status 400."""
+    got = err(raw(base_url, "POST", "/api/create", {"model": CTX_VARIANT, "stream": False}))
+    assert got == (400, "neither 'from' or 'files' was specified")
+
+
 # ------------------------------------------------------------------ generate, chat
 def test_generate_not_streamed(client: ollama.Client, models: dict[str, str]) -> None:
     """api/types.go:891-930 + Metrics :557: one object, done, with counts."""

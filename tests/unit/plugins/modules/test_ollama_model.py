@@ -63,6 +63,30 @@ def test_alias_repointed(server: str, capsys: pytest.CaptureFixture[str]) -> Non
     assert tags["S-LOC-FRE-small:latest"] == tags["llama3.2:3b"] != tags["llama3.2:1b"]
 
 
+def test_num_ctx_is_the_models_own_and_aliases_carry_it(server: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from ansible_collections.llamaherd.cluster.plugins.module_utils.ollama import shown_num_ctx
+
+    client = OllamaClient(server)
+    args = {"name": "qwen2.5:3b", "aliases": ["S-LOC-FRE-qwen"], "num_ctx": 8192, "url": server}
+    checked = run(args, capsys, check=True)
+    assert checked["changed"] and checked["num_ctx_set"] and client.tags() == {}
+    first = run(args, capsys)
+    assert first["changed"] and first["pulled"] and first["num_ctx_set"]
+    for name in ("qwen2.5:3b", "S-LOC-FRE-qwen:latest"):
+        assert shown_num_ctx(client.show(name)["parameters"]) == 8192
+    tags = client.tags()
+    assert tags["qwen2.5:3b"] == tags["S-LOC-FRE-qwen:latest"]
+    again = run(args, capsys)
+    assert not again["changed"] and not again["num_ctx_set"]
+    assert not run(args, capsys, check=True)["changed"]
+    # Another context: set in place, the alias re-pointed to the new digest.
+    other = run({**args, "num_ctx": 2048}, capsys)
+    assert other["changed"] and other["num_ctx_set"] and not other["pulled"]
+    assert other["copied"] == ["S-LOC-FRE-qwen:latest"]
+    assert shown_num_ctx(client.show("S-LOC-FRE-qwen:latest")["parameters"]) == 2048
+    assert run({**args, "num_ctx": 0}, capsys)["msg"].startswith("num_ctx: 0 is not a context length")
+
+
 def test_keep_alive_preload(server: str, capsys: pytest.CaptureFixture[str]) -> None:
     for name in ("mxbai-embed-large", "llama3.2:1b"):
         args = {"name": name, "keep_alive": "-1", "url": server}
