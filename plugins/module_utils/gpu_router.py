@@ -32,15 +32,26 @@ def url_host(address: str) -> str:
     return f"[{address}]" if ":" in address and not address.startswith("[") else address
 
 
-def router_nodes(hosts: Iterable[str], hostvars: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+def router_nodes(
+    hosts: Iterable[str], hostvars: Mapping[str, Mapping[str, Any]], plan: Mapping[str, Any] | None = None
+) -> list[dict[str, Any]]:
     """The router's ``nodes``: ``http://<herd_cluster_address>:<ollama_port>``
-    with the host's name and VRAM, in inventory order."""
+    with the host's name and VRAM, in inventory order; with a plan, each GPU
+    node's ``usable_mib`` is the plan's Ollama GPU budget for it
+    (``node_usage.gpu_budget_mib``: total x margin less Ollama's per-GPU
+    reserve and what other engines booked), so the router and the plan agree
+    on what fits."""
+    usage = (plan or {}).get("node_usage") or {}
     out = []
     for host in hosts:
         hv = hostvars[host]
         address = str(hv.get("herd_cluster_address") or host)
         port = int(hv.get("ollama_port") or OLLAMA_DEFAULT_PORT)
-        out.append({"url": f"http://{url_host(address)}:{port}", "name": host, "vram_mib": node_vram_mib(hv)})
+        node = {"url": f"http://{url_host(address)}:{port}", "name": host, "vram_mib": node_vram_mib(hv)}
+        budget = (usage.get(host) or {}).get("gpu_budget_mib")
+        if node["vram_mib"] and isinstance(budget, int):
+            node["usable_mib"] = budget
+        out.append(node)
     return out
 
 

@@ -24,6 +24,27 @@ def test_nodes_from_ollama_nodes():
 GTX = {"vendor": "nvidia", "name": "GTX 1050 Ti", "vram_mib": 4096}
 
 
+def test_with_a_plan_each_gpu_node_carries_its_budget():
+    """The router and the plan agree on what fits: the plan's Ollama budget
+    for the node (4096 x 0.8 - 457 MiB reserve), as build_plan computes it."""
+    from ansible_collections.llamaherd.cluster.plugins.module_utils.plan import build_plan
+
+    hostvars = {
+        "gpu1": {
+            "herd_cluster_address": "192.0.2.11",
+            "herd_gpus": [GTX],
+            "herd_ram_mib": 16384,
+            "herd_models": [{"name": "all-minilm"}],
+        },
+        "cpu1": {"herd_cluster_address": "192.0.2.12", "herd_ram_mib": 16384},
+    }
+    plan = build_plan(hostvars, {"all": ["gpu1", "cpu1"], "ollama_nodes": ["gpu1", "cpu1"]})
+    nodes = router_nodes(["gpu1", "cpu1"], hostvars, plan)
+    assert nodes[0]["usable_mib"] == plan["node_usage"]["gpu1"]["gpu_budget_mib"] == 2820
+    assert "usable_mib" not in nodes[1]  # no GPU: nothing to budget
+    assert "usable_mib" not in router_nodes(["gpu1"], hostvars)[0]  # no plan: total x margin in the router
+
+
 def test_measured_gpus_win_over_declared():
     """gpu_facts sets ansible_facts.herd_measured (a host variable too when
     facts are injected); the router sees the same GPUs as the plan."""

@@ -36,6 +36,13 @@ def test_nodes_with_vram():
     assert cfg.nodes[0].url == "http://192.0.2.11:11434" and cfg.nodes[0].vram_mib == 4096
 
 
+def test_a_node_may_carry_the_plans_budget():
+    cfg = parse({"nodes": [{"url": "http://192.0.2.11:11434", "vram_mib": 4096, "usable_mib": 2820}]})
+    assert (cfg.nodes[0].vram_mib, cfg.nodes[0].usable_mib) == (4096, 2820)
+    with pytest.raises(ConfigError, match=r"nodes\[0\].usable_mib: -1 must be a whole number of MiB >= 0"):
+        parse({"nodes": [{"url": "http://a:1", "vram_mib": 4096, "usable_mib": -1}]})
+
+
 def test_every_problem_is_reported_at_once():
     with pytest.raises(ConfigError) as err:
         parse(

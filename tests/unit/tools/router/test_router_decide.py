@@ -26,6 +26,16 @@ def test_usable_vram_is_the_shared_memory_model():
     assert gpu().free_mib(0.8) == 3276
 
 
+def test_the_plans_budget_replaces_total_times_margin():
+    """Deployed by the role, a node carries the plan's Ollama budget
+    (usable_mib): 4096 x 0.8 - 457 MiB reserve; a node without a GPU stays 0."""
+    node = d.NodeState("http://gpu:11434", "gpu", 4096, loaded=(loaded("m:latest", 840, 840),), budget_mib=2820)
+    assert (node.usable_mib(0.8), node.free_mib(0.8)) == (2820, 1980)
+    v = d.verdict(node, "big", 4700, 0.8)
+    assert v.reason == "Model too large (4700MB > 2820MB usable VRAM)"
+    assert d.NodeState("http://cpu:11434", "cpu", 0, budget_mib=0).usable_mib(0.8) == 0
+
+
 def test_fits_reports_usable_and_free_like_the_seed():
     # Seed 001's 1050 Ti: 705 MB already in VRAM, 2571 MB free.
     node = gpu("http://gpu:11434", 4096, loaded("other:latest", 705, 705))

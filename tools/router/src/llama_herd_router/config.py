@@ -8,6 +8,7 @@ can carry its VRAM (the Ansible role writes it from gathered facts)::
       - url: http://192.0.2.11:11434
         name: gpu1
         vram_mib: 4096                       # 0 = no GPU
+        usable_mib: 2819                     # optional: the plan's budget (the role writes it)
     priority_models: [mxbai-embed-large, nomic-embed-text]
     check_interval: 300
     vram_safety_margin: 0.8
@@ -45,6 +46,7 @@ class NodeConfig:
     url: str
     name: str
     vram_mib: int | None = None
+    usable_mib: int | None = None  # the plan's budget; None = vram_mib x vram_safety_margin
 
 
 @dataclass(frozen=True)
@@ -101,11 +103,11 @@ def _node(i: int, raw: Any, problems: list[str]) -> NodeConfig | None:
     if isinstance(raw, str):
         raw = {"url": raw}
     if not isinstance(raw, Mapping):
-        problems.append(f"nodes[{i}]: must be a URL or a mapping with url, name, vram_mib")
+        problems.append(f"nodes[{i}]: must be a URL or a mapping with url, name, vram_mib, usable_mib")
         return None
-    unknown = sorted(set(raw) - {"url", "name", "vram_mib"})
+    unknown = sorted(set(raw) - {"url", "name", "vram_mib", "usable_mib"})
     if unknown:
-        problems.append(f"nodes[{i}]: unknown keys {', '.join(map(str, unknown))}; use url, name, vram_mib")
+        problems.append(f"nodes[{i}]: unknown keys {', '.join(map(str, unknown))}; use url, name, vram_mib, usable_mib")
     url = str(raw.get("url", "")).rstrip("/")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -115,7 +117,11 @@ def _node(i: int, raw: Any, problems: list[str]) -> NodeConfig | None:
     if vram is not None and (not isinstance(vram, int) or isinstance(vram, bool) or vram < 0):
         problems.append(f"nodes[{i}].vram_mib: {vram!r} must be a whole number of MiB >= 0 (0 = no GPU)")
         vram = None
-    return NodeConfig(url=url, name=str(raw.get("name") or url), vram_mib=vram)
+    usable = raw.get("usable_mib")
+    if usable is not None and (not isinstance(usable, int) or isinstance(usable, bool) or usable < 0):
+        problems.append(f"nodes[{i}].usable_mib: {usable!r} must be a whole number of MiB >= 0")
+        usable = None
+    return NodeConfig(url=url, name=str(raw.get("name") or url), vram_mib=vram, usable_mib=usable)
 
 
 def parse(data: Any) -> Config:

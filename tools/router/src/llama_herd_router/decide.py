@@ -3,8 +3,10 @@
 Nothing here talks to a node. The wording is seed 001's: "Fits in 3276MB VRAM
 (2571MB free)", "Node has no GPU", "Model too large (4700MB > 3276MB usable
 VRAM)", "Result: Model must run on CPU". Sizes are MiB (the seed's "MB").
-Usable VRAM is the collection's ``memory.usable_mib`` (total x margin), the
-same rule the Ansible plan uses.
+Usable VRAM is the node's ``usable_mib`` when the configuration gives it (the
+gpu_router role writes the plan's Ollama GPU budget there: total x margin less
+Ollama's per-GPU reserve and what llama.cpp or distributed-llama booked on the
+card), else the collection's ``memory.usable_mib`` (total x margin).
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ class NodeState:
     version: str = ""
     vram_source: str = VRAM_CONFIG  # config | observed | unknown
     vram_note: str = ""  # how an observed figure was learned
+    budget_mib: int | None = None  # the plan's usable VRAM for Ollama, when configured
 
     @property
     def has_gpu(self) -> bool:
@@ -67,7 +70,10 @@ class NodeState:
         return sum(m.size_vram_mib for m in self.loaded)
 
     def usable_mib(self, margin: float) -> int:
-        """Total VRAM x safety margin, whole MiB (4096 x 0.8 -> 3276)."""
+        """The plan's budget when configured, else total VRAM x safety
+        margin, whole MiB (4096 x 0.8 -> 3276)."""
+        if self.budget_mib is not None and self.vram_mib:
+            return self.budget_mib
         return math.floor(memory.usable_mib(self.vram_mib or 0, margin))
 
     def free_mib(self, margin: float) -> int:

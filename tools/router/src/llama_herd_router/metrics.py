@@ -27,7 +27,7 @@ _HELP = {
     "llama_herd_router_last_check_timestamp_seconds": "When the cluster was last checked.",
     "llama_herd_router_node_up": "1 if the node answered its last check.",
     "llama_herd_router_node_vram_total_bytes": "Total VRAM of the node (0: no GPU).",
-    "llama_herd_router_node_vram_usable_bytes": "Total VRAM x safety margin.",
+    "llama_herd_router_node_vram_usable_bytes": "Usable VRAM: the plan's budget when configured, else total VRAM x safety margin.",
     "llama_herd_router_node_vram_used_bytes": "VRAM used by loaded models (/api/ps size_vram).",
     "llama_herd_router_node_vram_free_bytes": "Usable VRAM not used by models (0 while the node is down).",
     "llama_herd_router_node_vram_known": "1 if the node's VRAM is known; source: config, observed (/api/ps) or unknown.",

@@ -102,7 +102,16 @@ def gather(cfg: Config, client: ClientFactory = Client, history: VramHistory | N
             log.warning("node %s is unreachable: %s", node.url, exc)
             vram, source, note = _vram(node.vram_mib, history, node.url)
             out.append(
-                d.NodeState(node.url, node.name, vram, reachable=False, error=str(exc), vram_source=source, vram_note=note)
+                d.NodeState(
+                    node.url,
+                    node.name,
+                    vram,
+                    reachable=False,
+                    error=str(exc),
+                    vram_source=source,
+                    vram_note=note,
+                    budget_mib=node.usable_mib,
+                )
             )
             continue
         if node.vram_mib is None:
@@ -118,6 +127,7 @@ def gather(cfg: Config, client: ClientFactory = Client, history: VramHistory | N
                 version=version,
                 vram_source=source,
                 vram_note=note,
+                budget_mib=node.usable_mib,
             )
         )
     history.save()
