@@ -19,7 +19,7 @@ from ansible_collections.llamaherd.cluster.plugins.module_utils.placement_state 
     parse_state,
     render_state,
 )
-from ansible_collections.llamaherd.cluster.plugins.module_utils.plan import build_plan
+from ansible_collections.llamaherd.cluster.plugins.module_utils.plan import build_plan, measurement_changes
 from ansible_collections.llamaherd.cluster.plugins.module_utils.plan_report import html_report, markdown
 
 _PREFIXES = ("herd_", "ollama_", "llama_cpp_", "dllama_", "nginx_lb_")
@@ -84,6 +84,11 @@ class ActionModule(ActionBase):
                 wanted["herd_placed"] = _plain(facts["herd_placed"])
             collected[host] = wanted
         plan = build_plan(collected, groups, solver=solver)
+        # The same plan on declared values alone: what measuring changed
+        # (measure.yml ran; preflight judged the declared values).
+        if any("herd_measured" in hv for hv in collected.values()):
+            declared = {h: {k: v for k, v in hv.items() if k != "herd_measured"} for h, hv in collected.items()}
+            plan["measurement_changes"] = measurement_changes(build_plan(declared, groups, solver=solver), plan, collected)
         plan = _plain(plan)
         files = {}
         if report_dir:

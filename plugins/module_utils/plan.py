@@ -937,3 +937,56 @@ def declared_plan_problems(plan: Mapping[str, Any]) -> tuple[list[str], list[str
         else:
             warnings.append(f"on the declared hardware: {e}")
     return errors, warnings
+
+
+def measurement_changes(
+    declared: Mapping[str, Any], measured: Mapping[str, Any], hostvars: Mapping[str, Mapping[str, Any]]
+) -> list[str]:
+    """What measurement changed against the plan on declared values: per host
+    where gpu_facts found other GPUs or RAM than the inventory declares, the
+    figures, then each Ollama model that lost or changed a place and each new
+    error. One sentence each; empty when measuring changed nothing."""
+    out = []
+    for h in sorted(hostvars):
+        hv = hostvars[h]
+        if not isinstance(hv.get("herd_measured"), Mapping):
+            continue
+        plain = {k: v for k, v in hv.items() if k != "herd_measured"}
+        was_gpu = sum(int(g.get("vram_mib") or 0) for g in host_gpus(plain))
+        now_gpu = sum(int(g.get("vram_mib") or 0) for g in host_gpus(hv))
+        was_ram, now_ram = host_ram_mib(plain), host_ram_mib(hv)
+        diffs = []
+        if was_gpu != now_gpu:
+            diffs.append(f"GPU memory declared {was_gpu} MiB, measured {now_gpu} MiB")
+        if was_ram is not None and was_ram != now_ram:
+            diffs.append(f"RAM declared {was_ram} MiB, measured {now_ram} MiB")
+        if diffs:
+            out.append(f"host {h}: {'; '.join(diffs)}.")
+
+    def places(plan: Mapping[str, Any]) -> dict[str, dict[str, bool]]:
+        got: dict[str, dict[str, bool]] = {}
+        for host, rec in (plan.get("hosts") or {}).items():
+            for item in rec.get("ollama_models") or []:
+                got.setdefault(item["name"], {})[host] = bool(item.get("on_gpu"))
+        return got
+
+    before, after = places(declared), places(measured)
+    for model in sorted(set(before) | set(after)):
+        was, now = before.get(model, {}), after.get(model, {})
+        for host in sorted(set(was) | set(now)):
+            if host in was and host not in now:
+                out.append(
+                    f"{model} no longer runs on {host}"
+                    + (f" (now on {', '.join(sorted(set(now) - set(was)))})" if set(now) - set(was) else "")
+                    + "."
+                )
+            elif host in now and host not in was:
+                if not set(was) - set(now):
+                    out.append(f"{model} now also runs on {host}.")
+            elif was[host] and not now[host]:
+                out.append(f"{model} no longer fits on {host}'s GPU: it runs from RAM there.")
+            elif now[host] and not was[host]:
+                out.append(f"{model} now fits on {host}'s GPU (it would have run from RAM).")
+    old_errors = set(declared.get("errors") or [])
+    out += [f"new problem: {e}" for e in measured.get("errors") or [] if e not in old_errors]
+    return out

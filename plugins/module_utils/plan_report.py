@@ -25,6 +25,9 @@ def markdown(plan: Mapping[str, Any]) -> str:
         lines += ["## Errors", ""] + [f"- {e}" for e in plan["errors"]] + [""]
     if plan.get("warnings"):
         lines += ["## Warnings", ""] + [f"- {w}" for w in plan["warnings"]] + [""]
+    if plan.get("measurement_changes"):
+        lines += ["## What measurement changed (against the declared values)", ""]
+        lines += [f"- {c}" for c in plan["measurement_changes"]] + [""]
     cap = plan.get("capability") or []
     if cap:
         hosts = list(cap[0]["hosts"])

@@ -87,6 +87,11 @@ def test_measured_absence_of_a_gpu_wins(tmp_path, monkeypatch):
     assert item["on_gpu"] is False and "no GPU" in item["reason"]
     warning = "host localhost: herd_gpus: declares 1 nvidia GPU(s) but nvidia-smi found none"
     assert any(w.startswith(warning) for w in plan["warnings"]) and warning in out
+    # What measuring changed, against the plan on the declared values.
+    changes = plan["measurement_changes"]
+    assert changes[0].startswith("host localhost: GPU memory declared 8192 MiB, measured 0 MiB; RAM declared 1024 MiB")
+    assert "qwen2.5-coder:0.5b no longer fits on localhost's GPU: it runs from RAM there." in changes
+    assert "## What measurement changed (against the declared values)" in out
 
 
 WORKER_INVENTORY = """

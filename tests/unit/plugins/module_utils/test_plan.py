@@ -4,6 +4,7 @@ bad demands fail with a message that names what to change."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -446,3 +447,24 @@ def test_no_role_reads_the_inventorys_gpus():
     readers = [str(p.relative_to(REPO)) for p in role.rglob("*") if p.is_file() and "herd_gpus" in p.read_text()]
     assert readers == []
     assert "herd_plan.hosts[inventory_hostname].llama_cpp_gpus" in (REPO / "playbooks" / "llama_cpp.yml").read_text()
+
+
+def test_what_measurement_changed_is_said_against_the_declared_plan():
+    from ansible_collections.llamaherd.cluster.plugins.module_utils.plan import measurement_changes
+
+    models = [{"name": "qwen2.5:14b"}]
+    probe = simple(models, {"ws": {"herd_gpus": [{"vendor": "nvidia", "vram_mib": 65536}], "herd_ram_mib": 65536}})
+    need = probe["hosts"]["ws"]["ollama_models"][0]["memory_mib"]
+    declared_mib = math.ceil((need + 457 + 64) / 0.8)  # fits as declared, with 64 MiB to spare
+    gpu = {"vendor": "nvidia", "name": "RTX 3090", "vram_mib": declared_mib, "compute_capability": "8.6"}
+    hv = {"ws": {"herd_models": models, "herd_gpus": [gpu], "herd_ram_mib": 65536}}
+    groups = {"all": ["ws"], "ollama_nodes": ["ws"]}
+    declared = build_plan(hv, groups)
+    measured_gpu = {**gpu, "vram_mib": declared_mib - 256}  # what nvidia-smi reports is a little less
+    hv["ws"]["herd_measured"] = {"gpus": [measured_gpu], "gpu_sources": ["nvidia-smi"], "ram_mib": 64000}
+    measured = build_plan(hv, groups)
+    assert measurement_changes(declared, measured, hv) == [
+        f"host ws: GPU memory declared {declared_mib} MiB, measured {declared_mib - 256} MiB; RAM declared 65536 MiB, measured 64000 MiB.",
+        "qwen2.5:14b no longer fits on ws's GPU: it runs from RAM there.",
+    ]
+    assert measurement_changes(declared, declared, {"ws": {k: v for k, v in hv["ws"].items() if k != "herd_measured"}}) == []
