@@ -21,7 +21,7 @@ def dllama_worker_argv(binary, port, nthreads, host=None):
 
 
 def dllama_api_argv(
-    binary, model, tokenizer, workers, buffer_float_type="q80", max_seq_len=None, nthreads=1, host=None, port=9999
+    binary, model, tokenizer, workers, buffer_float_type="q80", max_seq_len=None, nthreads=1, host=None, port=dllama.API_PORT
 ):
     """argv of `dllama-api`."""
     return _wrap(

@@ -28,9 +28,10 @@ from typing import Any
 
 from .catalog import extended_catalog, lookup
 from .memory import DEFAULT_MARGIN, MIB, dllama_per_node_bytes
+from .ports import default_port
 
-WORKER_PORT = 9990  # inventory.PORT_VARS["dllama_worker_port"]
-API_PORT = 9999  # inventory.PORT_VARS["dllama_api_port"]
+WORKER_PORT = default_port("dllama_worker_port")
+API_PORT = default_port("dllama_api_port")
 FLOAT_TYPES = ("f32", "f16", "q40", "q80")
 MODES = ("inference", "perplexity", "chat", "worker")
 DEFAULT_BUFFER_FLOAT_TYPE = "q80"

@@ -40,6 +40,7 @@ from ansible_collections.llamaherd.cluster.plugins.module_utils.inventory import
     firewall_level,
     host_ports,
 )
+from ansible_collections.llamaherd.cluster.plugins.module_utils.ports import LLAMA_SERVER_PORT_START
 
 # Ports only some peers may reach: variable -> (groups whose hosts may connect, why).
 RESTRICTED: dict[str, tuple[tuple[str, ...], str]] = {
@@ -141,7 +142,7 @@ def host_rules(
     if pools is not None and "loadbalancers" in member:
         overlay["nginx_lb_pools"] = list(pools)
     if "llama_cpp_head" in member and not isinstance(hv.get("llama_cpp_servers"), list):
-        overlay["llama_cpp_servers"] = [{"port": 8080}]  # the llama_cpp role's default instance
+        overlay["llama_cpp_servers"] = [{"port": LLAMA_SERVER_PORT_START}]  # the llama_cpp role's default instance
     service = _networks(service_sources, host, "firewall_service_sources") if level == "cluster" else []
     rules: dict[int, dict[str, Any]] = {}
     for port, var in host_ports(host, hv, member):

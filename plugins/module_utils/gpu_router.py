@@ -13,8 +13,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ansible_collections.llamaherd.cluster.plugins.module_utils.plan import host_gpus
+from ansible_collections.llamaherd.cluster.plugins.module_utils.ports import default_port
 
-OLLAMA_DEFAULT_PORT = 11434
+OLLAMA_DEFAULT_PORT = default_port("ollama_port")
 
 
 def node_vram_mib(hostvars: Mapping[str, Any]) -> int:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ansible_collections.llamaherd.cluster.plugins.module_utils.llama_cpp import cuda_toolkit_problem
+from ansible_collections.llamaherd.cluster.plugins.module_utils.ports import PORT_LIST_VARS, PORT_VARS, host_ports  # noqa: F401 - re-exported
 
 # Groups that give a host a job. A host may be in several.
 SERVICE_GROUPS = (
@@ -98,23 +99,6 @@ def firewall_level(value: Any) -> str:
         return text
     raise ValueError(f"{value!r} is not a firewall level")
 
-
-# Ports each group's service listens on: variable -> (group, role default).
-# The roles' defaults/main.yml must agree (tests/unit checks it).
-PORT_VARS: dict[str, tuple[str, int]] = {
-    "ollama_port": ("ollama_nodes", 11434),
-    "llama_cpp_rpc_port": ("llama_cpp_workers", 50052),
-    "dllama_worker_port": ("dllama_workers", 9990),
-    "dllama_api_port": ("dllama_root", 9999),
-    "nginx_lb_status_port": ("loadbalancers", 8088),
-    "gpu_router_metrics_port": ("gpu_router", 9110),
-    "monitoring_prometheus_port": ("monitoring", 9090),
-}
-# List-valued variables whose items carry a port: variable -> (group, key).
-PORT_LIST_VARS: dict[str, tuple[str, str]] = {
-    "llama_cpp_servers": ("llama_cpp_head", "port"),
-    "nginx_lb_pools": ("loadbalancers", "port"),
-}
 
 MODEL_KEYS = {
     "name",
@@ -211,21 +195,6 @@ def cluster_address(hostname: str, hv: Mapping[str, Any]) -> Any:
         return hv["herd_cluster_address"]
     host = hv.get("ansible_host")
     return host if host is not None and parse_ip(host) is not None else None
-
-
-def host_ports(host: str, hv: Mapping[str, Any], groups_of_host: Iterable[str]) -> list[tuple[int, str]]:
-    """(port, variable) pairs this host will listen on, given its groups."""
-    member = set(groups_of_host)
-    ports: list[tuple[int, str]] = []
-    for var, (group, default) in PORT_VARS.items():
-        if group in member:
-            ports.append((hv.get(var, default), var))
-    for var, (group, key) in PORT_LIST_VARS.items():
-        if group in member and isinstance(hv.get(var), list):
-            for i, item in enumerate(hv[var]):
-                if isinstance(item, Mapping) and key in item:
-                    ports.append((item[key], f"{var}[{i}].{key}"))
-    return ports
 
 
 def kind_of(value: Any) -> str:

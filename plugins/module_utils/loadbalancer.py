@@ -23,7 +23,7 @@ DEFAULT_BACKEND_PORT_VAR = "ollama_port"
 
 
 def _backend(pool: str, item: Any, hostvars: Mapping[str, Mapping[str, Any]], port_var: str) -> dict[str, Any]:
-    default_port = PORT_VARS.get(port_var, ("", 11434))[1]
+    default_port = PORT_VARS.get(port_var, PORT_VARS["ollama_port"])[1]
     if isinstance(item, str):
         item = {"host": item}
     if not isinstance(item, Mapping):

@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from . import memory
+from . import memory, ports
 from .catalog import OLLAMA_DEFAULT_QUANT, extended_catalog, lookup, merge_entry, model_size_mib, quant_from_tag
 from .firewall import exposure
 from .gpu_facts import GPU_SOURCES, VENDOR_TOOLS
@@ -27,7 +27,7 @@ from .placement import GPU, RAM, Demand, Host, kept, solve
 
 DEFAULT_CTX = 4096
 POOL_PORT_START = 11435
-LLAMA_SERVER_PORT_START = 8080
+LLAMA_SERVER_PORT_START = ports.LLAMA_SERVER_PORT_START
 SHAPE_KEYS = ("n_layer", "n_embd", "n_head", "n_head_kv", "n_ff", "n_vocab")
 FOUR_BIT = ("Q4_0", "Q4_1", "Q4_K_S", "Q4_K_M", "IQ4_NL", "IQ4_XS", "Q3_K_M", "Q3_K_S", "Q3_K_L", "Q2_K")
 

@@ -1,0 +1,21 @@
+# Copyright: llama-herd developers
+# Apache License 2.0
+"""Jinja filters over plugins/module_utils/ports.py (no logic here)."""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleFilterError
+from ansible_collections.llamaherd.cluster.plugins.module_utils import ports
+
+
+def host_ports(hv, groups_of_host, servers=None, pools=None):
+    """The ports a host serves on, sorted."""
+    try:
+        return ports.service_ports(dict(hv or {}), list(groups_of_host or []), servers, pools)
+    except (TypeError, ValueError) as exc:
+        raise AnsibleFilterError(f"host_ports: {exc}") from exc
+
+
+class FilterModule:
+    def filters(self):
+        return {"host_ports": host_ports}
