@@ -855,6 +855,7 @@ def build_plan(
     from .loadbalancer import pool_port_problems  # loadbalancer imports this module
 
     plan["errors"] += [f"host {h}: {v}: {p}. Fix: {f}." for h, v, p, f in pool_port_problems(hostvars, groups, plan)]
+    plan["endpoints"] = endpoints(plan, hostvars, groups)
     # Who can reach each port once the firewall role ran (herd_firewall), per
     # host; a malformed level or port is preflight's to report.
     plan["exposure"] = {}
@@ -989,4 +990,39 @@ def measurement_changes(
                 out.append(f"{model} now fits on {host}'s GPU (it would have run from RAM).")
     old_errors = set(declared.get("errors") or [])
     out += [f"new problem: {e}" for e in measured.get("errors") or [] if e not in old_errors]
+    return out
+
+
+def endpoints(
+    plan: Mapping[str, Any], hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Iterable[str]]
+) -> list[dict[str, str]]:
+    """What users call once the plan is deployed: each pool on each load
+    balancer, each llama-server, the distributed-llama API, each Ollama node
+    with its models; ``{url, serves, api}`` in that order."""
+    from .inventory import cluster_address  # inventory imports this module
+
+    def url(host: str, port: Any) -> str:
+        addr = str(cluster_address(host, hostvars.get(host, {})) or host)
+        return f"http://{'[' + addr + ']' if ':' in addr else addr}:{port}"
+
+    def port(host: str, var: str) -> Any:
+        return hostvars.get(host, {}).get(var, ports.default_port(var))
+
+    out = []
+    for lb in groups.get("loadbalancers", []):
+        for pool in plan.get("pools") or []:
+            out.append({"url": url(lb, pool["port"]), "serves": pool["model"], "api": f"Ollama, pool of {len(pool['backends'])}"})
+    heads = list(groups.get("llama_cpp_head", []))
+    for server in (plan.get("llama_cpp") or {}).get("servers") or []:
+        if heads:
+            out.append({"url": url(heads[0], server["port"]), "serves": server["model"], "api": "llama-server (OpenAI /v1)"})
+    d = plan.get("dllama") or {}
+    if d.get("root"):
+        out.append(
+            {"url": url(d["root"], port(d["root"], "dllama_api_port")), "serves": d["model"], "api": "dllama-api (OpenAI /v1)"}
+        )
+    for h in groups.get("ollama_nodes", []):
+        names = [m["name"] for m in (plan.get("hosts") or {}).get(h, {}).get("ollama_models") or []]
+        if names:
+            out.append({"url": url(h, port(h, "ollama_port")), "serves": ", ".join(names), "api": "Ollama"})
     return out

@@ -108,6 +108,9 @@ def markdown(plan: Mapping[str, Any]) -> str:
         lines += ["## Exposure (who can reach each port, after the firewall role)", ""]
         rows = [[h, r["port"], r["var"], r["open_to"]] for h, rs in plan["exposure"].items() for r in rs]
         lines += [*_table(["host", "port", "variable", "open to"], rows), ""]
+    if plan.get("endpoints"):
+        lines += ["## Endpoints (what users call)", ""]
+        lines += [*_table(["url", "serves", "api"], [[e["url"], e["serves"], e["api"]] for e in plan["endpoints"]]), ""]
     return "\n".join(lines)
 
 

@@ -468,3 +468,16 @@ def test_what_measurement_changed_is_said_against_the_declared_plan():
         "qwen2.5:14b no longer fits on ws's GPU: it runs from RAM there.",
     ]
     assert measurement_changes(declared, declared, {"ws": {k: v for k, v in hv["ws"].items() if k != "herd_measured"}}) == []
+
+
+def test_the_plan_ends_with_the_endpoints_users_call():
+    hv, groups = load_inventory("demo")
+    p = build_plan(hv, groups)
+    got = {(e["api"].split(" ")[0], e["serves"]) for e in p["endpoints"]}
+    assert ("Ollama,", "qwen2.5-coder:0.5b") in got  # the pool, on the load balancer
+    assert ("llama-server", "herd-tiny-llama") in got and ("dllama-api", "herd-tiny-dllama") in got
+    lb = groups["loadbalancers"][0]
+    pool = p["pools"][0]
+    assert any(e["url"] == f"http://{hv[lb]['herd_cluster_address']}:{pool['port']}" for e in p["endpoints"])
+    md = markdown(p)
+    assert md.rstrip().split("## ")[-1].startswith("Endpoints (what users call)")
