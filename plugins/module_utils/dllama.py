@@ -296,7 +296,7 @@ def _cluster(hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Ite
     if model.get("name"):
         try:
             cat = extended_catalog(hv.get("herd_model_catalog") if isinstance(hv.get("herd_model_catalog"), Mapping) else None)
-            entry = lookup(str(model["name"]), cat)
+            entry = lookup(str(model.get("shape") or model["name"]), cat)
         except (TypeError, ValueError, AttributeError):
             entry = None
     out["entry"] = entry

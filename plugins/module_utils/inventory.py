@@ -123,6 +123,7 @@ MODEL_KEYS = {
     "parts",
     "tier",
     "allow_context_cap",
+    "shape",
 }
 MODEL_ENGINES = ("ollama", "llama_cpp", "dllama")
 MODEL_GPU_POLICIES = ("required", "preferred", "never")
@@ -418,7 +419,13 @@ def _check_models(report: Report, models: Any, owner: str | None) -> None:
             continue
         var = f"herd_models[{m['name']}]"
         if m["name"] in seen:
-            report.error(owner, var, "listed twice", "merge the two entries (use replicas for more copies)")
+            report.error(
+                owner,
+                var,
+                "listed twice",
+                "merge the two entries (use replicas for more copies); for the same model on another engine, "
+                f"give one entry its own name and shape: {m['name']}",
+            )
         seen.add(m["name"])
         for key in sorted(set(m) - MODEL_KEYS):
             close = difflib.get_close_matches(str(key), sorted(MODEL_KEYS), n=1)
@@ -428,6 +435,8 @@ def _check_models(report: Report, models: Any, owner: str | None) -> None:
                 "unknown model key",
                 f"rename it to {close[0]}" if close else "see docs/inventory.md for model keys",
             )
+        if "shape" in m and (not isinstance(m["shape"], str) or not m["shape"]):
+            report.error(owner, f"{var}.shape", f"must be a model name, got {kind_of(m['shape'])}", "write shape: llama3.1:8b")
         if "labels" in m and (not isinstance(m["labels"], list) or not all(isinstance(x, str) for x in m["labels"])):
             report.error(owner, f"{var}.labels", f"must be a list of strings, got {kind_of(m['labels'])}", "write labels: [cuda]")
         if "engine" in m and m["engine"] not in MODEL_ENGINES:

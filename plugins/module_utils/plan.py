@@ -135,13 +135,24 @@ def host_ram_mib(hv: Mapping[str, Any]) -> int | None:
     return int(ram) if isinstance(ram, (int, float)) and not isinstance(ram, bool) else None
 
 
+def model_key(m: Mapping[str, Any]) -> str:
+    """The catalog name of a herd_models item: its ``shape`` when it gives
+    one (the same model under another name, e.g. on a second engine), else
+    its name."""
+    shape = m.get("shape")
+    return shape if isinstance(shape, str) and shape else str(m["name"])
+
+
 def resolve_model(m: Mapping[str, Any], catalog: Mapping[str, Mapping[str, Any]]) -> tuple[dict[str, Any] | None, str | None]:
-    """The shape + size entry for a herd_models item, or (None, why)."""
-    entry = lookup(m["name"], catalog) or {}
+    """The shape + size entry for a herd_models item (its ``shape``, another
+    catalog name, when it gives one), or (None, why)."""
+    entry = lookup(model_key(m), catalog) or {}
     for k in ("params_b",):
         if k in m:
             entry[k] = m[k]
-    quant = str(m.get("quant") or quant_from_tag(m["name"]) or entry.get("quant") or OLLAMA_DEFAULT_QUANT)
+    quant = str(
+        m.get("quant") or quant_from_tag(m["name"]) or quant_from_tag(model_key(m)) or entry.get("quant") or OLLAMA_DEFAULT_QUANT
+    )
     try:
         quant = memory.normalize_quant(quant)
     except memory.MemoryError_ as exc:
@@ -153,8 +164,8 @@ def resolve_model(m: Mapping[str, Any], catalog: Mapping[str, Mapping[str, Any]]
         entry.setdefault("size_mib", {})[quant] = int(m["size_bytes"]) / memory.MIB
     missing = [k for k in SHAPE_KEYS if k not in entry]
     if missing:
-        close = difflib.get_close_matches(str(m["name"]), sorted(catalog), n=1, cutoff=0.8)
-        meant = f"did you mean {close[0]}? Otherwise " if close and lookup(m["name"], catalog) is None else ""
+        close = difflib.get_close_matches(model_key(m), sorted(catalog), n=1, cutoff=0.8)
+        meant = f"did you mean {close[0]}? Otherwise " if close and lookup(model_key(m), catalog) is None else ""
         return None, (
             f"herd_models[{m['name']}]: the catalog does not know this model's shape ({', '.join(missing)} missing); {meant}"
             f"add it under herd_model_catalog['{m['name']}'] (n_layer, n_embd, n_head, n_head_kv, head_dim, n_ff, n_vocab, "
@@ -906,7 +917,7 @@ def _context_problems(plan: dict[str, Any], models: list[dict[str, Any]], catalo
     distributed-llama run it past what the model learned, Ollama silently
     caps it; so it is an error, or for Ollama with allow_context_cap a warning."""
     for m in models:
-        entry = lookup(m["name"], catalog) or {}
+        entry = lookup(model_key(m), catalog) or {}
         trained, ctx = entry.get("n_ctx_train"), m.get("context")
         if not trained or not isinstance(ctx, int) or isinstance(ctx, bool) or ctx <= int(trained):
             continue

@@ -152,3 +152,12 @@ def test_repository_paths_named_in_docs_exist(page):
         }
     )
     assert not missing, f"{page.relative_to(REPO)} names files the repository does not have: {missing}"
+
+
+def test_the_catalog_page_is_current():
+    """docs/models.md lists the built-in catalog; tools/catalog_docs.py writes it."""
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, str(REPO / "tools" / "catalog_docs.py"), "--check"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr

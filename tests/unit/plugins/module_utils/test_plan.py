@@ -481,3 +481,26 @@ def test_the_plan_ends_with_the_endpoints_users_call():
     assert any(e["url"] == f"http://{hv[lb]['herd_cluster_address']}:{pool['port']}" for e in p["endpoints"])
     md = markdown(p)
     assert md.rstrip().split("## ")[-1].startswith("Endpoints (what users call)")
+
+
+def test_one_model_on_two_engines_shares_its_catalog_shape():
+    """Issue 25: the same model on Ollama and over RPC: two entries, the
+    second with its own name and shape: <the catalog name>."""
+    models = [
+        {"name": "llama3.1:8b"},
+        {"name": "llama3.1-8b-rpc", "engine": "llama_cpp", "shape": "llama3.1:8b", "context": 4096},
+    ]
+    hv = {
+        "n1": {"herd_models": models, "herd_ram_mib": 32768},
+        "head": {"herd_models": models, "herd_ram_mib": 32768},
+        "w1": {"herd_models": models, "herd_ram_mib": 32768},
+    }
+    groups = {"all": ["n1", "head", "w1"], "ollama_nodes": ["n1"], "llama_cpp_head": ["head"], "llama_cpp_workers": ["w1"]}
+    p = build_plan(hv, groups)
+    assert p["errors"] == []
+    server = p["llama_cpp"]["servers"][0]
+    assert server["model"] == "llama3.1-8b-rpc" and server["quant"] == "Q4_K_M"
+    assert p["hosts"]["n1"]["ollama_models"][0]["name"] == "llama3.1:8b"
+    # Without the shape the catalog does not know the name.
+    models[1].pop("shape")
+    assert any(e.startswith("herd_models[llama3.1-8b-rpc]: the catalog does not know") for e in build_plan(hv, groups)["errors"])
