@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ansible_collections.llamaherd.cluster.plugins.module_utils.llama_cpp import cuda_toolkit_problem
+from ansible_collections.llamaherd.cluster.plugins.module_utils.memory import DEFAULT_MARGIN
 from ansible_collections.llamaherd.cluster.plugins.module_utils.ports import PORT_LIST_VARS, PORT_VARS, host_ports  # noqa: F401 - re-exported
 
 # Groups that give a host a job. A host may be in several.
@@ -504,13 +505,13 @@ def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]], groups: Mappin
     any_hv = hostvars[served[0]] if served else {}
     cidr = _network(report, any_hv, "herd_cluster_cidr", "the cluster's network, e.g. 192.0.2.0/24")
     rpc_cidr = _network(report, any_hv, "herd_rpc_cidr", "the RPC network, e.g. 198.51.100.0/24")
-    margin = any_hv.get("herd_vram_safety_margin", 0.8)
+    margin = any_hv.get("herd_vram_safety_margin", DEFAULT_MARGIN)
     if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 0 < margin <= 1:
         report.error(
             None,
             "herd_vram_safety_margin",
             f"must be a fraction in (0, 1], got {margin!r}",
-            "use 0.8 (seed 001's rule: use at most 80% of VRAM)",
+            f"use {DEFAULT_MARGIN} (the GPU router notes' rule: use at most {DEFAULT_MARGIN:.0%} of VRAM)",
         )
     if "herd_models" in any_hv:
         _check_models(report, any_hv["herd_models"], None)

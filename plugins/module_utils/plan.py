@@ -817,7 +817,7 @@ def build_plan(
     try:
         memory.usable_mib(0, margin)
     except memory.MemoryError_ as exc:
-        plan["errors"].append(f"inventory: herd_vram_safety_margin: {exc}. Fix: use 0.8.")
+        plan["errors"].append(f"inventory: herd_vram_safety_margin: {exc}. Fix: use {memory.DEFAULT_MARGIN}.")
         margin = memory.DEFAULT_MARGIN
     plan["margin"] = margin
     models = [dict(m) for m in (any_hv.get("herd_models") or []) if isinstance(m, Mapping) and m.get("name")]
