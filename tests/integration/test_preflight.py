@@ -70,9 +70,26 @@ def test_broken_inventory_is_rejected_with_a_fix(case, tmp_path):
         assert flat(words) in out, f"missing {words!r} in: {out[-2000:]}"
 
 
-def test_site_stops_at_preflight_before_touching_a_host(tmp_path):
+# One case of each kind: an address, a GPU, a host variable's type, a group,
+# a model the catalog does not know, a context, an inventory-wide setting.
+SITE_CASES = [
+    "missing-cluster-address",
+    "unknown-gpu-vendor",
+    "ram-not-a-number",
+    "group-name-near-miss",
+    "model-name-typo",
+    "context-above-trained",
+    "safety-margin-out-of-range",
+]
+
+
+@pytest.mark.parametrize("name", SITE_CASES)
+def test_site_stops_at_preflight_before_touching_a_host(name, tmp_path):
+    """site.yml with the broken inventory: only preflight's plays run, no
+    host is contacted (every host is unreachable by construction)."""
+    case = next(c for c in CASES if c["name"] == name)
     inv = tmp_path / "hosts.yml"
-    inv.write_text(yaml.safe_dump(build_inventory(CASES[0])))
+    inv.write_text(yaml.safe_dump(build_inventory(case)))
     res = run_playbook("-i", str(inv), "site.yml", *NO_NETWORK)
     out = res.stdout
     assert res.returncode != 0
