@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ansible_collections.llamaherd.cluster.plugins.module_utils.catalog import ENTRY_KEYS
 from ansible_collections.llamaherd.cluster.plugins.module_utils.llama_cpp import cuda_toolkit_problem
 from ansible_collections.llamaherd.cluster.plugins.module_utils.memory import DEFAULT_MARGIN
 from ansible_collections.llamaherd.cluster.plugins.module_utils.ports import PORT_LIST_VARS, PORT_VARS, host_ports  # noqa: F401 - re-exported
@@ -543,6 +544,34 @@ def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]], groups: Mappin
             f"must be a mapping of model name to shape, got {kind_of(first)} (on {', '.join(sorted(bad_catalogs))})",
             "write herd_model_catalog: {my-model: {n_layer: 32, n_embd: 4096, ...}} (docs/inventory.md)",
         )
+    # Each entry's keys and numbers, once per entry however many hosts carry it.
+    seen_entries: set[str] = set()
+    for h, hv in hostvars.items():
+        cat = hv.get("herd_model_catalog")
+        if h in bad_catalogs or not isinstance(cat, Mapping):
+            continue
+        for name, entry in cat.items():
+            if str(name) in seen_entries:
+                continue
+            seen_entries.add(str(name))
+            var = f"herd_model_catalog[{name}]"
+            for key in sorted(set(entry) - ENTRY_KEYS - {"name"}):
+                close = difflib.get_close_matches(str(key), sorted(ENTRY_KEYS), n=1)
+                report.error(
+                    None,
+                    f"{var}.{key}",
+                    "unknown key" + (f", close to {close[0]}" if close else ""),
+                    f"rename it to {close[0]}" if close else f"use only {', '.join(sorted(ENTRY_KEYS))}",
+                )
+            for key in ("params_b", "n_layer", "n_embd", "n_head", "n_head_kv", "head_dim", "n_ff", "n_vocab", "n_ctx_train"):
+                v = entry.get(key)
+                if key in entry and (isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0):
+                    report.error(
+                        None,
+                        f"{var}.{key}",
+                        f"must be a positive number, got {kind_of(v)}",
+                        f"write {key}: 32 (a number, unquoted)",
+                    )
 
     addresses: dict[str, str] = {}
     for host in served:
