@@ -555,7 +555,7 @@ def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]], groups: Mappin
                 continue
             seen_entries.add(str(name))
             var = f"herd_model_catalog[{name}]"
-            for key in sorted(set(entry) - ENTRY_KEYS - {"name"}):
+            for key in sorted(set(entry) - ENTRY_KEYS - {"name"}, key=str):
                 close = difflib.get_close_matches(str(key), sorted(ENTRY_KEYS), n=1)
                 report.error(
                     None,
