@@ -9,7 +9,8 @@ here on the controller so a bad inventory fails before any host changes:
 
 * nodes = workers + 1 must be a power of two ("6 nodes: use 4 or 8");
 * nodes must not exceed the model's KV heads;
-* q40 weights need ``--buffer-float-type q80``;
+* only two (weights, buffer) float-type pairs run: q40 weights with
+  ``--buffer-float-type q80`` and f32 weights with f32 (:data:`RUNNABLE_FLOAT_TYPES`);
 * the memory one node needs must fit the host's RAM (the formula lives in
   ``memory.dllama_per_node_bytes``; :func:`per_node_mib` only calls it).
 
@@ -36,6 +37,18 @@ FLOAT_TYPES = ("f32", "f16", "q40", "q80")
 MODES = ("inference", "perplexity", "chat", "worker")
 DEFAULT_BUFFER_FLOAT_TYPE = "q80"
 DEFAULT_WEIGHTS_FLOAT_TYPE = "q40"
+# The parser takes all four FLOAT_TYPES, but at the pinned commit (8d624a7) the
+# CPU build runs only these (weights -> buffer) pairs; measured with complete
+# model files in bench/results/dllama-real-2026-12-04.md. src/app.cpp
+# runInferenceApp refuses q40 weights without a q80 buffer ("This version
+# supports only Q40 weights with Q80 sync type"); every other pair fails when
+# the CPU device builds its ops (src/nn/nn-cpu.cpp): src/nn/nn-core.cpp
+# getOpQuantType knows no f16/q40 buffer and no f16/q80 weights behind an f32
+# input ("Unsupported op quant: F_32/F_16/F_32"), and the OP_MATMUL entries of
+# src/nn/nn-cpu-ops.cpp getCpuOpForward are F32_F32_F32 and Q80_Q40_F32 only
+# ("Unsupported CPU op code: MATMUL, quant: Q80_F32_F32"). A worker given such
+# a pair by its root exits with the same message.
+RUNNABLE_FLOAT_TYPES = {"q40": "q80", "f32": "f32"}
 
 Problem = tuple[str | None, str, str, str]  # (host, variable, problem, fix)
 
@@ -66,6 +79,11 @@ def node_count_fix(nodes: int) -> str:
     return f"{nodes} nodes: use {lower} or {upper} (the root plus {lower - 1} or {upper - 1} workers)"
 
 
+def _a(float_type: str) -> str:
+    """The article: 'an f32 buffer', 'a q80 buffer'."""
+    return "an" if float_type.startswith("f") else "a"
+
+
 def topology_problems(
     nodes: int,
     kv_heads: int | None = None,
@@ -92,7 +110,9 @@ def topology_problems(
                 f"use at most {best} nodes ({best - 1} workers), or a model with more KV heads",
             )
         )
-    if buffer_float_type not in FLOAT_TYPES:
+    runnable = ", ".join(f"{w} weights with {_a(b)} {b} buffer" for w, b in RUNNABLE_FLOAT_TYPES.items())
+    buffer_known = buffer_float_type in FLOAT_TYPES
+    if not buffer_known:
         out.append(
             (
                 "dllama_buffer_float_type",
@@ -108,12 +128,29 @@ def topology_problems(
                 f"use one of {', '.join(FLOAT_TYPES)} (the type the model was converted to, e.g. q40)",
             )
         )
-    elif weights_float_type == "q40" and buffer_float_type != "q80":
+    elif weights_float_type is not None and weights_float_type not in RUNNABLE_FLOAT_TYPES:
+        out.append(
+            (
+                "dllama_weights_float_type",
+                f"distributed-llama cannot run {weights_float_type} weights (it runs only {runnable})",
+                "convert the model to q40 (with dllama_buffer_float_type: q80) or f32 (with f32)",
+            )
+        )
+    elif weights_float_type is not None and buffer_known and buffer_float_type != RUNNABLE_FLOAT_TYPES[weights_float_type]:
+        need = RUNNABLE_FLOAT_TYPES[weights_float_type]
         out.append(
             (
                 "dllama_buffer_float_type",
-                f"q40 weights need a q80 sync buffer, got {buffer_float_type!r}",
-                "set dllama_buffer_float_type: q80",
+                f"{weights_float_type} weights need {_a(need)} {need} sync buffer, got {buffer_float_type!r}",
+                f"set dllama_buffer_float_type: {need}",
+            )
+        )
+    elif weights_float_type is None and buffer_known and buffer_float_type not in RUNNABLE_FLOAT_TYPES.values():
+        out.append(
+            (
+                "dllama_buffer_float_type",
+                f"distributed-llama runs no weights with {_a(buffer_float_type)} {buffer_float_type} sync buffer (it runs only {runnable})",
+                "set dllama_buffer_float_type: q80 (q40 weights) or f32 (f32 weights)",
             )
         )
     return out

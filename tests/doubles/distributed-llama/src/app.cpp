@@ -193,6 +193,41 @@ void checkTopology(const CliArgs &args, const ModelHeader &h) {
         throw std::runtime_error("The number of nodes must be a power of 2");
 }
 
+static const char *floatTypeName(int t) {
+    if (t == F_32) return "F_32";
+    if (t == F_16) return "F_16";
+    if (t == F_Q40) return "F_Q40";
+    if (t == F_Q80) return "F_Q80";
+    return "F_UNK";
+}
+
+// Upstream (8d624a7) builds its CPU ops when the executor starts, after the
+// tokenizer and, with workers, after sending them the net config. Measured
+// with complete model files (bench/results/dllama-real-2026-12-04.md), the
+// first op that fails, for every pair but q40/q80 and f32/f32, is either the
+// cast into the sync buffer (no f16/q40 buffers: "Unsupported op quant:
+// F_32/F_UNK/<sync>") or the first matmul, block_matmul_q, whose input is the
+// sync buffer and whose weights are the model's (an f32 buffer takes f32
+// weights only; a q80 buffer q40 weights only). Own code, same messages.
+void checkFloatTypes(int weightType, int syncType) {
+    if (weightType == F_Q40 && syncType != F_Q80)
+        throw std::runtime_error("This version supports only Q40 weights with Q80 sync type");
+    if (syncType == F_16 || syncType == F_Q40)
+        throw std::invalid_argument(std::string("Unsupported op quant: F_32/F_UNK/") + floatTypeName(syncType));
+    if (syncType == F_32 && weightType != F_32)
+        throw std::invalid_argument(std::string("Unsupported op quant: F_32/") + floatTypeName(weightType) + "/F_32");
+    if (syncType == F_Q80 && weightType == F_16)
+        throw std::invalid_argument("Unsupported op quant: F_Q80/F_16/F_32");
+    if (syncType == F_Q80 && weightType != F_Q40)
+        throw std::invalid_argument(std::string("Unsupported CPU op code: MATMUL, quant: Q80_") +
+                                    (weightType == F_32 ? "F32" : "Q80") + "_F32, op name: block_matmul_q");
+}
+
+void sendFloatTypes(const std::vector<int> &sockets, int weightType, int syncType) {
+    int packet[2] = {weightType, syncType};
+    for (size_t i = 0; i < sockets.size(); i++) writeAll(sockets[i], packet, sizeof(packet));
+}
+
 static void setNoDelay(int fd) {
     int flag = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, (char *)&flag, sizeof(int));
@@ -385,6 +420,11 @@ void runWorker(const CliArgs &args) {
         close(server);
         std::printf("⭕ Network is initialized\n");
         std::fflush(stdout);
+        int types[2];
+        readAll(root, types, sizeof(types));
+        // Like upstream's worker building the ops of the config it was sent:
+        // a pair it cannot run ends the process ("Critical error").
+        checkFloatTypes(types[0], types[1]);
         while (true) {
             NnUint packet[2];
             try {

@@ -49,6 +49,9 @@ struct ModelHeader {
 ModelHeader loadModelHeader(const char *path, NnUint maxSeqLen);
 void checkTokenizer(const char *path);
 void checkTopology(const CliArgs &args, const ModelHeader &h);
+// The (weights, sync) float-type pairs upstream's CPU ops run: q40/q80 and
+// f32/f32. Any other pair throws std::invalid_argument with upstream's message.
+void checkFloatTypes(int weightType, int syncType);
 
 int createServerSocket(const char *host, int port);
 int acceptSocket(int serverSocket);
@@ -58,6 +61,9 @@ void writeAll(int fd, const void *data, size_t size);
 
 // Root side: connect to every worker, send the node list, exchange ACKs.
 std::vector<int> connectWorkers(const CliArgs &args);
+// Root side: send each worker the float types (upstream sends the whole net
+// config; a worker fails on a pair its CPU ops cannot run, as the root does).
+void sendFloatTypes(const std::vector<int> &sockets, int weightType, int syncType);
 // Root side: the stop packet (batchSize 0) and close.
 void stopWorkers(std::vector<int> &sockets);
 // Worker side: serve roots forever (one at a time).

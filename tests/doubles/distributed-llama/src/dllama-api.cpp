@@ -86,8 +86,12 @@ static void serve(CliArgs &args) {
     checkTopology(args, h);
     checkTokenizer(args.tokenizerPath);
     std::vector<int> workers;
-    if (!args.workerHosts.empty())
+    if (!args.workerHosts.empty()) {
         workers = connectWorkers(args);
+        sendFloatTypes(workers, h.weightType, args.syncType);
+    }
+    // Not caught, like upstream: a pair the CPU ops cannot run aborts dllama-api.
+    checkFloatTypes(h.weightType, args.syncType);
     int server = createServerSocket(args.host, args.port);
     std::printf("Server URL: http://%s:%u/v1/\n", args.host, args.port);
     std::fflush(stdout);

@@ -13,8 +13,11 @@ static void runRoot(CliArgs &args) {
     std::printf("💡 Arch: stand-in\n💡 nKvHeads: %d\n💡 SeqLen: %d\n💡 Nodes: %zu\n", h.nKvHeads, h.seqLen,
                 args.workerHosts.size() + 1);
     std::vector<int> sockets;
-    if (!args.workerHosts.empty())
+    if (!args.workerHosts.empty()) {
         sockets = connectWorkers(args);
+        sendFloatTypes(sockets, h.weightType, args.syncType);
+    }
+    checkFloatTypes(h.weightType, args.syncType);
     if (std::strcmp(args.mode, "inference") == 0) {
         if (args.prompt == nullptr) throw std::runtime_error("Prompt is required");
         if (args.steps == 0) throw std::runtime_error("Number of steps is required");

@@ -53,6 +53,47 @@ def test_q40_needs_q80():
     assert dllama.topology_problems(4, kv_heads=8, weights_float_type="f32", buffer_float_type="f32") == []
 
 
+# Measured against the real program (b4rtaz/distributed-llama 8d624a7, CPU
+# build) with complete model files from tests/harness/dllama_model.py, root
+# alone and root + 1 worker: bench/results/dllama-real-2026-12-04.md. Every
+# other pair aborts ("Unsupported op quant", "Unsupported CPU op code: MATMUL",
+# "This version supports only Q40 weights with Q80 sync type").
+MEASURED_RUNNABLE = {("q40", "q80"), ("f32", "f32")}
+
+
+@pytest.mark.parametrize("weights", dllama.FLOAT_TYPES)
+@pytest.mark.parametrize("buffer", dllama.FLOAT_TYPES)
+def test_float_type_pairs_accepted_are_the_measured_ones(weights, buffer):
+    probs = dllama.topology_problems(2, kv_heads=2, weights_float_type=weights, buffer_float_type=buffer)
+    assert (probs == []) == ((weights, buffer) in MEASURED_RUNNABLE), probs
+    for var, problem, fix in probs:
+        assert var in ("dllama_buffer_float_type", "dllama_weights_float_type")
+        assert problem and fix.startswith(("set dllama_buffer_float_type: ", "convert the model to q40"))
+
+
+def test_runnable_table_is_the_measured_set():
+    assert set(dllama.RUNNABLE_FLOAT_TYPES.items()) == MEASURED_RUNNABLE
+
+
+@pytest.mark.parametrize(
+    ("weights", "buffer", "var", "words"),
+    [
+        ("f32", "q80", "dllama_buffer_float_type", "f32 weights need an f32 sync buffer, got 'q80'"),
+        ("q40", "f16", "dllama_buffer_float_type", "q40 weights need a q80 sync buffer, got 'f16'"),
+        ("f16", "f32", "dllama_weights_float_type", "cannot run f16 weights"),
+        ("q80", "q80", "dllama_weights_float_type", "cannot run q80 weights"),
+        (None, "f16", "dllama_buffer_float_type", "runs no weights with an f16 sync buffer"),
+        (None, "q40", "dllama_buffer_float_type", "runs no weights with a q40 sync buffer"),
+    ],
+)
+def test_unrunnable_pairs_name_the_variable_and_fix(weights, buffer, var, words):
+    [(v, problem, fix)] = dllama.topology_problems(2, kv_heads=2, weights_float_type=weights, buffer_float_type=buffer)
+    assert v == var and words in problem
+    assert "dllama_buffer_float_type" in fix
+    assert dllama.topology_problems(2, kv_heads=2, weights_float_type=None, buffer_float_type="f32") == []
+    assert dllama.topology_problems(2, kv_heads=2, weights_float_type=None, buffer_float_type="q80") == []
+
+
 def test_unknown_float_type():
     probs = dllama.topology_problems(2, buffer_float_type="q8")
     assert [p[0] for p in probs] == ["dllama_buffer_float_type"]
