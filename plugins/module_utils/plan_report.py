@@ -193,11 +193,11 @@ def _ollama_bars(host: str, u: Mapping[str, Any], items: list[dict[str, Any]], c
     gpus = u.get("gpus") or []
     pools: list[tuple[str, str, list[dict[str, Any]]]] = []  # (kind, label, booked shares)
     if u.get("unified"):
-        pools.append(("gpu", "Unified memory (GPU and RAM are one pool)", booked))
+        pools.append(("gpu", "Unified memory", booked))
     else:
         gpu_booked = [b for b in booked if b["pool"].startswith("GPU")]
         if u["gpu_budget_mib"] > 0 or gpu_booked or u["gpu_used_mib"]:
-            label = "GPU" if len(gpus) <= 1 else f"GPU pool ({len(gpus)} GPUs; Ollama spreads a model across them)"
+            label = "GPU" if len(gpus) <= 1 else f"GPU pool ({len(gpus)} GPUs)"
             pools.append(("gpu", label, gpu_booked))
         ram_booked = [b for b in booked if b["pool"] == "RAM"]
         if u["ram_budget_mib"] > 0 or ram_booked or u["ram_used_mib"]:
@@ -223,16 +223,15 @@ def _ollama_bars(host: str, u: Mapping[str, Any], items: list[dict[str, Any]], c
             if kind == "gpu" and (it["on_gpu"] or u.get("unified")):
                 mib, where = it["memory_mib"], "GPU" if not u.get("unified") else "unified memory"
             elif kind == "gpu" and it.get("gpu_offload_mib"):
-                mib, where = (
-                    it["gpu_offload_mib"],
-                    f"{it['gpu_layers']} layers on the GPU, the model's RAM share is on the RAM bar",
-                )
+                mib, where = it["gpu_offload_mib"], f"{it['gpu_layers']} layers offloaded to the GPU; why: see RAM"
             elif kind == "ram" and not it["on_gpu"]:
                 mib = it["memory_mib"]
                 where = f"RAM + {it['gpu_layers']} layers on GPU" if it["gpu_layers"] else "RAM"
             else:
                 continue
             reason, note = _short_reason(it["reason"])
+            if kind == "gpu" and not it["on_gpu"] and not u.get("unified"):
+                reason, note = "", False  # said once, on the RAM bar
             segs.append(
                 {
                     "kind": "model",
@@ -255,12 +254,16 @@ def _ollama_bars(host: str, u: Mapping[str, Any], items: list[dict[str, Any]], c
         bar = _bar(label, segs, capacity, caption)
         bar["kind"] = kind
         bar["host"] = host
+        if u.get("unified"):
+            bar["sub"] = "GPU and RAM are one pool"
+        elif kind == "gpu" and len(gpus) > 1:
+            bar["sub"] = "Ollama spreads a model across the GPUs"
         bar["ollama_used"] = u[f"{kind}_used_mib"]
         bars.append(bar)
     return bars
 
 
-def _rpc_bar(row: Mapping[str, Any], model: str) -> dict[str, Any]:
+def _rpc_bar(row: Mapping[str, Any], model: str, in_card: bool = False) -> dict[str, Any]:
     segs = [
         {
             "kind": "weights",
@@ -276,6 +279,9 @@ def _rpc_bar(row: Mapping[str, Any], model: str) -> dict[str, Any]:
         s.update(reason="", note=s["kind"] == "compute" and "GPU" in row["device"], alias="")
     bar = _bar(row["device"], segs, row["usable_mib"] or 0, f"{row['usable_mib']} MiB usable of {row['device_mib']} MiB")
     bar.update(kind="rpc", host=row["host"], total=row["total_mib"], fits=row["fits"], layers=row["layers"])
+    if in_card:  # the card names the host and the model once
+        bar["label"] = row["device"].removeprefix(f"{row['host']} ")
+        bar["sub"] = f"llama.cpp's {model}" + (f", {row['layers']} layers" if row["layers"] else "")
     return bar
 
 
@@ -328,15 +334,19 @@ def page_data(plan: Mapping[str, Any]) -> dict[str, Any]:
     for h in hosts:
         u = usage.get(h)
         if u is not None:
-            gpus = [f"{g['name']} ({g['vram_mib']} MiB)" for g in u.get("gpus") or []]
+            gpus = [f"{g['name']}, {g['vram_mib']} MiB" for g in u.get("gpus") or []]
         else:
             gpus = [
-                f"{g.get('name') or g.get('vendor')} ({g.get('vram_mib')} MiB)"
+                f"{g.get('name') or g.get('vendor')}, {g.get('vram_mib')} MiB"
                 for g in (plan.get("hosts") or {}).get(h, {}).get("llama_cpp_gpus") or []
             ]
         gpu_count += len(gpus)
         bars = _ollama_bars(h, u, placed.get(h, []), colour) if u is not None else []
-        rpc = [] if u is not None else [_rpc_bar(r, s["model"]) for s in splits for r in s["chosen"]["rows"] if r["host"] == h]
+        rpc = (
+            []
+            if u is not None
+            else [_rpc_bar(r, s["model"], True) for s in splits for r in s["chosen"]["rows"] if r["host"] == h]
+        )
         for b in [*bars, *rpc]:
             notes["compute"] |= any(s.get("note") for s in b["segments"])
         extra = []
@@ -378,7 +388,7 @@ def page_data(plan: Mapping[str, Any]) -> dict[str, Any]:
     rpc_splits = []
     for s in splits:
         chosen = _split(s["chosen"], s["model"], "chosen")
-        alts = [_split(v, s["model"], f"alternative {q}") for q, v in (s.get("alternatives") or {}).items()]
+        alts = [_split(v, s["model"], "alternative") for v in (s.get("alternatives") or {}).values()]
         notes["compute"] |= chosen["note"] or any(a["note"] for a in alts)
         rpc_splits.append(
             {"model": s["model"], "ctx": s["ctx"], "parallel": s["parallel"], "chosen": chosen, "alternatives": alts}
