@@ -7,6 +7,7 @@ with Jinja2 on the controller). Both read only the plan dict (plan.json)."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -459,3 +460,119 @@ def html_report(plan: Mapping[str, Any]) -> str:
 
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     return env.from_string(TEMPLATE.read_text(encoding="utf-8")).render(**page_data(plan))
+
+
+# --------------------------------------------------------------- console
+# What plan.yml prints: plain text, aligned, no line longer than CONSOLE_WIDTH
+# (Ansible prints it as `msg: |-` with 8 columns of indent: 100 in all).
+CONSOLE_WIDTH = 92
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _wrap(text: str, first: str = "", rest: str = "    ") -> list[str]:
+    import textwrap
+
+    return textwrap.wrap(
+        text, CONSOLE_WIDTH, initial_indent=first, subsequent_indent=rest, break_long_words=True, break_on_hyphens=False
+    ) or [first.rstrip()]
+
+
+def _clean_path(path: str, cwd: str | None) -> str:
+    path = os.path.normpath(path)
+    if cwd and os.path.isabs(path):
+        rel = os.path.relpath(path, cwd)
+        if not rel.startswith(".."):
+            return rel
+    return path
+
+
+def _columns(rows: list[tuple[str, ...]], right: tuple[int, ...] = (), caps: Mapping[int, int] | None = None) -> list[str]:
+    """Rows as aligned text: two spaces in front, two between columns."""
+    caps = caps or {}
+    widths = [min(max(len(r[c]) for r in rows), caps.get(c, 999)) for c in range(len(rows[0]))]
+    out = []
+    for r in rows:
+        cells = [
+            f"{_clip(v, w):>{w}}" if c in right else f"{_clip(v, w):<{w}}" for c, (v, w) in enumerate(zip(r, widths, strict=True))
+        ]
+        out.append(("  " + "  ".join(cells)).rstrip())
+    return out
+
+
+def _n(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def console(plan: Mapping[str, Any], files: Mapping[str, str] | None = None, cwd: str | None = None) -> str:
+    """The plan in a terminal: errors, warnings, per host one line per model,
+    the other engines per device or node, and where the reports are."""
+    summary = page_data(plan)["summary"]
+    head = (
+        f"llama-herd plan ({plan.get('solver')}, margin {plan.get('margin')}): {_n(summary['nodes'], 'node')}, "
+        f"{_n(summary['gpus'], 'GPU')}, {_n(summary['served'], 'model')} served"
+    )
+    if summary["replicas_asked"]:
+        head += f", replicas {summary['replicas_met']}/{summary['replicas_asked']}"
+    out = _wrap(head, "", "  ")
+    errors, warnings = plan.get("errors") or [], plan.get("warnings") or []
+    if errors:
+        out += ["", f"ERRORS ({len(errors)}): the plan cannot be deployed"]
+        for e in errors:
+            out += _wrap(e, "  - ")
+    if warnings:
+        out += ["", f"WARNINGS ({len(warnings)})"]
+        for w in warnings:
+            out += _wrap(w, "  - ")
+    if plan.get("measurement_changes"):
+        out += ["", "What measuring changed (against the declared values)"]
+        for c in plan["measurement_changes"]:
+            out += _wrap(c, "  - ")
+    rows: list[tuple[str, ...]] = []
+    for host in plan.get("node_usage") or {}:
+        items = (plan.get("hosts") or {}).get(host, {}).get("ollama_models") or []
+        for i, it in enumerate(items):
+            where = "GPU" if it["on_gpu"] else (f"RAM + {it['gpu_layers']} layers on GPU" if it["gpu_layers"] else "RAM")
+            rows.append((host if i == 0 else "", it["name"], where, f"{it['memory_mib']} MiB"))
+        if not items:
+            rows.append((host, "-", "nothing placed", ""))
+    if rows:
+        out += ["", "Ollama (host, model, where, memory)", *_columns(rows, right=(3,), caps={0: 24, 1: 30})]
+    for s in plan.get("rpc_splits") or []:
+        ch = s["chosen"]
+        out += ["", f"llama.cpp {s['model']} {ch['quant']}, ctx {s['ctx']}: {'fits' if ch['fits'] else 'DOES NOT FIT'}"]
+        out += _columns(
+            [
+                (
+                    r["device"],
+                    _n(r["layers"], "layer"),
+                    str(r["total_mib"]),
+                    f"/ {r['usable_mib']} MiB",
+                    "" if r["fits"] else "NO",
+                )
+                for r in ch["rows"]
+            ],
+            right=(1, 2, 3),
+            caps={0: 48},
+        )
+    d = plan.get("dllama") or {}
+    if d.get("root"):
+        out += ["", f"distributed-llama {d['model']}, {d['nodes']} nodes, max_seq_len {d['max_seq_len']}"]
+        out += _columns(
+            [(d["root"], "root", f"{d['root_mib']} MiB")] + [(w, "worker", f"{d['per_node_mib']} MiB") for w in d["workers"]],
+            right=(2,),
+            caps={0: 40},
+        )
+    if plan.get("pools"):
+        out += ["", "Pools (load balancer port, backends)"]
+        width = max(len(p["model"]) for p in plan["pools"])
+        for p in plan["pools"]:
+            lead = f"  {_clip(p['model'], 30):<{min(width, 30)}}  :{p['port']}  "
+            out += _wrap(", ".join(p["backends"]), lead, " " * len(lead))
+    if files:
+        main = files.get("plan.html") or next(iter(files.values()))
+        others = [os.path.basename(p) for p in files.values() if p != main]
+        out += ["", *_wrap(f"Report: {_clean_path(main, cwd)}" + (f" (also {', '.join(others)})" if others else ""), "", "  ")]
+    return "\n".join(line.rstrip() for line in out)

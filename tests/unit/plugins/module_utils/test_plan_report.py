@@ -11,7 +11,7 @@ from html.parser import HTMLParser
 import pytest
 from ansible_collections.llamaherd.cluster.plugins.module_utils.memory import GPU_COMPUTE_ASSUMPTION
 from ansible_collections.llamaherd.cluster.plugins.module_utils.plan import build_plan
-from ansible_collections.llamaherd.cluster.plugins.module_utils.plan_report import html_report, markdown
+from ansible_collections.llamaherd.cluster.plugins.module_utils.plan_report import CONSOLE_WIDTH, console, html_report, markdown
 from markupsafe import escape
 from test_plan import REPO, load_inventory, simple
 
@@ -192,3 +192,54 @@ def test_markdown_is_unchanged_by_the_page():
     assert md.startswith("# llama-herd plan") and "<" not in md.split("\n", 1)[0]
     html_report(plan)
     assert markdown(plan) == md
+
+
+# ------------------------------------------------------------------ console
+GOLDEN = REPO / "tests" / "unit" / "fixtures" / "plan_console"
+
+
+def _console_cases():
+    cases = {name.split("/")[-1]: build_plan(*load_inventory(name)) for name in INVENTORIES}
+    cases["broken-plan"] = simple(
+        [{"name": "qwen2.5:72b", "context": 8192}, {"name": "llama3.2:3b", "replicas": 3}],
+        {"small-a": {"herd_ram_mib": 8192}, "small-b": {"herd_ram_mib": 8192}},
+    )
+    return cases
+
+
+def _files(name: str) -> dict[str, str]:
+    return {n: f"/repo/playbooks/../.cache/plan/{name}/{n}" for n in ("plan.json", "plan.md", "plan.html")}
+
+
+@pytest.mark.parametrize("name", [*(n.split("/")[-1] for n in INVENTORIES), "broken-plan"])
+def test_console_matches_its_golden_file(name):
+    """plan.yml's summary of each example; HERD_UPDATE_GOLDEN=1 rewrites the files."""
+    import os
+
+    text = console(_console_cases()[name], _files(name), "/repo") + "\n"
+    path = GOLDEN / f"{name}.txt"
+    if os.environ.get("HERD_UPDATE_GOLDEN"):
+        path.write_text(text, encoding="utf-8")
+    assert text == path.read_text(encoding="utf-8"), f"{path} is stale (HERD_UPDATE_GOLDEN=1 pytest ... rewrites it)"
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= CONSOLE_WIDTH  # + Ansible's 8 columns of indent: 100
+    assert all(line == line.rstrip() and "\t" not in line for line in lines)  # YAML prints it as a block
+    assert lines[-1] == f"Report: .cache/plan/{name}/plan.html (also plan.json, plan.md)"
+
+
+def test_console_says_errors_first_and_every_placement():
+    plan = _console_cases()["broken-plan"]
+    text = console(plan)
+    assert text.splitlines()[2].startswith("ERRORS (2)")
+    flat = " ".join(text.split())
+    for e in plan["errors"]:
+        assert " ".join(e.split()) in flat
+    for host, v in plan["hosts"].items():
+        for it in v["ollama_models"]:
+            assert re.search(rf"{re.escape(it['name'])}\s+RAM\s+{it['memory_mib']} MiB", text), (host, it["name"])
+
+
+def test_console_path_is_clean():
+    files = _files("demo")
+    assert console({}, files, "/repo").endswith("Report: .cache/plan/demo/plan.html (also plan.json, plan.md)")
+    assert console({}, files, "/elsewhere").endswith("Report: /repo/.cache/plan/demo/plan.html (also plan.json, plan.md)")
