@@ -20,7 +20,7 @@ from ansible_collections.llamaherd.cluster.plugins.module_utils.placement_state 
     render_state,
 )
 from ansible_collections.llamaherd.cluster.plugins.module_utils.plan import build_plan, measurement_changes
-from ansible_collections.llamaherd.cluster.plugins.module_utils.plan_report import html_report, markdown
+from ansible_collections.llamaherd.cluster.plugins.module_utils.plan_report import console, html_report, markdown
 
 _PREFIXES = ("herd_", "ollama_", "llama_cpp_", "dllama_", "nginx_lb_")
 _SOLVERS = ("auto", "highs", "greedy")
@@ -102,7 +102,15 @@ class ActionModule(ActionBase):
                 with open(path, "w", encoding="utf-8") as fh:
                     fh.write(text)
                 files[name] = path
-        result.update(changed=False, herd_plan=plan, report=markdown(plan).splitlines(), files=files, state_file=state_path)
+        result.update(
+            changed=False,
+            herd_plan=plan,
+            report=markdown(plan).splitlines(),
+            # What plan.yml prints: aligned plain text, lines of 92 columns at most.
+            summary=console(plan, files, os.getcwd()),
+            files=files,
+            state_file=state_path,
+        )
         # Only a plan that stands is recorded; check mode records nothing.
         if not plan["errors"] and not task_vars.get("ansible_check_mode"):
             last_nodes = last if last is not None else {}

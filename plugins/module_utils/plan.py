@@ -224,6 +224,13 @@ def _ollama_host(
         )
         ram_budget = max(memory.usable_mib(ram, margin) - taken.get("RAM", 0), 0.0) if ram else 0.0
     others = sorted({who for (h, _), users in booked.items() if h == name for who, _ in users})
+    # Per pool, for the report's bars: GPU<i> / RAM -> who took how much.
+    shares = [
+        {"pool": key, "who": who, "mib": math.ceil(mib)}
+        for (h, key), users in sorted(booked.items())
+        if h == name
+        for who, mib in users
+    ]
     cap = hv.get("ollama_max_loaded_models", hv.get("herd_max_loaded_models"))
     info = {
         "gpus": gpus,
@@ -234,6 +241,7 @@ def _ollama_host(
         "ram_budget_mib": ram_budget,
         "tier": hv.get("herd_tier"),
         "booked_mib": round(sum(taken.values())),
+        "booked": shares,
         "shared": f"; {round(sum(taken.values()))} MiB of this host went to {' and '.join(others)} first" if others else "",
     }
     return Host(name, gpu_budget, ram_budget, int(cap) if cap else None, unified, order), info
@@ -317,6 +325,9 @@ def _place_ollama(plan, models, hostvars, groups, margin, solver, catalog, stick
     hmap = {h.name: h for h in hosts}
     used_gpu = {h.name: 0.0 for h in hosts}
     used_ram = {h.name: 0.0 for h in hosts}
+    # node_usage's used MiB: the sum of the whole MiB each model shows.
+    shown_gpu = dict.fromkeys(used_gpu, 0)
+    shown_ram = dict.fromkeys(used_ram, 0)
     # GPU placements first (their memory is fixed), then RAM with partial offload.
     placed: list[tuple[str, str, str]] = []
     for mode_pass in (GPU, RAM):
@@ -336,8 +347,10 @@ def _place_ollama(plan, models, hostvars, groups, margin, solver, catalog, stick
         total = need["total_mib"]
         if mode == GPU:
             used_gpu[host] += total
+            shown_gpu[host] += math.ceil(total)
             if h.unified:
                 used_ram[host] += total
+                shown_ram[host] += math.ceil(total)
             free = h.gpu_mib - used_gpu[host]
             item.update(on_gpu=True, gpu_layers=n_layer)
             kind = "unified memory" if h.unified else "VRAM"
@@ -348,12 +361,17 @@ def _place_ollama(plan, models, hostvars, groups, margin, solver, catalog, stick
             )
         else:
             used_ram[host] += total
+            shown_ram[host] += math.ceil(total)
             gpu_free = h.gpu_mib - used_gpu[host]
             layers = 0
             if info["gpus"] and gpu_free > need["compute_mib"]:
                 layers = int(min(n_layer, max(0, (gpu_free - need["compute_mib"]) // need["per_layer_mib"])))
-                used_gpu[host] += layers * need["per_layer_mib"] + (need["compute_mib"] if layers else 0)
+                offload = layers * need["per_layer_mib"] + (need["compute_mib"] if layers else 0)
+                used_gpu[host] += offload
+                shown_gpu[host] += math.ceil(offload)
             item.update(on_gpu=False, gpu_layers=layers)
+            if layers:
+                item["gpu_offload_mib"] = math.ceil(offload)
             if info["gpus"]:
                 why = f"needs {math.ceil(total)} MiB, more than the {max(gpu_free, 0):.0f} MiB of VRAM left"
                 if m.get("gpu") == "never":
@@ -462,11 +480,17 @@ def _place_ollama(plan, models, hostvars, groups, margin, solver, catalog, stick
     plan["node_usage"] = {
         h.name: {
             "gpu_budget_mib": round(h.gpu_mib),
-            "gpu_used_mib": round(used_gpu[h.name]),
+            "gpu_used_mib": shown_gpu[h.name],
             "ram_budget_mib": round(h.ram_mib),
-            "ram_used_mib": round(used_ram[h.name]),
+            "ram_used_mib": shown_ram[h.name],
             "unified": h.unified,
             "booked_mib": infos[h.name]["booked_mib"],
+            "booked": infos[h.name]["booked"],
+            "gpus": [
+                {"name": str(g.get("name") or g.get("vendor") or "GPU"), "vram_mib": int(g.get("vram_mib", 0))}
+                for g in infos[h.name]["gpus"]
+            ],
+            "ram_mib": infos[h.name]["ram_mib"],
         }
         for h in hosts
     }

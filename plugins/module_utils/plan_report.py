@@ -1,14 +1,19 @@
 # Copyright: llama-herd developers
 # Apache License 2.0
 """The plan as text: capability table (seed 000), placement per node,
-redundancy map (seed 002), per-device RPC split (seed 003); Markdown, and
-HTML with a per-node memory bar chart. Pure string building."""
+redundancy map (seed 002), per-device RPC split (seed 003); Markdown, and a
+self-contained HTML page (plan_report.html.j2 beside this file, rendered
+with Jinja2 on the controller). Both read only the plan dict (plan.json)."""
 
 from __future__ import annotations
 
-import html
+import os
+import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
+
+from .memory import GPU_COMPUTE_ASSUMPTION, OLLAMA_GPU_RESERVE_MIB
 
 _CAN = {"gpu": "GPU", "ram": "RAM", "no": "no"}
 
@@ -114,39 +119,460 @@ def markdown(plan: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def html_report(plan: Mapping[str, Any]) -> str:
-    md = markdown(plan)
-    bars = []
-    for host, u in (plan.get("node_usage") or {}).items():
-        for kind in ("gpu", "ram"):
-            budget, used = u[f"{kind}_budget_mib"], u[f"{kind}_used_mib"]
-            if budget <= 0 or (kind == "ram" and u.get("unified")):
-                continue
-            pct = min(100.0, 100.0 * used / budget)
-            bars.append(
-                f'<div class="row"><span class="lbl">{html.escape(host)} {kind.upper()}</span>'
-                f'<span class="bar"><span class="fill" style="width:{pct:.1f}%"></span></span>'
-                f"<span>{used} / {budget} MiB"
-                + (f" (Ollama; {u['booked_mib']} MiB went to other engines first)" if u.get("booked_mib") else "")
-                + "</span></div>"
-            )
+# ------------------------------------------------------------------ HTML
+# The page is plan_report.html.j2 (next to this file; the action plugin
+# renders it on the controller, so it is read from disk, never shipped to a
+# managed node). _page() turns the plan into what the template draws: every
+# number it shows, every bar segment with its MiB, so the template only lays
+# things out.
+
+TEMPLATE = Path(__file__).with_name("plan_report.html.j2")
+_PALETTE = 10  # model colours: CSS classes m0 .. m9
+_ROLE_BY_PORT_VAR = {
+    "ollama_port": "Ollama",
+    "llama_cpp_rpc_port": "llama.cpp RPC worker",
+    "dllama_api_port": "distributed-llama root",
+    "dllama_worker_port": "distributed-llama worker",
+    "nginx_lb_status_port": "load balancer",
+    "gpu_router_metrics_port": "GPU router",
+}
+_COMPUTE_RE = re.compile(r"(\d+ MiB) " + re.escape(GPU_COMPUTE_ASSUMPTION))
+
+
+def _short_reason(reason: str) -> tuple[str, bool]:
+    """The reason without the compute-buffer sentence (a footnote says it once)."""
+    short, n = _COMPUTE_RE.subn(r"\1 compute buffer", reason)
+    return short, bool(n)
+
+
+def _anchor(host: str) -> str:
+    return "host-" + re.sub(r"[^A-Za-z0-9_-]+", "-", host)
+
+
+def _pct(mib: float, scale: float) -> float:
+    return round(100.0 * mib / scale, 3) if scale > 0 else 0.0
+
+
+def _bar(label: str, segments: list[dict[str, Any]], capacity: float, caption: str) -> dict[str, Any]:
+    used = sum(s["mib"] for s in segments)
+    scale = max(capacity, used, 1)
+    for s in segments:
+        s["pct"] = _pct(s["mib"], scale)
+    return {
+        "label": label,
+        "segments": segments,
+        "capacity": round(capacity),
+        "used": used,
+        "free": round(capacity - used),
+        "over": used > capacity,
+        "caption": caption,
+    }
+
+
+def _all_hosts(plan: Mapping[str, Any]) -> list[str]:
+    """Every host the plan mentions, in the plan's order."""
+    seen: dict[str, None] = {}
+    for h in plan.get("hosts") or {}:
+        seen[h] = None
+    for h in plan.get("node_usage") or {}:
+        seen[h] = None
     for s in plan.get("rpc_splits") or []:
         for r in s["chosen"]["rows"]:
-            if not r["usable_mib"]:
-                continue
-            pct = min(100.0, 100.0 * r["total_mib"] / r["usable_mib"])
-            bars.append(
-                f'<div class="row"><span class="lbl">{html.escape(r["device"])}</span>'
-                f'<span class="bar"><span class="fill{"" if r["fits"] else " over"}" style="width:{pct:.1f}%"></span></span>'
-                f"<span>{r['total_mib']} / {r['usable_mib']} MiB</span></div>"
+            seen[r["host"]] = None
+    d = plan.get("dllama") or {}
+    if d.get("root"):
+        seen[d["root"]] = None
+        for w in d.get("workers") or []:
+            seen[w] = None
+    for h in plan.get("exposure") or {}:
+        seen[h] = None
+    return list(seen)
+
+
+def _ollama_bars(host: str, u: Mapping[str, Any], items: list[dict[str, Any]], colour: Mapping[str, int]) -> list[dict[str, Any]]:
+    booked = u.get("booked") or []
+    gpus = u.get("gpus") or []
+    pools: list[tuple[str, str, list[dict[str, Any]]]] = []  # (kind, label, booked shares)
+    if u.get("unified"):
+        pools.append(("gpu", "Unified memory", booked))
+    else:
+        gpu_booked = [b for b in booked if b["pool"].startswith("GPU")]
+        if u["gpu_budget_mib"] > 0 or gpu_booked or u["gpu_used_mib"]:
+            label = "GPU" if len(gpus) <= 1 else f"GPU pool ({len(gpus)} GPUs)"
+            pools.append(("gpu", label, gpu_booked))
+        ram_booked = [b for b in booked if b["pool"] == "RAM"]
+        if u["ram_budget_mib"] > 0 or ram_booked or u["ram_used_mib"]:
+            pools.append(("ram", "RAM", ram_booked))
+    bars = []
+    for kind, label, shares in pools:
+        segs = []
+        for b in shares:
+            where = f" on {b['pool']}" if b["pool"].startswith("GPU") and len(gpus) > 1 else ""
+            segs.append(
+                {
+                    "kind": "booked",
+                    "cls": "booked",
+                    "name": b["who"],
+                    "mib": int(b["mib"]),
+                    "alias": "",
+                    "where": f"booked first{where}",
+                    "reason": f"{b['who']} was planned before Ollama and holds this memory{where}",
+                    "note": False,
+                }
             )
-    style = (
-        "body{font-family:sans-serif;margin:2em}.row{display:flex;gap:1em;align-items:center;margin:.2em 0}"
-        ".lbl{width:22em}.bar{display:inline-block;width:30em;height:1em;background:#eee}"
-        ".fill{display:block;height:100%;background:#4a7}.over{background:#c33}pre{white-space:pre-wrap}"
+        for it in items:
+            if kind == "gpu" and (it["on_gpu"] or u.get("unified")):
+                mib, where = it["memory_mib"], "GPU" if not u.get("unified") else "unified memory"
+            elif kind == "gpu" and it.get("gpu_offload_mib"):
+                mib, where = it["gpu_offload_mib"], f"{it['gpu_layers']} layers offloaded to the GPU; why: see RAM"
+            elif kind == "ram" and not it["on_gpu"]:
+                mib = it["memory_mib"]
+                where = f"RAM + {it['gpu_layers']} layers on GPU" if it["gpu_layers"] else "RAM"
+            else:
+                continue
+            reason, note = _short_reason(it["reason"])
+            if kind == "gpu" and not it["on_gpu"] and not u.get("unified"):
+                reason, note = "", False  # said once, on the RAM bar
+            segs.append(
+                {
+                    "kind": "model",
+                    "cls": f"m{colour.get(it['name'], 0) % _PALETTE}",
+                    "name": it["name"],
+                    "alias": it.get("alias") or "",
+                    "mib": int(mib),
+                    "where": where,
+                    "reason": reason,
+                    "note": note,
+                    "context": it.get("context"),
+                    "parallel": it.get("parallel"),
+                }
+            )
+        budget = u[f"{kind}_budget_mib"]
+        capacity = budget + sum(b["mib"] for b in shares)
+        caption = f"{budget} MiB usable by Ollama" + (
+            f" after {sum(b['mib'] for b in shares)} MiB booked by other engines" if shares else ""
+        )
+        bar = _bar(label, segs, capacity, caption)
+        bar["kind"] = kind
+        bar["host"] = host
+        if u.get("unified"):
+            bar["sub"] = "GPU and RAM are one pool"
+        elif kind == "gpu" and len(gpus) > 1:
+            bar["sub"] = "Ollama spreads a model across the GPUs"
+        bar["ollama_used"] = u[f"{kind}_used_mib"]
+        bars.append(bar)
+    return bars
+
+
+def _rpc_bar(row: Mapping[str, Any], model: str, in_card: bool = False) -> dict[str, Any]:
+    segs = [
+        {
+            "kind": "weights",
+            "cls": "rw",
+            "name": f"{model}: weights",
+            "mib": row["weights_mib"],
+            "where": f"{row['layers']} layers",
+        },
+        {"kind": "kv", "cls": "rk", "name": f"{model}: KV cache", "mib": row["kv_mib"], "where": ""},
+        {"kind": "compute", "cls": "rc", "name": f"{model}: compute buffer", "mib": row["compute_mib"], "where": ""},
+    ]
+    for s in segs:
+        s.update(reason="", note=s["kind"] == "compute" and "GPU" in row["device"], alias="")
+    bar = _bar(row["device"], segs, row["usable_mib"] or 0, f"{row['usable_mib']} MiB usable of {row['device_mib']} MiB")
+    bar.update(kind="rpc", host=row["host"], total=row["total_mib"], fits=row["fits"], layers=row["layers"])
+    if in_card:  # the card names the host and the model once
+        bar["label"] = row["device"].removeprefix(f"{row['host']} ")
+        bar["sub"] = f"llama.cpp's {model}" + (f", {row['layers']} layers" if row["layers"] else "")
+    return bar
+
+
+def _split(sp: Mapping[str, Any], model: str, label: str) -> dict[str, Any]:
+    return {
+        "label": label,
+        "quant": sp["quant"],
+        "file_gib": f"{sp['file_mib'] / 1024:.1f}",
+        "tensor_split": ", ".join(f"{x:g}" for x in sp["tensor_split"]),
+        "fits": sp["fits"],
+        "bars": [_rpc_bar(r, model) for r in sp["rows"]],
+        "note": bool(sp.get("compute_note")),
+    }
+
+
+def page_data(plan: Mapping[str, Any]) -> dict[str, Any]:
+    """Everything the HTML page shows, computed from the plan alone."""
+    hosts = _all_hosts(plan)
+    placed = {h: list(v.get("ollama_models") or []) for h, v in (plan.get("hosts") or {}).items()}
+    usage = plan.get("node_usage") or {}
+    models: dict[str, None] = {}
+    for r in plan.get("redundancy") or []:
+        models[r["model"]] = None
+    for items in placed.values():
+        for it in items:
+            models[it["name"]] = None
+    colour = {m: i for i, m in enumerate(models)}
+    d = plan.get("dllama") or {}
+    roles: dict[str, list[str]] = {h: [] for h in hosts}
+    for h in usage:
+        roles[h].append("Ollama")
+    for h, rows in (plan.get("exposure") or {}).items():
+        for r in rows:
+            role = _ROLE_BY_PORT_VAR.get(r["var"])
+            if role and role not in roles[h]:
+                roles[h].append(role)
+    splits = plan.get("rpc_splits") or []
+    for s in splits:
+        for r in s["chosen"]["rows"]:
+            if "token embedding" in r["device"] and "llama.cpp head" not in roles[r["host"]]:
+                roles[r["host"]].insert(0, "llama.cpp head")
+    if d.get("root") and "distributed-llama root" not in roles[d["root"]]:
+        roles[d["root"]].append("distributed-llama root")
+    for w in d.get("workers") or []:
+        if "distributed-llama worker" not in roles[w]:
+            roles[w].append("distributed-llama worker")
+    notes = {"compute": False}
+    cards = []
+    gpu_count = 0
+    for h in hosts:
+        u = usage.get(h)
+        if u is not None:
+            gpus = [f"{g['name']}, {g['vram_mib']} MiB" for g in u.get("gpus") or []]
+        else:
+            gpus = [
+                f"{g.get('name') or g.get('vendor')}, {g.get('vram_mib')} MiB"
+                for g in (plan.get("hosts") or {}).get(h, {}).get("llama_cpp_gpus") or []
+            ]
+        gpu_count += len(gpus)
+        bars = _ollama_bars(h, u, placed.get(h, []), colour) if u is not None else []
+        rpc = (
+            []
+            if u is not None
+            else [_rpc_bar(r, s["model"], True) for s in splits for r in s["chosen"]["rows"] if r["host"] == h]
+        )
+        for b in [*bars, *rpc]:
+            notes["compute"] |= any(s.get("note") for s in b["segments"])
+        extra = []
+        if d.get("root") and u is None:
+            if h == d["root"]:
+                extra.append(f"distributed-llama root of {d['model']}: {d['root_mib']} MiB of RAM")
+            elif h in (d.get("workers") or []):
+                extra.append(f"distributed-llama worker for {d['model']}: {d['per_node_mib']} MiB of RAM")
+        cards.append(
+            {
+                "host": h,
+                "id": _anchor(h),
+                "roles": roles[h],
+                "gpus": gpus,
+                "ram_mib": u.get("ram_mib") if u else None,
+                "bars": bars,
+                "rpc": rpc,
+                "extra": extra,
+                "ollama": u is not None,
+                "models": len(placed.get(h, [])),
+                "over": any(b["over"] for b in [*bars, *rpc]),
+            }
+        )
+    red = plan.get("redundancy") or []
+    redundancy = [
+        {
+            "model": r["model"],
+            "alias": r.get("alias") or "",
+            "cls": f"m{colour.get(r['model'], 0) % _PALETTE}",
+            "replicas": [{"host": h, "id": _anchor(h)} for h in r["replicas"]],
+            "asked": r["asked"],
+            "met": len(r["replicas"]) >= r["asked"],
+        }
+        for r in red
+    ]
+    max_reps = max([3, *(len(r["replicas"]) for r in red)]) if red else 0
+    cap = plan.get("capability") or []
+    cap_hosts = list(cap[0]["hosts"]) if cap else []
+    rpc_splits = []
+    for s in splits:
+        chosen = _split(s["chosen"], s["model"], "chosen")
+        alts = [_split(v, s["model"], "alternative") for v in (s.get("alternatives") or {}).values()]
+        notes["compute"] |= chosen["note"] or any(a["note"] for a in alts)
+        rpc_splits.append(
+            {"model": s["model"], "ctx": s["ctx"], "parallel": s["parallel"], "chosen": chosen, "alternatives": alts}
+        )
+    served = {r["model"] for r in red if r["replicas"]}
+    served |= {s["model"] for s in (plan.get("llama_cpp") or {}).get("servers") or []}
+    if d.get("model"):
+        served.add(d["model"])
+    exposure = [
+        {"host": h, "port": r["port"], "var": r["var"], "open_to": r["open_to"]}
+        for h, rs in (plan.get("exposure") or {}).items()
+        for r in rs
+    ]
+    endpoints = [
+        {"address": e["url"].removeprefix("http://"), "serves": e["serves"], "api": e["api"]} for e in plan.get("endpoints") or []
+    ]
+    return {
+        "solver": plan.get("solver"),
+        "margin": plan.get("margin"),
+        "errors": list(plan.get("errors") or []),
+        "warnings": list(plan.get("warnings") or []),
+        "measurement_changes": list(plan.get("measurement_changes") or []),
+        "solver_notes": list(plan.get("solver_notes") or []),
+        "summary": {
+            "nodes": len(hosts),
+            "gpus": gpu_count,
+            "served": len(served),
+            "replicas_met": sum(min(len(r["replicas"]), r["asked"]) for r in red),
+            "replicas_asked": sum(r["asked"] for r in red),
+        },
+        "cards": cards,
+        "capability": {
+            "hosts": cap_hosts,
+            "rows": [
+                {
+                    "model": c["model"],
+                    "cells": [
+                        {
+                            "host": h,
+                            "can": c["hosts"][h]["can"],
+                            "label": _CAN[c["hosts"][h]["can"]],
+                            "need": c["hosts"][h]["need_mib"],
+                        }
+                        if h in c["hosts"]
+                        else {"host": h, "can": "none", "label": "-", "need": None}
+                        for h in cap_hosts
+                    ],
+                }
+                for c in cap
+            ],
+        },
+        "redundancy": redundancy,
+        "max_reps": max_reps,
+        "pools": list(plan.get("pools") or []),
+        "rpc_splits": rpc_splits,
+        "dllama": dict(d) if d.get("root") else None,
+        "exposure": exposure,
+        "endpoints": endpoints,
+        "notes": notes,
+        "ollama_reserve": OLLAMA_GPU_RESERVE_MIB,
+        "compute_assumption": GPU_COMPUTE_ASSUMPTION,
+    }
+
+
+def html_report(plan: Mapping[str, Any]) -> str:
+    """plan.html: one self-contained page (inline CSS, no script, no request)."""
+    import jinja2  # ships with ansible-core; imported here so markdown() needs nothing
+
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    return env.from_string(TEMPLATE.read_text(encoding="utf-8")).render(**page_data(plan))
+
+
+# --------------------------------------------------------------- console
+# What plan.yml prints: plain text, aligned, no line longer than CONSOLE_WIDTH
+# (Ansible prints it as `msg: |-` with 8 columns of indent: 100 in all).
+CONSOLE_WIDTH = 92
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _wrap(text: str, first: str = "", rest: str = "    ") -> list[str]:
+    import textwrap
+
+    return textwrap.wrap(
+        text, CONSOLE_WIDTH, initial_indent=first, subsequent_indent=rest, break_long_words=True, break_on_hyphens=False
+    ) or [first.rstrip()]
+
+
+def _clean_path(path: str, cwd: str | None) -> str:
+    path = os.path.normpath(path)
+    if cwd and os.path.isabs(path):
+        rel = os.path.relpath(path, cwd)
+        if not rel.startswith(".."):
+            return rel
+    return path
+
+
+def _columns(rows: list[tuple[str, ...]], right: tuple[int, ...] = (), caps: Mapping[int, int] | None = None) -> list[str]:
+    """Rows as aligned text: two spaces in front, two between columns."""
+    caps = caps or {}
+    widths = [min(max(len(r[c]) for r in rows), caps.get(c, 999)) for c in range(len(rows[0]))]
+    out = []
+    for r in rows:
+        cells = [
+            f"{_clip(v, w):>{w}}" if c in right else f"{_clip(v, w):<{w}}" for c, (v, w) in enumerate(zip(r, widths, strict=True))
+        ]
+        out.append(("  " + "  ".join(cells)).rstrip())
+    return out
+
+
+def _n(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def console(plan: Mapping[str, Any], files: Mapping[str, str] | None = None, cwd: str | None = None) -> str:
+    """The plan in a terminal: errors, warnings, per host one line per model,
+    the other engines per device or node, and where the reports are."""
+    summary = page_data(plan)["summary"]
+    head = (
+        f"llama-herd plan ({plan.get('solver')}, margin {plan.get('margin')}): {_n(summary['nodes'], 'node')}, "
+        f"{_n(summary['gpus'], 'GPU')}, {_n(summary['served'], 'model')} served"
     )
-    return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>llama-herd plan</title><style>{style}</style></head><body>"
-        f"<h1>llama-herd plan</h1><h2>Memory per node (used / usable)</h2>{''.join(bars)}"
-        f"<pre>{html.escape(md)}</pre></body></html>\n"
-    )
+    if summary["replicas_asked"]:
+        head += f", replicas {summary['replicas_met']}/{summary['replicas_asked']}"
+    out = _wrap(head, "", "  ")
+    errors, warnings = plan.get("errors") or [], plan.get("warnings") or []
+    if errors:
+        out += ["", f"ERRORS ({len(errors)}): the plan cannot be deployed"]
+        for e in errors:
+            out += _wrap(e, "  - ")
+    if warnings:
+        out += ["", f"WARNINGS ({len(warnings)})"]
+        for w in warnings:
+            out += _wrap(w, "  - ")
+    if plan.get("measurement_changes"):
+        out += ["", "What measuring changed (against the declared values)"]
+        for c in plan["measurement_changes"]:
+            out += _wrap(c, "  - ")
+    rows: list[tuple[str, ...]] = []
+    for host in plan.get("node_usage") or {}:
+        items = (plan.get("hosts") or {}).get(host, {}).get("ollama_models") or []
+        for i, it in enumerate(items):
+            where = "GPU" if it["on_gpu"] else (f"RAM + {it['gpu_layers']} layers on GPU" if it["gpu_layers"] else "RAM")
+            rows.append((host if i == 0 else "", it["name"], where, f"{it['memory_mib']} MiB"))
+        if not items:
+            rows.append((host, "-", "nothing placed", ""))
+    if rows:
+        out += ["", "Ollama (host, model, where, memory)", *_columns(rows, right=(3,), caps={0: 24, 1: 30})]
+    for s in plan.get("rpc_splits") or []:
+        ch = s["chosen"]
+        out += ["", f"llama.cpp {s['model']} {ch['quant']}, ctx {s['ctx']}: {'fits' if ch['fits'] else 'DOES NOT FIT'}"]
+        out += _columns(
+            [
+                (
+                    r["device"],
+                    _n(r["layers"], "layer"),
+                    str(r["total_mib"]),
+                    f"/ {r['usable_mib']} MiB",
+                    "" if r["fits"] else "NO",
+                )
+                for r in ch["rows"]
+            ],
+            right=(1, 2, 3),
+            caps={0: 48},
+        )
+    d = plan.get("dllama") or {}
+    if d.get("root"):
+        out += ["", f"distributed-llama {d['model']}, {d['nodes']} nodes, max_seq_len {d['max_seq_len']}"]
+        out += _columns(
+            [(d["root"], "root", f"{d['root_mib']} MiB")] + [(w, "worker", f"{d['per_node_mib']} MiB") for w in d["workers"]],
+            right=(2,),
+            caps={0: 40},
+        )
+    if plan.get("pools"):
+        out += ["", "Pools (load balancer port, backends)"]
+        width = max(len(p["model"]) for p in plan["pools"])
+        for p in plan["pools"]:
+            lead = f"  {_clip(p['model'], 30):<{min(width, 30)}}  :{p['port']}  "
+            out += _wrap(", ".join(p["backends"]), lead, " " * len(lead))
+    if files:
+        main = files.get("plan.html") or next(iter(files.values()))
+        others = [os.path.basename(p) for p in files.values() if p != main]
+        out += ["", *_wrap(f"Report: {_clean_path(main, cwd)}" + (f" (also {', '.join(others)})" if others else ""), "", "  ")]
+    return "\n".join(line.rstrip() for line in out)

@@ -81,6 +81,13 @@ report:
   returned: always
   type: list
   elements: str
+summary:
+  description:
+    - The plan for a terminal, as C(playbooks/plan.yml) prints it; plain text, aligned, at most 92 columns a line.
+    - Errors, warnings, per Ollama host one line per model, the llama.cpp devices, the distributed-llama nodes,
+      the pools, and the report's path (relative to the current directory when under it).
+  returned: always
+  type: str
 files:
   description: Paths of the written reports, by name.
   returned: when report_dir is set

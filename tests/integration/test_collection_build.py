@@ -30,6 +30,8 @@ def installed(tmp_path_factory):
     listing = _run(["tar", "tzf", str(tarballs[0])]).stdout.split()
     assert "roles/herd_common/tasks/main.yml" in listing
     assert "plugins/module_utils/inventory.py" in listing
+    assert "plugins/module_utils/plan_report.html.j2" in listing  # plan.html's template
+    assert not [p for p in listing if p.startswith("bench/results/plan-report/") and p.endswith(".png")]
     assert not [p for p in listing if p.startswith((".venv", ".cache", "collections/", ".git/"))]
     dest = tmp_path_factory.mktemp("colls")
     env = ansible_env()
@@ -42,6 +44,28 @@ def installed(tmp_path_factory):
     assert res.returncode == 0, res.stdout + res.stderr
     assert (dest / "ansible_collections/llamaherd/cluster/MANIFEST.json").exists()
     return dest
+
+
+def test_installed_collection_writes_plan_html(installed, tmp_path):
+    """The plan action, run from the installed artifact, finds the page's
+    template beside plan_report.py and writes plan.html (no host contacted)."""
+    (tmp_path / "hosts.yml").write_text(
+        "all:\n  vars:\n    herd_models: [{name: llama3.2:3b}]\n  children:\n    ollama_nodes:\n      hosts:\n"
+        "        node:\n          ansible_connection: local\n          herd_ram_mib: 8192\n"
+    )
+    (tmp_path / "play.yml").write_text(
+        "- name: Plan with an installed collection\n  hosts: all\n  gather_facts: false\n  tasks:\n"
+        "    - name: Plan by FQCN\n      llamaherd.cluster.herd_plan:\n"
+        f"        report_dir: {tmp_path / 'plan'}\n        state_dir: {tmp_path / 'state'}\n      run_once: true\n"
+    )
+    env = ansible_env()
+    env.pop("ANSIBLE_CONFIG")
+    env["ANSIBLE_COLLECTIONS_PATH"] = str(installed)
+    res = _run([str(VENV_BIN / "ansible-playbook"), "-i", "hosts.yml", "play.yml"], cwd=tmp_path, env=env)
+    assert res.returncode == 0, res.stdout + res.stderr
+    page = (tmp_path / "plan" / "plan.html").read_text(encoding="utf-8")
+    assert 'class="card host-card" id="host-node" data-host="node"' in page
+    assert "llama3.2:3b" in page and "http://" not in page
 
 
 @pytest.fixture

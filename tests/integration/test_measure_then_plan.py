@@ -91,7 +91,7 @@ def test_measured_absence_of_a_gpu_wins(tmp_path, monkeypatch):
     changes = plan["measurement_changes"]
     assert changes[0].startswith("host localhost: GPU memory declared 8192 MiB, measured 0 MiB; RAM declared 1024 MiB")
     assert "qwen2.5-coder:0.5b no longer fits on localhost's GPU: it runs from RAM there." in changes
-    assert "## What measurement changed (against the declared values)" in out
+    assert "What measuring changed (against the declared values)" in out  # plan.yml's summary
 
 
 WORKER_INVENTORY = """
