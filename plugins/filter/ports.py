@@ -9,9 +9,10 @@ from ansible_collections.llamaherd.cluster.plugins.module_utils import ports
 
 
 def host_ports(hv, groups_of_host, servers=None, pools=None):
-    """The ports a host serves on, sorted."""
+    """The ports a host serves on, sorted; groups_of_host 'any': every group's."""
+    groups = ports.every_service_group() if groups_of_host == "any" else list(groups_of_host or [])
     try:
-        return ports.service_ports(dict(hv or {}), list(groups_of_host or []), servers, pools)
+        return ports.service_ports(dict(hv or {}), groups, servers, pools)
     except (TypeError, ValueError) as exc:
         raise AnsibleFilterError(f"host_ports: {exc}") from exc
 

@@ -51,6 +51,11 @@ def host_ports(host: str, hv: Mapping[str, Any], groups_of_host: Iterable[str]) 
     return ports
 
 
+def every_service_group() -> list[str]:
+    """Every group the table gives a port, sorted."""
+    return sorted({g for g, _ in PORT_VARS.values()} | {g for g, _ in PORT_LIST_VARS.values()})
+
+
 def service_ports(
     hv: Mapping[str, Any],
     groups_of_host: Iterable[str],
