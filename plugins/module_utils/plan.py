@@ -891,6 +891,10 @@ def build_plan(
 
     plan["errors"] += [f"host {h}: {v}: {p}. Fix: {f}." for h, v, p, f in pool_port_problems(hostvars, groups, plan)]
     plan["endpoints"] = endpoints(plan, hostvars, groups)
+    # The GPU router keeps these on GPU, most important first (its role reads them here).
+    from .gpu_router import priority_models  # gpu_router imports this module
+
+    plan["router"] = {"priority_models": priority_models(models)}
     # Who can reach each port once the firewall role ran (herd_firewall), per
     # host; a malformed level or port is preflight's to report.
     plan["exposure"] = {}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ansible_collections.llamaherd.cluster.plugins.module_utils.gpu_router import node_vram_mib, priority_models, router_nodes
 
 
@@ -95,3 +97,14 @@ def test_priority_models_ollama_only_most_important_first():
     ]
     assert priority_models(models) == ["nomic-embed-text", "llama3.2:3b", "mxbai-embed-large"]
     assert priority_models(None) == []
+
+
+def test_the_plan_records_the_routers_priority_models():
+    """The gpu_router role reads them from the plan, not from herd_models."""
+    from ansible_collections.llamaherd.cluster.plugins.module_utils.plan import build_plan
+
+    models = [{"name": "all-minilm"}, {"name": "mxbai-embed-large", "priority": 1}, {"name": "nomic-embed-text", "priority": 2}]
+    hv = {"n": {"herd_models": models, "herd_ram_mib": 16384}}
+    plan = build_plan(hv, {"all": ["n"], "ollama_nodes": ["n"]})
+    assert plan["router"]["priority_models"] == ["nomic-embed-text", "mxbai-embed-large"]
+    assert "herd_models" not in (Path(__file__).resolve().parents[4] / "roles/gpu_router/vars/main.yml").read_text()
