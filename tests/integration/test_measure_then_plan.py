@@ -38,6 +38,18 @@ all:
 """
 
 
+def _scripted_nvidia_smi(tmp_path, monkeypatch, body: str) -> None:
+    """An nvidia-smi on PATH that runs ``body`` whatever it is asked, and a
+    fact cache of this test's own."""
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    fake = tools / "nvidia-smi"
+    fake.write_text(f"#!/bin/sh\n{body}\n", encoding="utf-8")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tools}:{os.environ['PATH']}")
+    monkeypatch.setenv("ANSIBLE_CACHE_PLUGIN_CONNECTION", str(tmp_path / "facts"))
+
+
 def _measure_and_plan(tmp_path):
     inv = tmp_path / "hosts.yml"
     inv.write_text(INVENTORY.format(python=sys.executable), encoding="utf-8")
@@ -74,13 +86,7 @@ def test_no_gpu_tool_keeps_the_declared_gpu(tmp_path, monkeypatch):
 
 def test_measured_absence_of_a_gpu_wins(tmp_path, monkeypatch):
     """nvidia-smi answers with no GPU (a scripted one on PATH: empty CSV, rc 0)."""
-    tools = tmp_path / "bin"
-    tools.mkdir()
-    fake = tools / "nvidia-smi"
-    fake.write_text("#!/bin/sh\nexit 0\n", encoding="utf-8")
-    fake.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{tools}:{os.environ['PATH']}")
-    monkeypatch.setenv("ANSIBLE_CACHE_PLUGIN_CONNECTION", str(tmp_path / "facts"))
+    _scripted_nvidia_smi(tmp_path, monkeypatch, "exit 0")
     plan, usage, out = _measure_and_plan(tmp_path)
     assert usage["gpu_budget_mib"] == 0  # declared 8 GiB GPU, measured none
     item = plan["hosts"]["localhost"]["ollama_models"][0]
@@ -123,13 +129,7 @@ def test_a_measured_v100_that_is_not_declared_gets_cuda_flags(tmp_path, monkeypa
     """A llama.cpp host with no herd_gpus whose nvidia-smi (scripted, printing
     what a V100S prints for gpu_facts' query) reports one: the plan records
     it for the build, and the build gets CUDA for compute capability 7.0."""
-    tools = tmp_path / "bin"
-    tools.mkdir()
-    fake = tools / "nvidia-smi"
-    fake.write_text("#!/bin/sh\necho '0, Tesla V100S-PCIE-32GB, 32768, 7.0, GPU-5a2c0e0b'\n", encoding="utf-8")
-    fake.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{tools}:{os.environ['PATH']}")
-    monkeypatch.setenv("ANSIBLE_CACHE_PLUGIN_CONNECTION", str(tmp_path / "facts"))
+    _scripted_nvidia_smi(tmp_path, monkeypatch, "echo '0, Tesla V100S-PCIE-32GB, 32768, 7.0, GPU-5a2c0e0b'")
     inv = tmp_path / "hosts.yml"
     inv.write_text(WORKER_INVENTORY.format(python=sys.executable), encoding="utf-8")
     check = tmp_path / "flags.yml"

@@ -7,7 +7,6 @@ bench/results/plan-report/<example>-<width>.png for a person to look at."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 
@@ -15,8 +14,10 @@ import pytest
 from conftest import REPO
 
 sys.path.insert(0, str(REPO / "collections"))
+sys.path.insert(0, str(REPO / "tests" / "harness"))
 from ansible_collections.llamaherd.cluster.plugins.module_utils.plan import build_plan
 from ansible_collections.llamaherd.cluster.plugins.module_utils.plan_report import html_report
+from plan_inputs import load_inventory, plan_hosts
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -29,19 +30,6 @@ INVENTORIES = [*(f"examples/{p.name}" for p in sorted((REPO / "inventory/example
 WIDTHS = (1280, 390)
 
 
-def _load(name: str):
-    from ansible.inventory.manager import InventoryManager
-    from ansible.parsing.dataloader import DataLoader
-    from ansible.vars.manager import VariableManager
-
-    loader = DataLoader()
-    im = InventoryManager(loader=loader, sources=[str(REPO / "inventory" / name)])
-    vm = VariableManager(loader=loader, inventory=im)
-    hv = {h.name: json.loads(json.dumps(vm.get_vars(host=h), default=str)) for h in im.get_hosts()}
-    groups = {g: [h.name for h in im.groups[g].get_hosts()] for g in im.groups}
-    return hv, groups
-
-
 def _broken_plan():
     """A plan that cannot stand: a model no host holds, more replicas than hosts."""
     hosts = {"small-a": {"herd_ram_mib": 8192}, "small-b <b>": {"herd_ram_mib": 8192}}
@@ -51,7 +39,7 @@ def _broken_plan():
 
 
 def _plans():
-    out = {name.split("/")[-1]: build_plan(*_load(name)) for name in INVENTORIES}
+    out = {name.split("/")[-1]: build_plan(*load_inventory(name)) for name in INVENTORIES}
     out["broken-plan"] = _broken_plan()
     return out
 
@@ -89,14 +77,6 @@ def _shot(driver, path, width: int) -> None:
     path.write_bytes(base64.b64decode(shot["data"]))
 
 
-def _hosts(plan) -> set[str]:
-    hosts = set(plan["hosts"]) | set(plan["node_usage"]) | set(plan.get("exposure") or {})
-    hosts |= {r["host"] for s in plan["rpc_splits"] for r in s["chosen"]["rows"]}
-    if plan["dllama"]:
-        hosts |= {plan["dllama"]["root"], *plan["dllama"]["workers"]}
-    return hosts
-
-
 def test_plan_html_in_chromium(driver, tmp_path):
     from selenium.webdriver.common.by import By
 
@@ -107,7 +87,7 @@ def test_plan_html_in_chromium(driver, tmp_path):
         driver.get_log("browser")  # drop what an earlier page logged
         driver.get(page.as_uri())
         cards = driver.find_elements(By.CSS_SELECTOR, "article.host-card")
-        assert sorted(c.get_attribute("data-host") for c in cards) == sorted(_hosts(plan)), name
+        assert sorted(c.get_attribute("data-host") for c in cards) == sorted(plan_hosts(plan)), name
         assert all(c.is_displayed() for c in cards), name
         # The bars as drawn: segments add up to the plan's numbers.
         for host, u in plan["node_usage"].items():

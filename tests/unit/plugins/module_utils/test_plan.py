@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,19 +14,8 @@ from ansible_collections.llamaherd.cluster.plugins.module_utils.plan import buil
 from ansible_collections.llamaherd.cluster.plugins.module_utils.plan_report import html_report, markdown
 
 REPO = Path(__file__).resolve().parents[4]
-
-
-def load_inventory(name: str):
-    from ansible.inventory.manager import InventoryManager
-    from ansible.parsing.dataloader import DataLoader
-    from ansible.vars.manager import VariableManager
-
-    loader = DataLoader()
-    im = InventoryManager(loader=loader, sources=[str(REPO / "inventory" / name)])
-    vm = VariableManager(loader=loader, inventory=im)
-    hv = {h.name: json.loads(json.dumps(vm.get_vars(host=h), default=str)) for h in im.get_hosts()}
-    groups = {g: [h.name for h in im.groups[g].get_hosts()] for g in im.groups}
-    return hv, groups
+sys.path.insert(0, str(REPO / "tests" / "harness"))
+from plan_inputs import load_inventory  # noqa: E402  (tests/harness)
 
 
 def simple(models, hosts):

@@ -13,6 +13,7 @@ from ansible_collections.llamaherd.cluster.plugins.module_utils.memory import GP
 from ansible_collections.llamaherd.cluster.plugins.module_utils.plan import build_plan
 from ansible_collections.llamaherd.cluster.plugins.module_utils.plan_report import CONSOLE_WIDTH, console, html_report, markdown
 from markupsafe import escape
+from plan_inputs import plan_hosts
 from test_plan import REPO, load_inventory, simple
 
 INVENTORIES = [*(f"examples/{p.name}" for p in sorted((REPO / "inventory/examples").iterdir()) if p.is_dir()), "demo"]
@@ -48,14 +49,6 @@ class _Page(HTMLParser):
                 yield t, a, path
 
 
-def _hosts(plan) -> set[str]:
-    hosts = set(plan["hosts"]) | set(plan["node_usage"]) | set(plan.get("exposure") or {})
-    hosts |= {r["host"] for s in plan["rpc_splits"] for r in s["chosen"]["rows"]}
-    if plan["dllama"]:
-        hosts |= {plan["dllama"]["root"], *plan["dllama"]["workers"]}
-    return hosts
-
-
 def _segments(page: _Page, bar_attrs: dict[str, str]) -> list[dict[str, str]]:
     return [a for _, a, path in page.find("span", cls="seg") if any(p[1] is bar_attrs for p in path)]
 
@@ -70,7 +63,7 @@ def test_every_host_has_one_card(example):
     name, plan, text = example
     page = _Page(text)
     cards = [a["data-host"] for _, a, _ in page.find("article", cls="host-card")]
-    assert sorted(cards) == sorted(_hosts(plan)), name
+    assert sorted(cards) == sorted(plan_hosts(plan)), name
     assert len(set(cards)) == len(cards)
 
 
