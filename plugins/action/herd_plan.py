@@ -126,12 +126,19 @@ class ActionModule(ActionBase):
                 with open(state_path, encoding="utf-8") as fh:
                     old = fh.read()
             if text != old:
-                os.makedirs(state_dir, exist_ok=True)
-                fd, tmp_path = tempfile.mkstemp(prefix=".placement.", dir=state_dir)
-                with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                    fh.write(text)
-                os.chmod(tmp_path, 0o644)
-                os.replace(tmp_path, state_path)
+                try:
+                    os.makedirs(state_dir, exist_ok=True)
+                    fd, tmp_path = tempfile.mkstemp(prefix=".placement.", dir=state_dir)
+                    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                        fh.write(text)
+                    os.chmod(tmp_path, 0o644)
+                    os.replace(tmp_path, state_path)
+                except OSError as exc:
+                    return {
+                        "failed": True,
+                        "msg": f"The placement record cannot be written to {state_path} ({exc.strerror}). Nothing was changed. "
+                        "Fix: set herd_state_dir to a directory you can write, beside the inventory.",
+                    }
                 result["changed"] = True
         for w in plan["warnings"]:
             self._display.warning(w)

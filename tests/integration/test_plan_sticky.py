@@ -142,3 +142,16 @@ def test_a_damaged_record_stops_the_plan_and_says_how_to_recover(tmp_path, monke
     assert "placement.json cannot be read: it is not JSON" in out and "Nothing was changed" in out
     assert "delete it to plan afresh" in out
     assert (tmp_path / ".herd-state" / "placement.json").read_text() == "{not json"
+
+
+def test_a_record_that_cannot_be_written_stops_the_plan_in_words(tmp_path, monkeypatch):
+    monkeypatch.setenv("ANSIBLE_CACHE_PLUGIN_CONNECTION", str(tmp_path / "facts"))
+    (tmp_path / "a-file").write_text("not a directory")
+    res = run_playbook(
+        "-i", _inventory(tmp_path), "-e", f"herd_plan_report_dir={tmp_path / 'plan'}",
+        "-e", f"herd_state_dir={tmp_path / 'a-file' / 'state'}", "playbooks/plan.yml",
+    )  # fmt: skip
+    out = " ".join((res.stdout + res.stderr).split())
+    assert res.returncode != 0
+    assert "The placement record cannot be written to" in out and "Fix: set herd_state_dir" in out
+    assert "Traceback" not in out
