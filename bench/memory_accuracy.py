@@ -19,7 +19,9 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -29,9 +31,10 @@ sys.path.insert(0, str(REPO / "tests" / "harness"))
 sys.path.insert(0, str(REPO / "bench"))
 sys.path.insert(0, str(REPO / "collections"))
 
+from ansible_collections.llamaherd.cluster.plugins.module_utils import llama_cpp as lc  # noqa: E402
 from ansible_collections.llamaherd.cluster.plugins.module_utils import memory  # noqa: E402
 from gguf import GGUFReader  # noqa: E402
-from llama_measure import measure  # noqa: E402
+from llama_measure import BIN, measure  # noqa: E402
 from make_gguf import Shape, write_gguf  # noqa: E402
 
 MIB = 2**20
@@ -107,10 +110,37 @@ CASES = [
         S(n_layer=8, n_embd=1024, n_head=16, n_head_kv=16, n_ff=2816, n_vocab=4096),
         {"ctx": 8192, "np": 2, "ub": 256, "rpc": 2, "ts": [1, 3]},
     ),
+    # Issue 15's corner cases, each given as a user writes extra_args.
+    (
+        "O ub 2048",
+        S(n_layer=6, n_embd=1024, n_head=16, n_head_kv=4, n_ff=2816, n_vocab=4096, weight_type="q8_0"),
+        {"ctx": 4096, "np": 1, "ub": 2048},
+    ),
+    (
+        "P c 0 (trained 8192)",
+        S(n_layer=6, n_embd=768, n_head=12, n_head_kv=4, n_ff=2048, n_vocab=2048, n_ctx=8192),
+        {"ctx": 0, "np": 2},
+    ),
+    (
+        "Q ctk q8_0 alone",
+        S(n_layer=8, n_embd=1024, n_head=16, n_head_kv=4, n_ff=2816, n_vocab=4096),
+        {"ctx": 8192, "np": 1, "ctk": "q8_0", "ctv": "f16"},
+    ),
+    (
+        "R tied Q4_K repack",
+        S(arch="qwen2", n_layer=8, n_embd=1024, n_head=16, n_head_kv=4, n_ff=2816, n_vocab=8192, tied=True),
+        {"ctx": 4096, "np": 1, "quantize": "Q4_K"},
+    ),
+    (
+        "S tied Q4_K_M np4 fa off",
+        S(n_layer=8, n_embd=1024, n_head=16, n_head_kv=4, n_ff=2816, n_vocab=8192, tied=True),
+        {"ctx": 4096, "np": 4, "fa": False, "quantize": "Q4_K_M"},
+    ),
 ]
 
 
-def args_for(c: dict) -> list[str]:
+def user_args(c: dict) -> list[str]:
+    """The case as a user writes herd_models[].extra_args (the memory flags)."""
     a = ["-c", str(c["ctx"]), "-np", str(c["np"])]
     if c.get("kvu"):
         a.append("-kvu")
@@ -119,9 +149,30 @@ def args_for(c: dict) -> list[str]:
         a += ["-ctk", c["ctk"], "-ctv", c.get("ctv", c["ctk"])]
     if c.get("ub"):
         a += ["-ub", str(c["ub"])]
-    if c.get("rpc"):
-        a += ["-ngl", "999", "-ts", ",".join(str(x) for x in c["ts"])]
     return a
+
+
+def record_for(c: dict, n_ctx_train: int) -> dict:
+    """The plan's llama-server record for the case: the user's flags parsed
+    as the plan parses them (-c 0 is the trained context), the layer split
+    as the plan sets it."""
+    fields, rest, problems = lc.parse_server_args(user_args(c))
+    assert not problems and not rest, problems
+    ctx = fields.pop("context")
+    rec = {"name": "bench", "context": ctx or n_ctx_train, "parallel": fields.pop("parallel"), **lc.server_settings(fields)}
+    if c.get("rpc"):
+        rec.update(n_gpu_layers=999, tensor_split=c["ts"])
+    return rec
+
+
+def args_for(rec: dict) -> list[str]:
+    """llama-server's arguments from the record, by the role's own function;
+    measure() adds the model, address, port and --rpc itself."""
+    argv = lc.llama_server_argv("llama-server", {**rec, "model_path": "-", "port": 0}, "-")[1:]
+    for flag in ("--model", "--host", "--port", "--alias", "--fit"):
+        i = argv.index(flag)
+        del argv[i : i + 2]
+    return [a for a in argv if a != "--no-webui"]
 
 
 def header(path: Path) -> tuple[dict, list[tuple[str, str, int]]]:
@@ -130,7 +181,7 @@ def header(path: Path) -> tuple[dict, list[tuple[str, str, int]]]:
     return {}, tensors
 
 
-def predict(shape: Shape, tensors, c: dict) -> dict:
+def predict(shape: Shape, tensors, rec: dict) -> dict:
     d = {
         "n_layer": shape.n_layer,
         "n_embd": shape.n_embd,
@@ -143,14 +194,15 @@ def predict(shape: Shape, tensors, c: dict) -> dict:
     return memory.llama_server_memory(
         d,
         tensors=tensors,
-        ctx=c["ctx"],
-        parallel=c["np"],
-        kv_unified=bool(c.get("kvu")),
-        cache_type_k=c.get("ctk", "f16"),
-        cache_type_v=c.get("ctv"),
-        flash_attn=c.get("fa", True),
-        n_ubatch=c.get("ub", memory.LLAMA_UBATCH),
-        split=c.get("ts"),
+        ctx=rec["context"],
+        parallel=rec["parallel"],
+        kv_unified=rec["kv_unified"],
+        cache_type_k=rec["cache_type_k"],
+        cache_type_v=rec["cache_type_v"],
+        flash_attn=rec["flash_attn"] == "on",
+        n_ubatch=rec["ubatch"],
+        n_batch=rec["batch"],
+        split=rec.get("tensor_split"),
         repack=True,
     )
 
@@ -161,7 +213,7 @@ def measured_devices(buf: dict, cmd: list[str]) -> dict[str, dict[str, float]]:
     endpoints = cmd[cmd.index("--rpc") + 1].split(",") if "--rpc" in cmd else []
     rpc_order = [f"RPC0[{e}]" for e in endpoints]
     for kind, devs in buf.items():
-        k = {"model": "model", "KV": "kv", "compute": "compute"}.get(kind)
+        k = {"model": "model", "KV": "kv", "compute": "compute", "output": "output"}.get(kind)
         if k is None:
             continue
         for dev, mib in devs.items():
@@ -181,29 +233,32 @@ def run(quick: bool) -> dict:
     rows = []
     for cid, shape, c in CASES[: 4 if quick else None]:
         path = MODELS / f"acc-{cid.split()[0]}-{hashlib.sha256(repr(shape).encode()).hexdigest()[:10]}.gguf"
-        if not path.exists():
+        if c.get("quantize"):
+            path = quantized(path, shape, c["quantize"])
+        elif not path.exists():
             write_gguf(path, shape)
         _, tensors = header(path)
+        rec = record_for(c, shape.n_ctx)
         t0 = time.monotonic()
-        m = measure(path, args_for(c), rpc_workers=c.get("rpc", 0))
+        m = measure(path, args_for(rec), rpc_workers=c.get("rpc", 0))
         if not m["ok"]:
             print(f"{cid}: llama-server did not report buffers:\n{m['tail']}", file=sys.stderr)
             continue
         meas = measured_devices(m["buffers"], m["cmd"])
-        pred = predict(shape, tensors, c)
+        pred = predict(shape, tensors, rec)
         file_mib = path.stat().st_size / MIB
         meas_total = sum(sum(v.values()) for v in meas.values())
         pred_total = pred["total"] / MIB
         # Ollama's estimate: the file plus f16 KV at the total context (all cells).
         hd = shape.hd
-        kv_ollama = memory.kv_cache_bytes(shape.n_layer, c["ctx"], shape.n_head_kv, hd) / MIB
+        kv_ollama = memory.kv_cache_bytes(shape.n_layer, rec["context"], shape.n_head_kv, hd) / MIB
         devices = {}
         for key in sorted(set(meas) | {k for k, v in pred["devices"].items() if v["total"]}):
             mv = meas.get(key, {})
-            pv = pred["devices"].get(key, {"model": 0, "kv": 0, "compute": 0, "repack": 0, "total": 0})
+            pv = pred["devices"].get(key, {"model": 0, "kv": 0, "compute": 0, "repack": 0, "output": 0, "total": 0})
             devices[key] = {
                 "measured": {k: round(v, 2) for k, v in mv.items()},
-                "predicted": {k: round(pv[k] / MIB, 2) for k in ("model", "repack", "kv", "compute")},
+                "predicted": {k: round(pv[k] / MIB, 2) for k in ("model", "repack", "kv", "compute", "output")},
                 "measured_total": round(sum(mv.values()), 2),
                 "predicted_total": round(pv["total"] / MIB, 2),
             }
@@ -212,7 +267,8 @@ def run(quick: bool) -> dict:
                 "case": cid,
                 "shape": {**shape.__dict__, "head_dim": hd},
                 "run": c,
-                "args": args_for(c),
+                "extra_args": user_args(c),
+                "args": args_for(rec),
                 "file_mib": round(file_mib, 2),
                 "measured_total_mib": round(meas_total, 2),
                 "predicted_total_mib": round(pred_total, 2),
@@ -225,6 +281,23 @@ def run(quick: bool) -> dict:
         )
         print(f"{cid:28s} measured {meas_total:9.2f} MiB predicted {pred_total:9.2f} ({rows[-1]['error_pct']:+.2f}%)", flush=True)
     return summarize(rows)
+
+
+def quantized(f16_path: Path, shape: Shape, qtype: str) -> Path:
+    """A K-quant GGUF made from the f16 one by the real llama-quantize
+    (gguf-py cannot write K-quants). Q4_K is --pure: every matrix Q4_K, so
+    the tied token embedding is repackable; Q4_K_M as people download it."""
+    out = f16_path.with_name(f16_path.stem + f"-{qtype}.gguf")
+    if out.exists():
+        return out
+    if not f16_path.exists():
+        write_gguf(f16_path, shape)
+    quantize = BIN / "llama-quantize"
+    cmd = [str(quantize), *(["--pure"] if qtype == "Q4_K" else []), str(f16_path), str(out), qtype]
+    subprocess.run(
+        cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "LD_LIBRARY_PATH": str(BIN)}
+    )
+    return out
 
 
 def within(pred: float, meas: float, pct: float) -> bool:
@@ -262,22 +335,27 @@ def markdown(s: dict) -> str:
         "",
         f"llama.cpp {s['llama_cpp']}; generated by `bench/memory_accuracy.py`. Error = (predicted - measured) / measured.",
         "",
-        "| case | args | file MiB | measured MiB | predicted MiB | error | seed 001 rule | Ollama estimate |",
+        "Each case is written as a user writes `herd_models[].extra_args`; the plan's parser turns it into the",
+        "llama-server record, the role's `llama_server_argv` makes the launched command from it (in the JSON, `args`),",
+        "and the estimate reads the same record. `-c 0` is the model's trained context.",
+        "",
+        "| case | extra_args | file MiB | measured MiB | predicted MiB | error | seed 001 rule | Ollama estimate |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in s["cases"]:
         lines.append(
-            f"| {r['case']} | `{' '.join(r['args'])}` | {r['file_mib']:.1f} | {r['measured_total_mib']:.2f} | "
+            f"| {r['case']} | `{' '.join(r['extra_args'])}` | {r['file_mib']:.1f} | {r['measured_total_mib']:.2f} | "
             f"{r['predicted_total_mib']:.2f} | {r['error_pct']:+.2f}% | {r['seed001_error_pct']:+.1f}% | {r['ollama_error_pct']:+.1f}% |"
         )
-    lines += ["", "Per device (MiB, measured / predicted: model+repack, KV, compute):", ""]
-    lines += ["| case | device | model | KV | compute | total |", "| --- | --- | --- | --- | --- | --- |"]
+    lines += ["", "Per device (MiB, measured / predicted: model+repack, KV, compute, output):", ""]
+    lines += ["| case | device | model | KV | compute | output | total |", "| --- | --- | --- | --- | --- | --- | --- |"]
     for r in s["cases"]:
         for dev, d in r["devices"].items():
             m, p = d["measured"], d["predicted"]
             lines.append(
                 f"| {r['case']} | {dev} | {m.get('model', 0) + m.get('repack', 0):.2f} / {p['model'] + p['repack']:.2f} | "
                 f"{m.get('kv', 0):.2f} / {p['kv']:.2f} | {m.get('compute', 0):.2f} / {p['compute']:.2f} | "
+                f"{m.get('output', 0):.2f} / {p.get('output', 0):.2f} | "
                 f"{d['measured_total']:.2f} / {d['predicted_total']:.2f} |"
             )
     lines += [

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ansible_collections.llamaherd.cluster.plugins.module_utils.catalog import ENTRY_KEYS
-from ansible_collections.llamaherd.cluster.plugins.module_utils.llama_cpp import cuda_toolkit_problem
+from ansible_collections.llamaherd.cluster.plugins.module_utils.llama_cpp import cuda_toolkit_problem, parse_server_args
 from ansible_collections.llamaherd.cluster.plugins.module_utils.memory import DEFAULT_MARGIN
 from ansible_collections.llamaherd.cluster.plugins.module_utils.ports import PORT_LIST_VARS, PORT_VARS, host_ports  # noqa: F401 - re-exported
 
@@ -126,6 +126,7 @@ MODEL_KEYS = {
     "tier",
     "allow_context_cap",
     "shape",
+    "extra_args",
 }
 MODEL_ENGINES = ("ollama", "llama_cpp", "dllama")
 MODEL_GPU_POLICIES = ("required", "preferred", "never")
@@ -455,6 +456,8 @@ def _check_models(report: Report, models: Any, owner: str | None) -> None:
                         "Ollama sets this for the whole server, not per model, so the node would not run what the plan sized",
                         f"remove it and set {node_var} on the Ollama nodes (a host or group variable)",
                     )
+        if "extra_args" in m:
+            _check_server_args(report, owner, var, m)
         for key in ("replicas", "context", "parallel", "priority", "pool_port"):
             if key in m and (not is_int(m[key]) or m[key] < (0 if key == "priority" else 1)):
                 report.error(
@@ -463,6 +466,31 @@ def _check_models(report: Report, models: Any, owner: str | None) -> None:
                     f"must be a positive whole number, got {m[key]!r}",
                     f"set {key} to a number like { {'replicas': 2, 'context': 4096, 'parallel': 1, 'priority': 1, 'pool_port': 11435}[key] }",
                 )
+
+
+def _check_server_args(report: Report, owner: str | None, var: str, m: Mapping[str, Any]) -> None:
+    """llama-server arguments of a llama.cpp model: the memory flags become
+    the plan's settings, so they must parse and not repeat a model key."""
+    args = m["extra_args"]
+    if m.get("engine", "ollama") != "llama_cpp":
+        report.error(owner, f"{var}.extra_args", "only llama.cpp models take llama-server arguments", "remove extra_args")
+        return
+    if not isinstance(args, list) or not all(isinstance(a, (str, int, float)) and not isinstance(a, bool) for a in args):
+        report.error(
+            owner, f"{var}.extra_args", f"must be a list of arguments, got {kind_of(args)}", "write extra_args: ['-fa', 'off']"
+        )
+        return
+    fields, _rest, problems = parse_server_args(args)
+    for problem, fix in problems:
+        report.error(owner, f"{var}.extra_args", problem, fix)
+    for setting, key in (("context", "context"), ("parallel", "parallel"), ("cache_type_k", "kv_cache_type")):
+        if setting in fields and key in m:
+            report.error(
+                owner,
+                f"{var}.extra_args",
+                f"sets {setting} again beside {key}: {m[key]}",
+                f"give it once, as {key} or in extra_args",
+            )
 
 
 def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Iterable[str]]) -> Report:

@@ -15,6 +15,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from ansible_collections.llamaherd.cluster.plugins.module_utils.memory import KV_TYPES, LLAMA_BATCH, LLAMA_UBATCH
+
 # Flags every build gets. The web UI download and OpenSSL are off so a build
 # never reaches the internet; GGML_NATIVE=OFF so one build serves a CPU class;
 # static libraries so the artifact is relocatable (build once, copy to peers).
@@ -146,9 +148,215 @@ def rpc_endpoints(workers: Iterable[Mapping[str, Any]]) -> str:
     return ",".join(f"{w['address']}:{int(w['port'])}" for w in workers)
 
 
+# llama-server's flags that change its memory (b11312, common/arg.cpp), as
+# record fields. The plan sizes with the record and llama_server_argv
+# launches from it, so a flag a user gives lands in both or in neither.
+_MEMORY_FLAGS: dict[str, tuple[str, str]] = {
+    "-c": ("context", "count0"),
+    "--ctx-size": ("context", "count0"),
+    "-np": ("parallel", "count"),
+    "--parallel": ("parallel", "count"),
+    "-fa": ("flash_attn", "onoff"),
+    "--flash-attn": ("flash_attn", "onoff"),
+    "-ub": ("ubatch", "count"),
+    "--ubatch-size": ("ubatch", "count"),
+    "-b": ("batch", "count"),
+    "--batch-size": ("batch", "count"),
+    "-ctk": ("cache_type_k", "kvtype"),
+    "--cache-type-k": ("cache_type_k", "kvtype"),
+    "-ctv": ("cache_type_v", "kvtype"),
+    "--cache-type-v": ("cache_type_v", "kvtype"),
+    "-kvu": ("kv_unified", "true"),
+    "--kv-unified": ("kv_unified", "true"),
+    "-no-kvu": ("kv_unified", "false"),
+    "--no-kv-unified": ("kv_unified", "false"),
+    "-cram": ("cache_ram_mib", "count0"),
+    "--cache-ram": ("cache_ram_mib", "count0"),
+}
+# What the record holds when no flag says otherwise. Flash attention and the
+# batch sizes are llama.cpp's defaults written out (its own default for
+# -fa is "auto", which decides per device: the plan cannot size that). The
+# prompt cache in RAM (-cram, upstream 8192 MiB) is off unless asked for, so
+# the head holds no RAM the plan did not book.
+SERVER_DEFAULTS: dict[str, Any] = {
+    "flash_attn": "on",
+    "ubatch": LLAMA_UBATCH,
+    "batch": LLAMA_BATCH,
+    "cache_type_k": "f16",
+    "cache_type_v": "f16",
+    "kv_unified": False,
+    "cache_ram_mib": 0,
+}
+# Flags the plan or the role sets from the inventory: given again, they
+# would fight the placement or the unit.
+_OWNED_FLAGS = {
+    "-ngl": "the plan offloads every layer it placed (herd_models and the devices decide)",
+    "--gpu-layers": "the plan offloads every layer it placed (herd_models and the devices decide)",
+    "--n-gpu-layers": "the plan offloads every layer it placed (herd_models and the devices decide)",
+    "-ts": "the plan splits the layers by each device's usable memory",
+    "--tensor-split": "the plan splits the layers by each device's usable memory",
+    "-fit": "the plan placed the layers; llama-server's own fitting would move them",
+    "--fit": "the plan placed the layers; llama-server's own fitting would move them",
+    "-m": "the role points llama-server at the model file",
+    "--model": "the role points llama-server at the model file",
+    "--host": "set llama_cpp_server_host",
+    "--port": "the plan gives each instance its port",
+    "--rpc": "the plan lists the RPC workers",
+    "-a": "the role sets the alias (herd_models alias)",
+    "--alias": "the role sets the alias (herd_models alias)",
+    "--api-key": "set llama_cpp_server_api_key (from Ansible Vault)",
+    "--api-key-file": "set llama_cpp_server_api_key (from Ansible Vault)",
+    "-t": "set llama_cpp_server_threads",
+    "--threads": "set llama_cpp_server_threads",
+}
+# Flags that change memory in ways the plan does not size yet.
+_UNSIZED_FLAGS = [
+    "-ot",
+    "--override-tensor",
+    "-cmoe",
+    "--cpu-moe",
+    "-ncmoe",
+    "--n-cpu-moe",
+    "--swa-full",
+    "-nkvo",
+    "--no-kv-offload",
+    "-kvo",
+    "--kv-offload",
+    "-sm",
+    "--split-mode",
+    "-dev",
+    "--device",
+    "-mg",
+    "--main-gpu",
+    "-mm",
+    "--mmproj",
+    "-mmu",
+    "--mmproj-url",
+    "-md",
+    "--model-draft",
+    "--spec-draft-model",
+    "--lora",
+    "--lora-scaled",
+    "-nr",
+    "--no-repack",
+    "--no-host",
+    "--kv-unified-per-slot",
+    "-fitt",
+    "--fit-target",
+    "-fitc",
+    "--fit-ctx",
+    "--embedding",
+    "--embeddings",
+    "-hf",
+    "-hfr",
+    "--hf-repo",
+    "-hff",
+    "--hf-file",
+]
+# Of the refused flags, those that take no value (the rest take one).
+_SWITCHES = {
+    "--swa-full",
+    "-nkvo",
+    "--no-kv-offload",
+    "-kvo",
+    "--kv-offload",
+    "-cmoe",
+    "--cpu-moe",
+    "-nr",
+    "--no-repack",
+    "--no-host",
+    "--embedding",
+    "--embeddings",
+}
+_TRUTHY = ("on", "enabled", "true", "1")
+_FALSY = ("off", "disabled", "false", "0")
+
+
+def parse_server_args(args: Sequence[Any] | None) -> tuple[dict[str, Any], list[str], list[tuple[str, str]]]:
+    """Split llama-server arguments a user gives into record fields (the
+    memory flags), arguments passed through unchanged, and problems as
+    (problem, fix) sentences: flags the plan owns, flags it cannot size, bad
+    values."""
+    fields: dict[str, Any] = {}
+    rest: list[str] = []
+    problems: list[tuple[str, str]] = []
+    items = [str(a) for a in args or []]
+    i = 0
+    while i < len(items):
+        flag = items[i]
+        i += 1
+        name = flag.split("=", 1)[0]
+        if "=" in flag and (name in _MEMORY_FLAGS or name in _OWNED_FLAGS or name in _UNSIZED_FLAGS):
+            problems.append((f"{flag}: llama-server does not read flag=value", f"write {name} and its value as two list items"))
+            continue
+        if flag in _OWNED_FLAGS or flag in _UNSIZED_FLAGS:
+            if flag in _OWNED_FLAGS:
+                problems.append((f"{flag} is set by llama-herd: {_OWNED_FLAGS[flag]}", f"remove {flag}"))
+            else:
+                problems.append(
+                    (
+                        f"{flag} changes llama-server's memory in a way the plan does not size, so it could not promise the model fits",
+                        f"remove {flag}",
+                    )
+                )
+            i += 0 if flag in _SWITCHES else 1
+            continue
+        if flag not in _MEMORY_FLAGS:
+            rest.append(flag)
+            continue
+        field, kind = _MEMORY_FLAGS[flag]
+        if kind in ("true", "false"):
+            fields[field] = kind == "true"
+            continue
+        if i >= len(items):
+            problems.append((f"{flag} needs a value", f"add the value after {flag}"))
+            continue
+        value = items[i]
+        i += 1
+        if kind in ("count", "count0"):
+            low = 0 if kind == "count0" else 1
+            if not re.fullmatch(r"\d+", value) or int(value) < low:
+                problems.append((f"{flag} {value}: must be a whole number of at least {low}", f"write {flag} and a number"))
+                continue
+            fields[field] = int(value)
+        elif kind == "onoff":
+            if value.lower() in _TRUTHY:
+                fields[field] = "on"
+            elif value.lower() in _FALSY:
+                fields[field] = "off"
+            else:
+                problems.append(
+                    (
+                        f"{flag} {value}: auto or an unknown value lets llama.cpp decide per device, which the plan cannot size",
+                        f"write {flag} on or {flag} off",
+                    )
+                )
+        elif kind == "kvtype":
+            if value.lower() not in KV_TYPES:
+                problems.append((f"{flag} {value}: unknown KV cache type", f"use one of {', '.join(sorted(KV_TYPES))}"))
+                continue
+            fields[field] = value.lower()
+    return fields, rest, problems
+
+
+def server_settings(server: Mapping[str, Any]) -> dict[str, Any]:
+    """The memory settings of a llama-server record: its fields over
+    SERVER_DEFAULTS (the values both the plan and the command line use)."""
+    out = dict(SERVER_DEFAULTS)
+    out.update({k: server[k] for k in SERVER_DEFAULTS if server.get(k) is not None})
+    return out
+
+
 def llama_server_argv(binary: str, server: Mapping[str, Any], host: str, threads: int | None = None) -> list[str]:
     """llama-server's command line for one instance (an entry of
-    ``llama_cpp_servers`` with ``model_path`` and ``rpc`` resolved)."""
+    ``llama_cpp_servers`` with ``model_path`` and ``rpc`` resolved). Every
+    memory flag is written out from the record; a memory flag in
+    ``extra_args`` is refused, as the plan would not have sized it."""
+    fields, rest, problems = parse_server_args(server.get("extra_args"))
+    if fields or problems:
+        said = [f"{p}. Fix: {f}" for p, f in problems]
+        said += [f"{k} belongs in the instance's own field {k}, where the plan sizes it" for k in fields]
+        raise ValueError(f"llama-server instance {server.get('name')}: extra_args: " + "; ".join(said))
     argv = [binary, "--model", str(server["model_path"]), "--host", str(host), "--port", str(int(server["port"]))]
     argv += ["--alias", str(server.get("alias") or server["name"])]
     if server.get("rpc"):
@@ -160,10 +368,14 @@ def llama_server_argv(binary: str, server: Mapping[str, Any], host: str, threads
     if server.get("tensor_split"):
         split = server["tensor_split"]
         argv += ["--tensor-split", ",".join(str(x) for x in split) if isinstance(split, (list, tuple)) else str(split)]
-    if server.get("context"):
+    if server.get("context") is not None:
         argv += ["--ctx-size", str(int(server["context"]))]
     if server.get("parallel"):
         argv += ["--parallel", str(int(server["parallel"]))]
+    s = server_settings(server)
+    argv += ["--flash-attn", s["flash_attn"], "--ubatch-size", str(s["ubatch"]), "--batch-size", str(s["batch"])]
+    argv += ["--cache-type-k", s["cache_type_k"], "--cache-type-v", s["cache_type_v"]]
+    argv += ["--kv-unified" if s["kv_unified"] else "--no-kv-unified", "--cache-ram", str(s["cache_ram_mib"])]
     if threads:
         argv += ["--threads", str(int(threads))]
     if server.get("api_key_file"):
@@ -171,7 +383,7 @@ def llama_server_argv(binary: str, server: Mapping[str, Any], host: str, threads
     if server.get("verbosity") is not None:
         argv += ["--log-verbosity", str(int(server["verbosity"]))]
     argv += ["--no-webui"]
-    argv += [str(a) for a in server.get("extra_args") or []]
+    argv += rest
     return argv
 
 

@@ -533,8 +533,10 @@ def llama_server_memory(
     split: Sequence[float] | None = None,
     n_gpu_layers: int = 999,
     repack: bool = False,
+    n_batch: int = LLAMA_BATCH,
 ) -> dict[str, Any]:
-    """Per-device bytes llama-server allocates: ``model``, ``kv``, ``compute``.
+    """Per-device bytes llama-server allocates: ``model``, ``kv``, ``compute``,
+    ``repack`` and ``output`` (the logits of one token per slot, in host RAM).
 
     Device ``cpu`` is the host (token embedding, layers not offloaded); with
     ``split`` (one weight per device, llama.cpp's order: RPC workers first,
@@ -544,6 +546,7 @@ def llama_server_memory(
     repacked copy on the CPU (AVX2), as llama.cpp's CPU_REPACK buffer.
     """
     n_layer = shape_value(shape, "n_layer")
+    n_ubatch = min(n_ubatch, n_batch)  # llama.cpp: the ubatch never exceeds the batch
     if tensors is None:
         if weight_type is None:
             raise MemoryError_("give the GGUF tensors or a weight type")
@@ -567,7 +570,7 @@ def llama_server_memory(
         flash_attn,
     )
     names: list[str] = ["cpu"] + [f"dev{i}" for i in range(len(split or []))]
-    per: dict[str, dict[str, int]] = {n: {"model": 0, "kv": 0, "compute": 0, "repack": 0} for n in names}
+    per: dict[str, dict[str, int]] = {n: {"model": 0, "kv": 0, "compute": 0, "repack": 0, "output": 0} for n in names}
 
     def key(d: int | None) -> str:
         return "cpu" if d is None else f"dev{d}"
@@ -601,12 +604,21 @@ def llama_server_memory(
             per[n]["compute"] = dev_compute
     if repack:
         for name, gtype, n in tensors:
-            if normalize_quant(gtype) in ("Q4_0", "Q4_K", "IQ4_NL") and not name.startswith("token_embd"):
-                layer = _layer_of(name)
-                if key(devs[layer] if layer is not None else devs[n_layer]) == "cpu":
+            if normalize_quant(gtype) not in ("Q4_0", "Q4_K", "IQ4_NL"):
+                continue
+            if name.startswith("token_embd"):
+                # Read by row, never repacked; a tied output on the CPU is
+                # a matrix product over it, and that copy is repacked.
+                if ws["tied"] and devs[n_layer] is None:
                     per["cpu"]["repack"] += tensor_bytes(n, gtype)
+                continue
+            layer = _layer_of(name)
+            if key(devs[layer] if layer is not None else devs[n_layer]) == "cpu":
+                per["cpu"]["repack"] += tensor_bytes(n, gtype)
+    # llama_context::output_reserve: n_vocab floats per sequence (slot).
+    per["cpu"]["output"] = shape_value(shape, "n_vocab") * max(parallel, 1) * 4
     for v in per.values():
-        v["total"] = v["model"] + v["kv"] + v["compute"] + v["repack"]
+        v["total"] = v["model"] + v["kv"] + v["compute"] + v["repack"] + v["output"]
     return {
         "devices": per,
         "kv_cells": cells,

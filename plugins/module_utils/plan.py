@@ -578,8 +578,13 @@ def rpc_split(
     head: str,
     head_ram: int | None,
     margin: float,
+    settings: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Per-device memory of one llama-server over RPC (seed 003's table)."""
+    """Per-device memory of one llama-server over RPC (seed 003's table).
+    ``settings``: the instance's memory flags (llama_cpp.server_settings)."""
+    from .llama_cpp import server_settings
+
+    st = server_settings(settings or {})
     weights = [max(d["usable_mib"], 0.0) for d in devices]
     low = min((w for w in weights if w > 0), default=1.0)
     # No device with known memory: an even split, which then does not fit.
@@ -588,7 +593,21 @@ def rpc_split(
     # otherwise the shape gives them, scaled to the file size the catalog knows.
     header = entry.get("tensors") if entry.get("quant") == quant else None
     tensors = [(str(n), str(t), int(e)) for n, t, e in header] if header else None
-    mem = memory.llama_server_memory(entry, tensors=tensors, weight_type=quant, ctx=ctx, parallel=parallel, split=split or None)
+    mem = memory.llama_server_memory(
+        entry,
+        tensors=tensors,
+        weight_type=quant,
+        ctx=ctx,
+        parallel=parallel,
+        split=split or None,
+        kv_unified=st["kv_unified"],
+        cache_type_k=st["cache_type_k"],
+        cache_type_v=st["cache_type_v"],
+        flash_attn=st["flash_attn"] == "on",
+        n_ubatch=st["ubatch"],
+        n_batch=st["batch"],
+        repack=True,
+    )
     model_total = sum(v["model"] for v in mem["devices"].values())
     scale = (file_mib * memory.MIB / model_total) if (file_mib and model_total and not tensors) else 1.0
     rows = []
@@ -606,6 +625,7 @@ def rpc_split(
                 "weights_mib": round(v["model"] * scale / memory.MIB),
                 "kv_mib": round(v["kv"] / memory.MIB),
                 "compute_mib": round(v["compute"] / memory.MIB),
+                "other_mib": 0,
                 "total_mib": round(total),
                 "usable_mib": round(d["usable_mib"]),
                 "device_mib": d["total_mib"],
@@ -613,7 +633,11 @@ def rpc_split(
             }
         )
     cpu = mem["devices"]["cpu"]
-    head_total = (cpu["model"] * scale + cpu["kv"] + cpu["compute"] + cpu["repack"]) / memory.MIB
+    # Besides weights, KV and compute the head holds the CPU's repacked copy
+    # of Q4 weights, the output (logits) buffer and the prompt cache (-cram),
+    # which may grow to its limit.
+    other = (cpu["repack"] * scale + cpu["output"]) / memory.MIB + st["cache_ram_mib"]
+    head_total = (cpu["model"] * scale + cpu["kv"] + cpu["compute"]) / memory.MIB + other
     head_fits = head_ram is None or head_total <= memory.usable_mib(head_ram, margin)
     rows.append(
         {
@@ -623,6 +647,7 @@ def rpc_split(
             "weights_mib": round(cpu["model"] * scale / memory.MIB),
             "kv_mib": round(cpu["kv"] / memory.MIB),
             "compute_mib": round(cpu["compute"] / memory.MIB),
+            "other_mib": round(other),
             "total_mib": round(head_total),
             "usable_mib": round(memory.usable_mib(head_ram, margin)) if head_ram else None,
             "device_mib": head_ram,
@@ -653,7 +678,7 @@ def _plan_llama_cpp(plan, models, hostvars, groups, margin, catalog, booked):
     head = heads[0]
     workers = list(groups.get("llama_cpp_workers", []))
     # CUDA toolkit vs compute capability (seed 003: CUDA 13 cannot build for CC 7.0).
-    from .llama_cpp import cuda_toolkit_problem
+    from .llama_cpp import cuda_toolkit_problem, parse_server_args, server_settings
 
     for h in [head, *workers]:
         hv = hostvars.get(h, {})
@@ -669,17 +694,37 @@ def _plan_llama_cpp(plan, models, hostvars, groups, margin, catalog, booked):
         if entry is None:
             plan["errors"].append(why)
             continue
-        ctx = int(m.get("context") or DEFAULT_CTX)
-        par = int(m.get("parallel") or 1)
+        # The model's keys and its llama-server arguments give one record;
+        # the estimate below and the launched command both read it.
+        fields, passthrough, problems = parse_server_args(m.get("extra_args"))
+        if problems:  # preflight names each; the plan only refuses to size it
+            plan["errors"].append(f"herd_models[{m['name']}].extra_args: {problems[0][0]}. Fix: {problems[0][1]}.")
+            continue
+        if m.get("kv_cache_type"):
+            fields.setdefault("cache_type_k", str(m["kv_cache_type"]).lower())
+            fields.setdefault("cache_type_v", str(m["kv_cache_type"]).lower())
+        given_ctx = fields.pop("context", m.get("context"))
+        # -c 0: llama.cpp runs the context the model was trained with.
+        ctx = int(entry.get("n_ctx_train") or DEFAULT_CTX) if given_ctx == 0 else int(given_ctx or DEFAULT_CTX)
+        par = int(fields.pop("parallel", None) or m.get("parallel") or 1)
+        settings = server_settings(fields)
+        quantized_kv = {settings["cache_type_k"], settings["cache_type_v"]} - {"f16", "f32", "bf16"}
+        if quantized_kv and settings["flash_attn"] != "on":
+            plan["errors"].append(
+                f"herd_models[{m['name']}]: a quantized KV cache ({settings['cache_type_k']}/{settings['cache_type_v']}) "
+                "needs flash attention, which -fa off turns off. Fix: remove -fa off, or use kv_cache_type: f16."
+            )
+            continue
         quant = entry["quant"]
-        split = rpc_split(entry, quant, devices, ctx, par, entry["file_mib"], head, host_ram_mib(hostvars.get(head, {})), margin)
+        head_ram = host_ram_mib(hostvars.get(head, {}))
+        split = rpc_split(entry, quant, devices, ctx, par, entry["file_mib"], head, head_ram, margin, settings)
         # The alternatives the seed weighs (Q4_K_M vs Q8_0), for the table and the advice.
         alts = {}
         for q in ("Q4_K_M", "Q8_0"):
             if q != quant:
                 alt_entry = {k: v for k, v in entry.items() if k != "tensors"}
                 alt_file = model_size_mib(entry.get("name", m["name"]), q, catalog)
-                alts[q] = rpc_split(alt_entry, q, devices, ctx, par, alt_file, head, host_ram_mib(hostvars.get(head, {})), margin)
+                alts[q] = rpc_split(alt_entry, q, devices, ctx, par, alt_file, head, head_ram, margin, settings)
         plan["rpc_splits"].append({"model": m["name"], "ctx": ctx, "parallel": par, "chosen": split, "alternatives": alts})
         who = f"llama.cpp's {m['name']}"
         for d, row in zip([*devices, {"host": head, "key": "RAM"}], split["rows"], strict=True):
@@ -714,6 +759,8 @@ def _plan_llama_cpp(plan, models, hostvars, groups, margin, catalog, booked):
             "rpc_workers": workers,
             "devices": [d["device"] for d in devices],
             "quant": quant,
+            **settings,
+            "extra_args": passthrough,
         }
         if m.get("gguf"):
             server["gguf"] = m["gguf"]
@@ -944,9 +991,13 @@ def _context_problems(plan: dict[str, Any], models: list[dict[str, Any]], catalo
     """A context above the model's trained context: llama.cpp and
     distributed-llama run it past what the model learned, Ollama silently
     caps it; so it is an error, or for Ollama with allow_context_cap a warning."""
+    from .llama_cpp import parse_server_args
+
     for m in models:
         entry = lookup(model_key(m), catalog) or {}
         trained, ctx = entry.get("n_ctx_train"), m.get("context")
+        if ctx is None and m.get("engine") == "llama_cpp":
+            ctx = parse_server_args(m.get("extra_args"))[0].get("context")
         if not trained or not isinstance(ctx, int) or isinstance(ctx, bool) or ctx <= int(trained):
             continue
         engine = str(m.get("engine") or "ollama")

@@ -88,6 +88,7 @@ def markdown(plan: Mapping[str, Any]) -> str:
                     r["weights_mib"],
                     r["kv_mib"],
                     r["compute_mib"],
+                    r.get("other_mib", 0),
                     r["total_mib"],
                     r["usable_mib"],
                     "yes" if r["fits"] else "NO",
@@ -95,7 +96,10 @@ def markdown(plan: Mapping[str, Any]) -> str:
                 for r in sp["rows"]
             ]
             lines += [
-                *_table(["device", "layers", "weights MiB", "KV MiB", "compute MiB", "total MiB", "usable MiB", "fits"], rows),
+                *_table(
+                    ["device", "layers", "weights MiB", "KV MiB", "compute MiB", "other MiB", "total MiB", "usable MiB", "fits"],
+                    rows,
+                ),
                 "",
             ]
             if sp.get("compute_note"):
@@ -276,6 +280,16 @@ def _rpc_bar(row: Mapping[str, Any], model: str, in_card: bool = False) -> dict[
         {"kind": "kv", "cls": "rk", "name": f"{model}: KV cache", "mib": row["kv_mib"], "where": ""},
         {"kind": "compute", "cls": "rc", "name": f"{model}: compute buffer", "mib": row["compute_mib"], "where": ""},
     ]
+    if row.get("other_mib"):
+        segs.append(
+            {
+                "kind": "other",
+                "cls": "rc",
+                "name": f"{model}: repacked weights, output buffer, prompt cache",
+                "mib": row["other_mib"],
+                "where": "",
+            }
+        )
     for s in segs:
         s.update(reason="", note=s["kind"] == "compute" and "GPU" in row["device"], alias="")
     bar = _bar(row["device"], segs, row["usable_mib"] or 0, f"{row['usable_mib']} MiB usable of {row['device_mib']} MiB")
