@@ -10,6 +10,7 @@ import json
 from ansible.errors import AnsibleError
 from ansible.plugins.action import ActionBase
 from ansible_collections.llamaherd.cluster.plugins.module_utils.inventory import (
+    derived_groups,
     preflight_summary,
     validate_inventory,
 )
@@ -68,6 +69,8 @@ class ActionModule(ActionBase):
             errors=report.errors,
             warnings_found=report.warnings,
             hosts_checked=len(collected),
+            # (group, host) pairs for add_host: the whole inventory, not the limit
+            group_members=[[g, h] for g, hosts in derived_groups(groups).items() for h in hosts],
         )
         for w in report.warnings:
             self._display.warning(w)

@@ -34,6 +34,24 @@ SERVICE_GROUPS = (
     "monitoring",
 )
 
+# Groups preflight makes once from those (playbooks select hosts with them):
+# herd_nodes get the base role and the firewall; herd_model_nodes run models
+# and are measured; herd_monitored get a node exporter.
+MODEL_GROUPS = ("ollama_nodes", "llama_cpp_head", "llama_cpp_workers", "dllama_root", "dllama_workers")
+DERIVED_GROUPS = {
+    "herd_nodes": tuple(g for g in SERVICE_GROUPS if g != "monitoring"),
+    "herd_model_nodes": MODEL_GROUPS,
+    "herd_monitored": SERVICE_GROUPS,
+}
+
+
+def derived_groups(groups: Mapping[str, Iterable[str]]) -> dict[str, list[str]]:
+    """The members of each DERIVED_GROUPS group, from the whole inventory."""
+    return {
+        name: sorted({h for g in members for h in groups.get(g, []) or []}) for name, members in DERIVED_GROUPS.items()
+    }
+
+
 GPU_VENDORS = ("nvidia", "amd", "intel", "apple")
 GPU_KEYS = {
     "vendor",
