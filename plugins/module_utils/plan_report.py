@@ -285,7 +285,7 @@ def _rpc_bar(row: Mapping[str, Any], model: str, in_card: bool = False) -> dict[
             {
                 "kind": "other",
                 "cls": "rc",
-                "name": f"{model}: repacked weights, output buffer, prompt cache",
+                "name": f"{model}: other buffers",
                 "mib": row["other_mib"],
                 "where": "",
             }

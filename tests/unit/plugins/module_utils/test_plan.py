@@ -436,7 +436,7 @@ def test_no_role_reads_the_inventorys_gpus():
     role = REPO / "roles" / "llama_cpp"
     readers = [str(p.relative_to(REPO)) for p in role.rglob("*") if p.is_file() and "herd_gpus" in p.read_text()]
     assert readers == []
-    assert "herd_plan.hosts[inventory_hostname].llama_cpp_gpus" in (REPO / "playbooks" / "llama_cpp.yml").read_text()
+    assert "herd_plan.hosts[inventory_hostname].llama_cpp_gpus" in (REPO / "playbooks" / "plays" / "llama_cpp.yml").read_text()
 
 
 def test_what_measurement_changed_is_said_against_the_declared_plan():
