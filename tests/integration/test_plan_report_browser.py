@@ -19,7 +19,7 @@ sys.path.insert(0, str(REPO / "tests" / "harness"))
 from ansible_collections.llamaherd.cluster.plugins.module_utils.plan import build_plan
 from ansible_collections.llamaherd.cluster.plugins.module_utils.plan_diff import plan_changes
 from ansible_collections.llamaherd.cluster.plugins.module_utils.plan_report import html_report
-from plan_inputs import load_inventory, plan_hosts
+from plan_inputs import load_inventory, plan_hosts, seed000_after_an_edit
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -41,22 +41,12 @@ def _broken_plan():
 
 
 def _changed_plan():
-    """Seed 000 after an edit (a node added, one gone, a model's replicas up),
-    with what changed against the plan before it."""
-    import copy
+    """Seed 000 after an edit, with what changed against the plan before it."""
     import json
 
-    hv, groups = load_inventory("examples/seed000-ollama-lab")
-    before = build_plan(hv, groups)
-    hv = {h: v for h, v in copy.deepcopy(hv).items() if h != "node-secondary"}
-    hv["node-gpu-new"] = {k: v for k, v in hv["node-gpu-primary"].items() if k not in ("ansible_connection", "herd_os")}
-    for v in hv.values():
-        v["herd_models"] = [dict(m, replicas=3) if m["name"] == "qwen2.5:3b" else m for m in v["herd_models"]]
-    groups = {g: [h for h in hs if h != "node-secondary"] for g, hs in groups.items()}
-    groups["all"].append("node-gpu-new")
-    groups["ollama_nodes"].append("node-gpu-new")
-    after = build_plan(hv, groups)
-    changes = plan_changes(json.loads(json.dumps(before)), json.loads(json.dumps(after)))
+    before = json.loads(json.dumps(build_plan(*load_inventory("examples/seed000-ollama-lab"))))
+    after = build_plan(*seed000_after_an_edit())
+    changes = plan_changes(before, json.loads(json.dumps(after)))
     assert len(changes) >= 3, changes  # the premise: a node in, a node out, replicas up
     return after, changes
 

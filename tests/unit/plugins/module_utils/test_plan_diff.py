@@ -10,9 +10,15 @@ import json
 import pytest
 from ansible_collections.llamaherd.cluster.plugins.module_utils.plan import build_plan
 from ansible_collections.llamaherd.cluster.plugins.module_utils.plan_diff import MEMORY_THRESHOLD_MIB, plan_changes
-from ansible_collections.llamaherd.cluster.plugins.module_utils.plan_report import console, html_report, short_reason
+from ansible_collections.llamaherd.cluster.plugins.module_utils.plan_report import (
+    CONSOLE_WIDTH,
+    console,
+    html_report,
+    short_reason,
+)
+from plan_inputs import seed000_after_an_edit
 from test_plan import load_inventory, simple
-from test_plan_report import INVENTORIES, _Page
+from test_plan_report import GOLDEN, INVENTORIES, _files, _Page
 
 
 def _json(plan):
@@ -146,3 +152,20 @@ def test_console_and_page_say_the_changes_or_that_there_were_none():
     assert "moved from a to b" in html_report(new, changes)
     assert "Since the last plan: no change" in html_report(new, [])
     assert "Since the last plan" not in html_report(new)
+
+
+def test_console_after_an_edit_matches_its_golden_file():
+    """plan.yml's summary after seed 000 is edited (a node in, a node out, a
+    third replica); HERD_UPDATE_GOLDEN=1 rewrites the file."""
+    import os
+
+    before = _json(build_plan(*load_inventory("examples/seed000-ollama-lab")))
+    after = _json(build_plan(*seed000_after_an_edit()))
+    name = "seed000-after-an-edit"
+    text = console(after, _files(name), "/repo", plan_changes(before, after)) + "\n"
+    path = GOLDEN / f"{name}.txt"
+    if os.environ.get("HERD_UPDATE_GOLDEN"):
+        path.write_text(text, encoding="utf-8")
+    assert text == path.read_text(encoding="utf-8"), f"{path} is stale (HERD_UPDATE_GOLDEN=1 pytest ... rewrites it)"
+    assert max(len(line) for line in text.splitlines()) <= CONSOLE_WIDTH
+    assert "Since the last plan (" in text.splitlines()[2]  # right after the head line
