@@ -80,3 +80,14 @@ def test_an_inventory_edit_is_said_on_the_console_and_in_the_page(tmp_path, monk
     for text in (flat(third), page):
         assert sentence in text and reason in text, (sentence, reason)
         assert "new node node-gpu-new" not in text  # that was the run before's news
+
+
+def test_a_previous_plan_that_cannot_be_read_is_said_and_replaced(tmp_path, monkeypatch):
+    monkeypatch.setenv("ANSIBLE_CACHE_PLUGIN_CONNECTION", str(tmp_path / "facts"))
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out/plan.json").write_text('{"hosts": ', encoding="utf-8")  # cut off mid-write
+    out = flat(_plan(REPO / "inventory/examples/seed000-ollama-lab", tmp_path))
+    assert "Since the last plan (1 change) - The previous plan " in out, out
+    assert "plan.json cannot be read (" in out and "this plan is not compared with it; this run replaces it." in out
+    json.loads((tmp_path / "out/plan.json").read_text(encoding="utf-8"))  # replaced by a whole plan
+    assert "Since the last plan: no change" in flat(_plan(REPO / "inventory/examples/seed000-ollama-lab", tmp_path))
