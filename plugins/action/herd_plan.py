@@ -20,6 +20,7 @@ from ansible_collections.llamaherd.cluster.plugins.module_utils.placement_state 
     render_state,
 )
 from ansible_collections.llamaherd.cluster.plugins.module_utils.plan import build_plan, measurement_changes
+from ansible_collections.llamaherd.cluster.plugins.module_utils.plan_diff import plan_changes
 from ansible_collections.llamaherd.cluster.plugins.module_utils.plan_report import console, html_report, markdown
 
 _PREFIXES = ("herd_", "ollama_", "llama_cpp_", "dllama_", "nginx_lb_")
@@ -35,6 +36,27 @@ class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _VALID_ARGS = frozenset(("solver", "report_dir", "fail_on_errors", "state_dir", "state_hosts"))
     _requires_connection = False
+
+    @staticmethod
+    def _changes(path, plan):
+        """plan_diff's sentences against the previous plan.json at path."""
+        try:
+            with open(path, encoding="utf-8") as fh:
+                previous = json.load(fh)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            previous = exc
+        if not isinstance(previous, dict):
+            why = previous if isinstance(previous, Exception) else "it is not a JSON object"
+            return [
+                {
+                    "kind": "note",
+                    "text": f"The previous plan {path} cannot be read ({why}), so this plan is not compared with it; "
+                    "this run replaces it.",
+                }
+            ]
+        return plan_changes(previous, plan)
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -91,12 +113,17 @@ class ActionModule(ActionBase):
             plan["measurement_changes"] = measurement_changes(build_plan(declared, groups, solver=solver), plan, collected)
         plan = _plain(plan)
         files = {}
+        # What changed since the plan.json this run replaces (None: there is
+        # none). Shown in plan.html and the summary, never kept in plan.json:
+        # the same inputs still write the same plan.json.
+        changes = None
         if report_dir:
+            changes = self._changes(os.path.join(report_dir, "plan.json"), plan)
             os.makedirs(report_dir, exist_ok=True)
             for name, text in (
                 ("plan.json", json.dumps(plan, indent=2) + "\n"),
                 ("plan.md", markdown(plan) + "\n"),
-                ("plan.html", html_report(plan)),
+                ("plan.html", html_report(plan, changes)),
             ):
                 path = os.path.join(report_dir, name)
                 with open(path, "w", encoding="utf-8") as fh:
@@ -107,7 +134,8 @@ class ActionModule(ActionBase):
             herd_plan=plan,
             report=markdown(plan).splitlines(),
             # What plan.yml prints: aligned plain text, lines of 92 columns at most.
-            summary=console(plan, files, os.getcwd()),
+            summary=console(plan, files, os.getcwd(), changes),
+            changes=changes,
             files=files,
             state_file=state_path,
         )

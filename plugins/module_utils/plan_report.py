@@ -45,8 +45,7 @@ def markdown(plan: Mapping[str, Any]) -> str:
         rows = []
         for h, items in placed.items():
             for it in items:
-                where = "GPU" if it["on_gpu"] else (f"RAM + {it['gpu_layers']} layers on GPU" if it["gpu_layers"] else "RAM")
-                rows.append([h, it["name"], it.get("alias", ""), where, it["memory_mib"], it["reason"]])
+                rows.append([h, it["name"], it.get("alias", ""), where(it), it["memory_mib"], it["reason"]])
         lines += [*_table(["node", "model", "alias", "where", "MiB", "why"], rows), ""]
     red = plan.get("redundancy") or []
     if red:
@@ -143,10 +142,17 @@ _ROLE_BY_PORT_VAR = {
 _COMPUTE_RE = re.compile(r"(\d+ MiB) " + re.escape(GPU_COMPUTE_ASSUMPTION))
 
 
-def _short_reason(reason: str) -> tuple[str, bool]:
+def short_reason(reason: str) -> tuple[str, bool]:
     """The reason without the compute-buffer sentence (a footnote says it once)."""
     short, n = _COMPUTE_RE.subn(r"\1 compute buffer", reason)
     return short, bool(n)
+
+
+def where(item: Mapping[str, Any]) -> str:
+    """Where an Ollama placement runs, in words."""
+    if item.get("on_gpu"):
+        return "GPU"
+    return f"RAM + {item['gpu_layers']} layers on GPU" if item.get("gpu_layers") else "RAM"
 
 
 def _anchor(host: str) -> str:
@@ -173,7 +179,7 @@ def _bar(label: str, segments: list[dict[str, Any]], capacity: float, caption: s
     }
 
 
-def _all_hosts(plan: Mapping[str, Any]) -> list[str]:
+def all_hosts(plan: Mapping[str, Any]) -> list[str]:
     """Every host the plan mentions, in the plan's order."""
     seen: dict[str, None] = {}
     for h in plan.get("hosts") or {}:
@@ -234,7 +240,7 @@ def _ollama_bars(host: str, u: Mapping[str, Any], items: list[dict[str, Any]], c
                 where = f"RAM + {it['gpu_layers']} layers on GPU" if it["gpu_layers"] else "RAM"
             else:
                 continue
-            reason, note = _short_reason(it["reason"])
+            reason, note = short_reason(it["reason"])
             if kind == "gpu" and not it["on_gpu"] and not u.get("unified"):
                 reason, note = "", False  # said once, on the RAM bar
             segs.append(
@@ -312,9 +318,10 @@ def _split(sp: Mapping[str, Any], model: str, label: str) -> dict[str, Any]:
     }
 
 
-def page_data(plan: Mapping[str, Any]) -> dict[str, Any]:
-    """Everything the HTML page shows, computed from the plan alone."""
-    hosts = _all_hosts(plan)
+def page_data(plan: Mapping[str, Any], changes: list[Mapping[str, str]] | None = None) -> dict[str, Any]:
+    """Everything the HTML page shows, computed from the plan alone (and
+    plan_diff's changes since the last plan; None: there was none)."""
+    hosts = all_hosts(plan)
     placed = {h: list(v.get("ollama_models") or []) for h, v in (plan.get("hosts") or {}).items()}
     usage = plan.get("node_usage") or {}
     models: dict[str, None] = {}
@@ -426,6 +433,7 @@ def page_data(plan: Mapping[str, Any]) -> dict[str, Any]:
         "errors": list(plan.get("errors") or []),
         "warnings": list(plan.get("warnings") or []),
         "measurement_changes": list(plan.get("measurement_changes") or []),
+        "changes": None if changes is None else [dict(c) for c in changes],
         "solver_notes": list(plan.get("solver_notes") or []),
         "summary": {
             "nodes": len(hosts),
@@ -468,12 +476,13 @@ def page_data(plan: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def html_report(plan: Mapping[str, Any]) -> str:
-    """plan.html: one self-contained page (inline CSS, no script, no request)."""
+def html_report(plan: Mapping[str, Any], changes: list[Mapping[str, str]] | None = None) -> str:
+    """plan.html: one self-contained page (inline CSS, no script, no request);
+    with ``changes`` (plan_diff.plan_changes), what changed since the last plan."""
     import jinja2  # ships with ansible-core; imported here so markdown() needs nothing
 
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    return env.from_string(TEMPLATE.read_text(encoding="utf-8")).render(**page_data(plan))
+    return env.from_string(TEMPLATE.read_text(encoding="utf-8")).render(**page_data(plan, changes))
 
 
 # --------------------------------------------------------------- console
@@ -520,9 +529,15 @@ def _n(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
-def console(plan: Mapping[str, Any], files: Mapping[str, str] | None = None, cwd: str | None = None) -> str:
-    """The plan in a terminal: errors, warnings, per host one line per model,
-    the other engines per device or node, and where the reports are."""
+def console(
+    plan: Mapping[str, Any],
+    files: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+    changes: list[Mapping[str, str]] | None = None,
+) -> str:
+    """The plan in a terminal: errors, warnings, what changed since the last
+    plan (when there was one), per host one line per model, the other engines
+    per device or node, and where the reports are."""
     summary = page_data(plan)["summary"]
     head = (
         f"llama-herd plan ({plan.get('solver')}, margin {plan.get('margin')}): {_n(summary['nodes'], 'node')}, "
@@ -540,6 +555,10 @@ def console(plan: Mapping[str, Any], files: Mapping[str, str] | None = None, cwd
         out += ["", f"WARNINGS ({len(warnings)})"]
         for w in warnings:
             out += _wrap(w, "  - ")
+    if changes is not None:
+        out += ["", f"Since the last plan ({_n(len(changes), 'change')})" if changes else "Since the last plan: no change"]
+        for c in changes:
+            out += _wrap(c["text"], "  - ")
     if plan.get("measurement_changes"):
         out += ["", "What measuring changed (against the declared values)"]
         for c in plan["measurement_changes"]:
@@ -548,8 +567,7 @@ def console(plan: Mapping[str, Any], files: Mapping[str, str] | None = None, cwd
     for host in plan.get("node_usage") or {}:
         items = (plan.get("hosts") or {}).get(host, {}).get("ollama_models") or []
         for i, it in enumerate(items):
-            where = "GPU" if it["on_gpu"] else (f"RAM + {it['gpu_layers']} layers on GPU" if it["gpu_layers"] else "RAM")
-            rows.append((host if i == 0 else "", it["name"], where, f"{it['memory_mib']} MiB"))
+            rows.append((host if i == 0 else "", it["name"], where(it), f"{it['memory_mib']} MiB"))
         if not items:
             rows.append((host, "-", "nothing placed", ""))
     if rows:

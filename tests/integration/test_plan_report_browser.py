@@ -1,7 +1,8 @@
 """plan.html in a real browser: Debian's chromium, headless, through
 chromedriver and Selenium. For every example inventory and the demo (and one
 plan with errors): one card per host, every bar's segments add up to the
-plan's MiB, every error and warning visible, no console error, no request
+plan's MiB, every error and warning visible, and on a plan that follows an
+edited one, every change since the last plan; no console error, no request
 that leaves the file; screenshots at 1280 and 390 px wide go to
 bench/results/plan-report/<example>-<width>.png for a person to look at."""
 
@@ -16,8 +17,9 @@ from conftest import REPO
 sys.path.insert(0, str(REPO / "collections"))
 sys.path.insert(0, str(REPO / "tests" / "harness"))
 from ansible_collections.llamaherd.cluster.plugins.module_utils.plan import build_plan
+from ansible_collections.llamaherd.cluster.plugins.module_utils.plan_diff import plan_changes
 from ansible_collections.llamaherd.cluster.plugins.module_utils.plan_report import html_report
-from plan_inputs import load_inventory, plan_hosts
+from plan_inputs import load_inventory, plan_hosts, seed000_after_an_edit
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -38,9 +40,22 @@ def _broken_plan():
     return build_plan(hv, {"all": list(hosts), "ollama_nodes": list(hosts)})
 
 
+def _changed_plan():
+    """Seed 000 after an edit, with what changed against the plan before it."""
+    import json
+
+    before = json.loads(json.dumps(build_plan(*load_inventory("examples/seed000-ollama-lab"))))
+    after = build_plan(*seed000_after_an_edit())
+    changes = plan_changes(before, json.loads(json.dumps(after)))
+    assert len(changes) >= 3, changes  # the premise: a node in, a node out, replicas up
+    return after, changes
+
+
 def _plans():
-    out = {name.split("/")[-1]: build_plan(*load_inventory(name)) for name in INVENTORIES}
-    out["broken-plan"] = _broken_plan()
+    """name -> (plan, its changes since the last plan or None)."""
+    out = {name.split("/")[-1]: (build_plan(*load_inventory(name)), None) for name in INVENTORIES}
+    out["broken-plan"] = (_broken_plan(), None)
+    out["seed000-after-an-edit"] = _changed_plan()
     return out
 
 
@@ -81,9 +96,9 @@ def test_plan_html_in_chromium(driver, tmp_path):
     from selenium.webdriver.common.by import By
 
     SHOTS.mkdir(parents=True, exist_ok=True)
-    for name, plan in _plans().items():
+    for name, (plan, changes) in _plans().items():
         page = tmp_path / f"{name}.html"
-        page.write_text(html_report(plan), encoding="utf-8")
+        page.write_text(html_report(plan, changes), encoding="utf-8")
         driver.get_log("browser")  # drop what an earlier page logged
         driver.get(page.as_uri())
         cards = driver.find_elements(By.CSS_SELECTOR, "article.host-card")
@@ -104,6 +119,9 @@ def test_plan_html_in_chromium(driver, tmp_path):
             shown = [e.text for e in driver.find_elements(By.CSS_SELECTOR, ".box li")]
             assert " ".join(problem.split()) in [" ".join(t.split()) for t in shown], (name, problem)
             assert any(e.is_displayed() for e in driver.find_elements(By.CSS_SELECTOR, ".box li")), name
+        shown = [" ".join(e.text.split()) for e in driver.find_elements(By.CSS_SELECTOR, ".box.changes li") if e.is_displayed()]
+        assert shown == [" ".join(c["text"].split()) for c in changes or []], name
+        assert (changes is None) == (not driver.find_elements(By.CSS_SELECTOR, ".box.changes")), name
         # Nothing was fetched: no resource entries besides the page itself.
         fetched = driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
         assert fetched == [], (name, fetched)

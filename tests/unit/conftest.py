@@ -8,3 +8,6 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "collections"))
+# The plan inputs the tests share (tests/harness/plan_inputs.py), so a test
+# file that imports them also runs alone.
+sys.path.insert(0, str(REPO / "tests" / "harness"))
