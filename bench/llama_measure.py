@@ -21,7 +21,7 @@ BIN = Path(os.environ.get("HERD_LLAMA_BIN", REPO / ".cache" / "llama.cpp-b11312-
 # "load_tensors:   CPU_Mapped model buffer size =     2.53 MiB"
 # "llama_kv_cache:        CPU KV buffer size =     0.50 MiB"
 # "sched_reserve:        CPU compute buffer size =     5.01 MiB"
-_BUF_RE = re.compile(r"(\S+) (model|KV|compute|output|RS) buffer size =\s+([0-9.]+) MiB")
+_BUF_RE = re.compile(r"(\S+)\s+(model|KV|compute|output|RS) buffer size =\s+([0-9.]+) MiB")
 
 
 def free_port() -> int:

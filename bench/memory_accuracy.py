@@ -170,8 +170,9 @@ def args_for(rec: dict) -> list[str]:
     measure() adds the model, address, port and --rpc itself."""
     argv = lc.llama_server_argv("llama-server", {**rec, "model_path": "-", "port": 0}, "-")[1:]
     for flag in ("--model", "--host", "--port", "--alias", "--fit"):
-        i = argv.index(flag)
-        del argv[i : i + 2]
+        if flag in argv:
+            i = argv.index(flag)
+            del argv[i : i + 2]
     return [a for a in argv if a != "--no-webui"]
 
 
