@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.llamaherd.cluster.plugins.module_utils import ollama, rocm
-from ansible_collections.llamaherd.cluster.plugins.module_utils.plan import host_gpus
+from ansible_collections.llamaherd.cluster.plugins.module_utils import ollama
+from ansible_collections.llamaherd.cluster.plugins.module_utils.plan import ollama_gpu_record
 
 
 def ollama_version(output):
@@ -39,21 +39,10 @@ def ollama_gpu(hv):
     ollama_hsa_override_gfx_version (any may be missing)."""
     if not isinstance(hv, Mapping):
         raise AnsibleFilterError(f"ollama_gpu: expected a mapping of host variables, got {type(hv).__name__}")
-    hv = {k: v for k, v in hv.items() if v is not None}
-    gpus = host_gpus(hv)
     try:
-        gfx, gfx_source = rocm.host_gfx_target(hv)
-        override, hsa_source = rocm.host_hsa_override(hv)
+        return ollama_gpu_record(hv)
     except ValueError as exc:
         raise AnsibleFilterError(f"ollama_gpu: {exc}") from exc
-    return {
-        "gpus": gpus,
-        "vendors": sorted({str(g.get("vendor", "")).lower() for g in gpus}),
-        "gfx_target": gfx,
-        "gfx_source": gfx_source,
-        "hsa_override": override,
-        "hsa_source": hsa_source,
-    }
 
 
 class FilterModule:

@@ -23,6 +23,7 @@ from . import memory, ports
 from .catalog import OLLAMA_DEFAULT_QUANT, extended_catalog, lookup, merge_entry, model_size_mib, quant_from_tag
 from .firewall import exposure
 from .gpu_facts import GPU_SOURCES, VENDOR_TOOLS
+from .llama_cpp import cuda_toolkit_problem, parse_server_args, server_settings
 from .placement import GPU, RAM, Demand, Host, kept, solve
 
 DEFAULT_CTX = 4096
@@ -193,6 +194,27 @@ def ollama_node_settings(hv: Mapping[str, Any]) -> dict[str, Any]:
         "num_parallel": int(hv.get("ollama_num_parallel") or 1),
         "kv_cache_type": str(hv.get("ollama_kv_cache_type") or "f16").lower(),
         "flash_attention": bool(hv.get("ollama_flash_attention", False)),
+    }
+
+
+def ollama_gpu_record(hv: Mapping[str, Any]) -> dict[str, Any]:
+    """An Ollama node's GPUs as the plan sees them (measured over declared)
+    and its ROCm override, for the ollama role: {gpus, vendors, gfx_target,
+    gfx_source, hsa_override, hsa_source}. ValueError on a malformed ROCm
+    setting (preflight names it first)."""
+    from .rocm import host_gfx_target, host_hsa_override  # rocm imports inventory, which imports this module
+
+    hv = {k: v for k, v in hv.items() if v is not None}
+    gpus = host_gpus(hv)
+    gfx, gfx_source = host_gfx_target(hv)
+    override, hsa_source = host_hsa_override(hv)
+    return {
+        "gpus": gpus,
+        "vendors": sorted({str(g.get("vendor", "")).lower() for g in gpus}),
+        "gfx_target": gfx,
+        "gfx_source": gfx_source,
+        "hsa_override": override,
+        "hsa_source": hsa_source,
     }
 
 
@@ -582,8 +604,6 @@ def rpc_split(
 ) -> dict[str, Any]:
     """Per-device memory of one llama-server over RPC (seed 003's table).
     ``settings``: the instance's memory flags (llama_cpp.server_settings)."""
-    from .llama_cpp import server_settings
-
     st = server_settings(settings or {})
     weights = [max(d["usable_mib"], 0.0) for d in devices]
     low = min((w for w in weights if w > 0), default=1.0)
@@ -678,8 +698,6 @@ def _plan_llama_cpp(plan, models, hostvars, groups, margin, catalog, booked):
     head = heads[0]
     workers = list(groups.get("llama_cpp_workers", []))
     # CUDA toolkit vs compute capability (seed 003: CUDA 13 cannot build for CC 7.0).
-    from .llama_cpp import cuda_toolkit_problem, parse_server_args, server_settings
-
     for h in [head, *workers]:
         hv = hostvars.get(h, {})
         cuda = hv.get("herd_cuda_version")
@@ -905,7 +923,12 @@ def build_plan(
     for h in members:  # measured vs declared GPUs (host_gpus decides which the plan uses)
         plan["warnings"] += gpu_warnings(h, hostvars.get(h, {}))
     for h in groups.get("ollama_nodes", []):
-        plan["hosts"].setdefault(h, {"ollama_models": []})["ollama_settings"] = ollama_node_settings(hostvars.get(h, {}))
+        rec = plan["hosts"].setdefault(h, {"ollama_models": []})
+        rec["ollama_settings"] = ollama_node_settings(hostvars.get(h, {}))
+        try:
+            rec["ollama_gpu"] = ollama_gpu_record(hostvars.get(h, {}))
+        except ValueError as exc:
+            plan["errors"].append(f"host {h}: {exc}")
     # What llama.cpp is built for on each of its hosts (playbooks/llama_cpp.yml
     # hands it to the role): measured GPUs over declared, as planned.
     for h in dict.fromkeys([*groups.get("llama_cpp_head", []), *groups.get("llama_cpp_workers", [])]):
@@ -991,8 +1014,6 @@ def _context_problems(plan: dict[str, Any], models: list[dict[str, Any]], catalo
     """A context above the model's trained context: llama.cpp and
     distributed-llama run it past what the model learned, Ollama silently
     caps it; so it is an error, or for Ollama with allow_context_cap a warning."""
-    from .llama_cpp import parse_server_args
-
     for m in models:
         entry = lookup(model_key(m), catalog) or {}
         trained, ctx = entry.get("n_ctx_train"), m.get("context")

@@ -430,13 +430,41 @@ def test_llama_cpp_is_built_for_the_gpus_the_plan_sees():
     ]
 
 
-def test_no_role_reads_the_inventorys_gpus():
-    """The llama.cpp role builds for llama_cpp_gpus, which the playbook takes
-    from the plan; herd_gpus is the inventory's, read only by the plan."""
-    role = REPO / "roles" / "llama_cpp"
-    readers = [str(p.relative_to(REPO)) for p in role.rglob("*") if p.is_file() and "herd_gpus" in p.read_text()]
+def test_no_role_reads_the_inventorys_gpus_or_models():
+    """Roles take the plan's records (llama_cpp_gpus, llama_cpp_servers,
+    ollama_gpu, ollama_models, ...), which the plays hand them; herd_gpus and
+    herd_models are the inventory's, read only by the plan. A role may name
+    them in a message (advice to the user), never in an expression."""
+    import re
+
+    jinja = re.compile(r"\{[{%].*?[}%]\}", re.S)
+    bare = re.compile(r"^\s*(?:- )?(?:when|that|loop|until):.*$", re.M)
+    readers = []
+    for path in (REPO / "roles").rglob("*"):
+        if not path.is_file() or path.suffix not in (".yml", ".j2") or path.name == "argument_specs.yml":
+            continue
+        text = "\n".join(line for line in path.read_text().splitlines() if not line.lstrip().startswith("#"))
+        for m in [*jinja.finditer(text), *bare.finditer(text)]:
+            if re.search(r"\bherd_(gpus|models|measured)\b", m.group(0)):
+                readers.append(f"{path.relative_to(REPO)}: {m.group(0)[:80]}")
     assert readers == []
-    assert "herd_plan.hosts[inventory_hostname].llama_cpp_gpus" in (REPO / "playbooks" / "plays" / "llama_cpp.yml").read_text()
+    plays = REPO / "playbooks" / "plays"
+    assert "herd_plan.hosts[inventory_hostname].llama_cpp_gpus" in (plays / "llama_cpp.yml").read_text()
+    assert "herd_plan.hosts[inventory_hostname].ollama_gpu" in (plays / "ollama.yml").read_text()
+
+
+def test_the_plan_gives_each_ollama_node_its_gpus_and_rocm_override():
+    hv = {
+        "apu": {
+            "herd_gpus": [{"vendor": "amd", "name": "Radeon 8060S", "vram_mib": 65536, "gfx_target": "gfx1151"}],
+            "herd_ram_mib": 131072,
+        },
+        "cpu": {"herd_ram_mib": 16384},
+    }
+    p = simple([], hv)
+    apu, cpu = p["hosts"]["apu"]["ollama_gpu"], p["hosts"]["cpu"]["ollama_gpu"]
+    assert apu["vendors"] == ["amd"] and apu["gfx_target"] == "gfx1151" and apu["hsa_override"] == "11.5.1"
+    assert cpu == {"gpus": [], "vendors": [], "gfx_target": "", "gfx_source": "", "hsa_override": "", "hsa_source": ""}
 
 
 def test_what_measurement_changed_is_said_against_the_declared_plan():
