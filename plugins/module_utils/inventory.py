@@ -47,9 +47,7 @@ DERIVED_GROUPS = {
 
 def derived_groups(groups: Mapping[str, Iterable[str]]) -> dict[str, list[str]]:
     """The members of each DERIVED_GROUPS group, from the whole inventory."""
-    return {
-        name: sorted({h for g in members for h in groups.get(g, []) or []}) for name, members in DERIVED_GROUPS.items()
-    }
+    return {name: sorted({h for g in members for h in groups.get(g, []) or []}) for name, members in DERIVED_GROUPS.items()}
 
 
 GPU_VENDORS = ("nvidia", "amd", "intel", "apple")

@@ -57,7 +57,11 @@ def test_site_validates_and_plans_once(tmp_path, monkeypatch):
     assert res.returncode == 0, res.stdout + res.stderr
     out = res.stdout
     # One prelude (playbooks/prelude.yml): each of its plays once in site.yml.
-    for play in ("Preflight | validate the inventory", "Measure | GPUs, RAM and architecture of every node", "Plan | decide what runs where"):
+    for play in (
+        "Preflight | validate the inventory",
+        "Measure | GPUs, RAM and architecture of every node",
+        "Plan | decide what runs where",
+    ):
         assert out.count(f"PLAY [{play}]") == 1, out
     listed = run_playbook("-i", args[1], "--list-tags", "site.yml")
     assert listed.returncode == 0, listed.stdout + listed.stderr
