@@ -35,12 +35,10 @@ from typing import Any
 
 from ansible_collections.llamaherd.cluster.plugins.module_utils.inventory import (
     DEFAULT_FIREWALL_LEVEL,
-    PORT_VARS,
     cluster_address,
     firewall_level,
-    host_ports,
 )
-from ansible_collections.llamaherd.cluster.plugins.module_utils.ports import LLAMA_SERVER_PORT_START
+from ansible_collections.llamaherd.cluster.plugins.module_utils.ports import LLAMA_SERVER_PORT_START, PORT_VARS, host_ports
 
 # Ports only some peers may reach: variable -> (groups whose hosts may connect, why).
 RESTRICTED: dict[str, tuple[tuple[str, ...], str]] = {

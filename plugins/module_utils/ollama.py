@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 import re
 import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
+
+from ansible.module_utils.urls import open_url
 
 DEFAULT_REGISTRY = "registry.ollama.ai"
 DEFAULT_NAMESPACE = "library"
@@ -194,11 +195,9 @@ class OllamaClient:
 
     def _open(self, method: str, path: str, body: Mapping[str, Any] | None, timeout: float) -> Any:
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.base + path, data=data, method=method)
-        if data is not None:
-            req.add_header("Content-Type", "application/json")
+        headers = {"Content-Type": "application/json"} if data is not None else None
         try:
-            return urllib.request.urlopen(req, timeout=timeout)
+            return open_url(self.base + path, data=data, headers=headers, method=method, timeout=timeout)
         except urllib.error.HTTPError as exc:
             try:
                 msg = json.loads(exc.read() or b"{}").get("error") or exc.reason

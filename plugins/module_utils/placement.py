@@ -348,7 +348,7 @@ def best_fit(demands: Sequence[Demand], hosts: Sequence[Host]) -> Result:
     count = {h.name: 0 for h in hosts}
     assignment: dict[str, list[tuple[str, str]]] = {d.name: [] for d in demands}
     biggest = [max((s for sz in d.sizes.values() for s in sz.values()), default=0.0) for d in demands]
-    todo = sorted(((r, -biggest[i], demands[i].name, i) for i, d in enumerate(demands) for r in range(d.replicas)))
+    todo = sorted(((r, -biggest[i], d.name, i) for i, d in enumerate(demands) for r in range(d.replicas)))
     for _r, _b, _n, i in todo:
         d = demands[i]
         taken = {h for h, _ in assignment[d.name]}

@@ -354,8 +354,9 @@ def _place_ollama(plan, models, hostvars, groups, margin, solver, catalog, stick
             free = h.gpu_mib - used_gpu[host]
             item.update(on_gpu=True, gpu_layers=n_layer)
             kind = "unified memory" if h.unified else "VRAM"
+            raw_mib = max(info["vram_mib"], info["ram_mib"] or 0) if h.unified else info["vram_mib"]
             item["reason"] = (
-                f"fits in {h.gpu_mib:.0f} MiB usable {kind} ({info['vram_mib'] if not h.unified else max(info['vram_mib'], info['ram_mib'] or 0)} MiB x {margin}"
+                f"fits in {h.gpu_mib:.0f} MiB usable {kind} ({raw_mib} MiB x {margin}"
                 f" - {memory.OLLAMA_GPU_RESERVE_MIB} MiB Ollama reserve), {free:.0f} MiB free; "
                 f"{need['compute_mib']:.0f} MiB {memory.GPU_COMPUTE_ASSUMPTION}"
             )

@@ -78,7 +78,8 @@ def markdown(plan: Mapping[str, Any]) -> str:
         lines += [f"## llama.cpp RPC split: {s['model']} (ctx {s['ctx']}, parallel {s['parallel']})", ""]
         for label, sp in [("chosen", s["chosen"]), *((f"alternative {q}", v) for q, v in s["alternatives"].items())]:
             lines += [
-                f"**{sp['quant']}** ({label}), file {sp['file_mib'] / 1024:.1f} GiB, tensor split {sp['tensor_split']}: {'fits' if sp['fits'] else 'does NOT fit'}",
+                f"**{sp['quant']}** ({label}), file {sp['file_mib'] / 1024:.1f} GiB, "
+                f"tensor split {sp['tensor_split']}: {'fits' if sp['fits'] else 'does NOT fit'}",
                 "",
             ]
             rows = [
