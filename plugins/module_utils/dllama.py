@@ -291,7 +291,7 @@ def consul_workers(catalog: Iterable[Mapping[str, Any]]) -> list[str]:
         except ValueError:
             key = (1, host)
         found.append((key, _check_port("ServicePort", port), host))
-    return workers_arg((host, port) for _, port, host in sorted(found, key=lambda f: (f[0], f[1])))
+    return workers_arg((host, port) for _order, port, host in sorted(found, key=lambda f: (f[0], f[1])))
 
 
 # ------------------------------------------------------------ inventory

@@ -286,7 +286,7 @@ def shown_num_ctx(parameters: Any) -> int | None:
     """num_ctx from /api/show's ``parameters`` text (``%-30s %#v`` per line,
     server/routes.go:1497-1509), or None when the model sets none."""
     for line in str(parameters or "").splitlines():
-        key, _, value = line.strip().partition(" ")
+        key, _sep, value = line.strip().partition(" ")
         if key == "num_ctx":
             try:
                 return int(float(value.strip()))
