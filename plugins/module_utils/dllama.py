@@ -25,7 +25,7 @@ from __future__ import annotations
 import ipaddress
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Optional, Tuple  # noqa: UP035 - see Problem below
 
 from .catalog import extended_catalog, lookup
 from .memory import DEFAULT_MARGIN, MIB, dllama_per_node_bytes
@@ -50,7 +50,9 @@ DEFAULT_WEIGHTS_FLOAT_TYPE = "q40"
 # a pair by its root exits with the same message.
 RUNNABLE_FLOAT_TYPES = {"q40": "q80", "f32": "f32"}
 
-Problem = tuple[str | None, str, str, str]  # (host, variable, problem, fix)
+# (host, variable, problem, fix). Evaluated at import: typing's forms keep it
+# importable on the Python 3.8/3.9 managed nodes ansible-core still supports.
+Problem = Tuple[Optional[str], str, str, str]  # noqa: UP006, UP045
 
 
 class DllamaError(ValueError):
@@ -204,7 +206,7 @@ def workers_arg(workers: Iterable[tuple[str, int] | Mapping[str, Any] | str]) ->
             host, sep, port_s = w.rpartition(":")
             if not sep or not port_s.isdigit():
                 raise DllamaError(f"invalid worker address {w!r}: expected host:port")
-            host, port = host, int(port_s)
+            port = int(port_s)
         elif isinstance(w, Mapping):
             host, port = w["host"], w["port"]
         else:
@@ -289,7 +291,7 @@ def consul_workers(catalog: Iterable[Mapping[str, Any]]) -> list[str]:
         except ValueError:
             key = (1, host)
         found.append((key, _check_port("ServicePort", port), host))
-    return workers_arg((host, port) for _, port, host in sorted(found, key=lambda f: (f[0], f[1])))
+    return workers_arg((host, port) for _order, port, host in sorted(found, key=lambda f: (f[0], f[1])))
 
 
 # ------------------------------------------------------------ inventory

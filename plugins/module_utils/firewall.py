@@ -35,12 +35,10 @@ from typing import Any
 
 from ansible_collections.llamaherd.cluster.plugins.module_utils.inventory import (
     DEFAULT_FIREWALL_LEVEL,
-    PORT_VARS,
     cluster_address,
     firewall_level,
-    host_ports,
 )
-from ansible_collections.llamaherd.cluster.plugins.module_utils.ports import LLAMA_SERVER_PORT_START
+from ansible_collections.llamaherd.cluster.plugins.module_utils.ports import LLAMA_SERVER_PORT_START, PORT_VARS, host_ports
 
 # Ports only some peers may reach: variable -> (groups whose hosts may connect, why).
 RESTRICTED: dict[str, tuple[tuple[str, ...], str]] = {
@@ -183,12 +181,12 @@ def peer_names(
     if firewall_level(level) == "off":
         return []
     member = set(_groups_of(host, groups))
-    wanted = [pg for var, (pg, _) in RESTRICTED.items() if PORT_VARS[var][0] in member]
+    wanted = [pg for var, (pg, _why) in RESTRICTED.items() if PORT_VARS[var][0] in member]
     names = {
         value
         for peer_groups in wanted
         for peer in _peers(host, groups, peer_groups)
-        for _, value in _peer_values(peer, hostvars.get(peer, {}))
+        for _var, value in _peer_values(peer, hostvars.get(peer, {}))
         if not _is_ip(value)
     }
     return sorted(names)

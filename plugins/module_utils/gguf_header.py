@@ -141,7 +141,7 @@ class _Reader:
                 return {"array_type": iname, "length": count}
             raw = self.read(width * count, what)
             return list(struct.unpack(f"<{count}{ifmt[1:]}", raw))
-        items = [self.value(itype, what, keep=inline) for _ in range(count)]
+        items = [self.value(itype, what, keep=inline) for _i in range(count)]
         return items if inline else {"array_type": iname, "length": count}
 
 
@@ -188,7 +188,7 @@ def read_header(path: str, metadata: bool = True) -> dict[str, Any]:
             n_dims = r.unpack("<I", f"{name} n_dims")
             if n_dims > 8:
                 raise GGUFError(f"tensor {name}: {n_dims} dimensions")
-            shape = [r.unpack("<Q", f"{name} dim") for _ in range(n_dims)]
+            shape = [r.unpack("<Q", f"{name} dim") for _i in range(n_dims)]
             tid = r.unpack("<I", f"{name} type")
             offset = r.unpack("<Q", f"{name} offset")
             if tid not in GGML_TYPE_IDS:

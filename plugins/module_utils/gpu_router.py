@@ -70,4 +70,4 @@ def priority_models(models: Iterable[Mapping[str, Any]] | None) -> list[str]:
         and not isinstance(m.get("priority"), bool)
         and m["priority"] >= 1
     ]
-    return [name for _, _, name in sorted(chosen)]
+    return [name for _rank, _size, name in sorted(chosen)]

@@ -20,7 +20,7 @@ from typing import Any
 from ansible_collections.llamaherd.cluster.plugins.module_utils.catalog import ENTRY_KEYS
 from ansible_collections.llamaherd.cluster.plugins.module_utils.llama_cpp import cuda_toolkit_problem, parse_server_args
 from ansible_collections.llamaherd.cluster.plugins.module_utils.memory import DEFAULT_MARGIN
-from ansible_collections.llamaherd.cluster.plugins.module_utils.ports import PORT_LIST_VARS, PORT_VARS, host_ports  # noqa: F401 - re-exported
+from ansible_collections.llamaherd.cluster.plugins.module_utils.ports import host_ports
 
 # Groups that give a host a job. A host may be in several.
 SERVICE_GROUPS = (

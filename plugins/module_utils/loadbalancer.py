@@ -15,8 +15,9 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from ansible_collections.llamaherd.cluster.plugins.module_utils.inventory import PORT_VARS, cluster_address, host_ports
+from ansible_collections.llamaherd.cluster.plugins.module_utils.inventory import cluster_address
 from ansible_collections.llamaherd.cluster.plugins.module_utils.plan import slug
+from ansible_collections.llamaherd.cluster.plugins.module_utils.ports import PORT_VARS, host_ports
 
 POOL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 DEFAULT_BACKEND_PORT_VAR = "ollama_port"

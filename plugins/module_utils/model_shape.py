@@ -66,7 +66,7 @@ def model_weight_bytes(model: Any, quant: str | None = None, catalog: Mapping[st
     q = memory.normalize_quant(quant or entry.get("quant") or "")
     tensors = entry.get("tensors")
     if tensors and (not quant or memory.normalize_quant(str(entry.get("quant"))) == q):
-        return sum(memory.tensor_bytes(int(n), str(t)) for _, t, n in tensors)
+        return sum(memory.tensor_bytes(int(n), str(t)) for _name, t, n in tensors)
     if not entry.get("params_b"):
         raise ValueError(f"{entry.get('name', 'model')}: no params_b and no GGUF tensors; cannot size its weights")
     return round(memory.weight_bytes(float(entry["params_b"]) * 1e9, q))

@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 import re
 import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
+
+from ansible.module_utils.urls import open_url
 
 DEFAULT_REGISTRY = "registry.ollama.ai"
 DEFAULT_NAMESPACE = "library"
@@ -194,11 +195,9 @@ class OllamaClient:
 
     def _open(self, method: str, path: str, body: Mapping[str, Any] | None, timeout: float) -> Any:
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.base + path, data=data, method=method)
-        if data is not None:
-            req.add_header("Content-Type", "application/json")
+        headers = {"Content-Type": "application/json"} if data is not None else None
         try:
-            return urllib.request.urlopen(req, timeout=timeout)
+            return open_url(self.base + path, data=data, headers=headers, method=method, timeout=timeout)
         except urllib.error.HTTPError as exc:
             try:
                 msg = json.loads(exc.read() or b"{}").get("error") or exc.reason
@@ -287,7 +286,7 @@ def shown_num_ctx(parameters: Any) -> int | None:
     """num_ctx from /api/show's ``parameters`` text (``%-30s %#v`` per line,
     server/routes.go:1497-1509), or None when the model sets none."""
     for line in str(parameters or "").splitlines():
-        key, _, value = line.strip().partition(" ")
+        key, _sep, value = line.strip().partition(" ")
         if key == "num_ctx":
             try:
                 return int(float(value.strip()))

@@ -107,7 +107,7 @@ def keep_unit(demands: Sequence[Demand]) -> float:
 def kept(demands: Sequence[Demand], assignment: dict[str, list[tuple[str, str]]]) -> int:
     """How many replicas stay on a host where the last plan put them."""
     by = {d.name: d for d in demands}
-    return sum(h in by[m].keep for m, places in assignment.items() for h, _ in places)
+    return sum(h in by[m].keep for m, places in assignment.items() for h, _mode in places)
 
 
 def score(demands: Sequence[Demand], assignment: dict[str, list[tuple[str, str]]]) -> float:
@@ -136,7 +136,7 @@ def options(demands: Sequence[Demand], hosts: Sequence[Host]) -> list[tuple[int,
 
 def objective(demands: Sequence[Demand], assignment: dict[str, list[tuple[str, str]]]) -> float:
     by = {d.name: d for d in demands}
-    return sum(_value(by[m], mode) for m, places in assignment.items() for _, mode in places)
+    return sum(_value(by[m], mode) for m, places in assignment.items() for _host, mode in places)
 
 
 def check(demands: Sequence[Demand], hosts: Sequence[Host], assignment: dict[str, list[tuple[str, str]]]) -> list[str]:
@@ -146,7 +146,7 @@ def check(demands: Sequence[Demand], hosts: Sequence[Host], assignment: dict[str
     hmap = {h.name: h for h in hosts}
     problems = []
     for m, places in assignment.items():
-        if len({h for h, _ in places}) != len(places):
+        if len({h for h, _mode in places}) != len(places):
             problems.append(f"{m}: two replicas on one host")
         if len(places) > by[m].replicas:
             problems.append(f"{m}: more replicas than asked")
@@ -193,8 +193,8 @@ def greedy(demands: Sequence[Demand], hosts: Sequence[Host], sticky: bool = True
     for i in order:
         d = demands[i]
         modes = [GPU] if d.gpu == "required" else [RAM] if d.gpu == "never" else [GPU, RAM]
-        for _ in range(d.replicas):
-            taken = {h for h, _ in assignment[d.name]}
+        for _replica in range(d.replicas):
+            taken = {h for h, _mode in assignment[d.name]}
             best = None
             for mode in modes:
                 cands = []
@@ -348,10 +348,10 @@ def best_fit(demands: Sequence[Demand], hosts: Sequence[Host]) -> Result:
     count = {h.name: 0 for h in hosts}
     assignment: dict[str, list[tuple[str, str]]] = {d.name: [] for d in demands}
     biggest = [max((s for sz in d.sizes.values() for s in sz.values()), default=0.0) for d in demands]
-    todo = sorted(((r, -biggest[i], demands[i].name, i) for i, d in enumerate(demands) for r in range(d.replicas)))
+    todo = sorted(((r, -biggest[i], d.name, i) for i, d in enumerate(demands) for r in range(d.replicas)))
     for _r, _b, _n, i in todo:
         d = demands[i]
-        taken = {h for h, _ in assignment[d.name]}
+        taken = {h for h, _mode in assignment[d.name]}
         best = None
         for mode in _modes(d):
             for h in hosts:
@@ -367,7 +367,7 @@ def best_fit(demands: Sequence[Demand], hosts: Sequence[Host]) -> Result:
                 break
         if best is None:
             continue
-        _, h, mode = best
+        _score, h, mode = best
         size = d.sizes[h][mode]
         _take(free[h], hmap[h], mode, size)
         count[h] += 1
@@ -464,7 +464,7 @@ def improve(
     def value(i: int, h: str, m: str) -> float:
         return _value(demands[i], m, h, unit)
 
-    place: list[dict[str, str]] = [{} for _ in demands]
+    place: list[dict[str, str]] = [{} for _demand in demands]
     on: dict[str, dict[int, str]] = {h.name: {} for h in hosts}  # host -> {demand: mode}
     used = {h.name: {GPU: 0.0, RAM: 0.0} for h in hosts}
 
@@ -496,7 +496,7 @@ def improve(
     ranked = [
         [
             (h, m)
-            for _, _, h, m in sorted(
+            for _neg_value, _order, h, m in sorted(
                 (-_value(d, m, x.name, unit), x.order, x.name, m)
                 for x in hosts
                 if x.name in d.sizes

@@ -235,7 +235,7 @@ def _ollama_host(
     reserve = memory.OLLAMA_GPU_RESERVE_MIB
     vram_total = sum(int(g.get("vram_mib", 0)) for g in gpus)
     # What llama.cpp and distributed-llama booked on this host first.
-    taken = {key: sum(mib for _, mib in users) for (h, key), users in booked.items() if h == name}
+    taken = {key: sum(mib for _who, mib in users) for (h, key), users in booked.items() if h == name}
     if unified:
         pool = memory.usable_mib(max(vram_total, ram or 0), margin) - reserve - sum(taken.values())
         gpu_budget = ram_budget = max(pool, 0.0)
@@ -245,7 +245,7 @@ def _ollama_host(
             for i, g in enumerate(gpus)
         )
         ram_budget = max(memory.usable_mib(ram, margin) - taken.get("RAM", 0), 0.0) if ram else 0.0
-    others = sorted({who for (h, _), users in booked.items() if h == name for who, _ in users})
+    others = sorted({who for (h, _key), users in booked.items() if h == name for who, _mib in users})
     # Per pool, for the report's bars: GPU<i> / RAM -> who took how much.
     shares = [
         {"pool": key, "who": who, "mib": math.ceil(mib)}
@@ -376,8 +376,9 @@ def _place_ollama(plan, models, hostvars, groups, margin, solver, catalog, stick
             free = h.gpu_mib - used_gpu[host]
             item.update(on_gpu=True, gpu_layers=n_layer)
             kind = "unified memory" if h.unified else "VRAM"
+            raw_mib = max(info["vram_mib"], info["ram_mib"] or 0) if h.unified else info["vram_mib"]
             item["reason"] = (
-                f"fits in {h.gpu_mib:.0f} MiB usable {kind} ({info['vram_mib'] if not h.unified else max(info['vram_mib'], info['ram_mib'] or 0)} MiB x {margin}"
+                f"fits in {h.gpu_mib:.0f} MiB usable {kind} ({raw_mib} MiB x {margin}"
                 f" - {memory.OLLAMA_GPU_RESERVE_MIB} MiB Ollama reserve), {free:.0f} MiB free; "
                 f"{need['compute_mib']:.0f} MiB {memory.GPU_COMPUTE_ASSUMPTION}"
             )
@@ -464,7 +465,7 @@ def _place_ollama(plan, models, hostvars, groups, margin, solver, catalog, stick
     next_port = POOL_PORT_START
     order = {h: i for i, h in enumerate(nodes)}
     for m in models:
-        places = sorted((h for h, _ in result.assignment.get(m["name"], [])), key=order.get)
+        places = sorted((h for h, _mode in result.assignment.get(m["name"], [])), key=order.get)
         if len(places) < 2:
             continue
         port = m.get("pool_port")
@@ -495,7 +496,7 @@ def _place_ollama(plan, models, hostvars, groups, margin, solver, catalog, stick
         plan["capability"].append(row)
     # Redundancy map (seed 002): primary / backups per model.
     for m in models:
-        places = [h for h, _ in result.assignment.get(m["name"], [])]
+        places = [h for h, _mode in result.assignment.get(m["name"], [])]
         plan["redundancy"].append(
             {"model": m["name"], "alias": m.get("alias"), "replicas": places, "asked": int(m.get("replicas", 1))}
         )
@@ -529,7 +530,7 @@ def _stickiness(plan, demands, result) -> dict[tuple[str, str], str]:
     moved: dict[tuple[str, str], str] = {}
     notes = [f"stickiness: {stayed} of {recorded} replicas stay where the last plan put them"]
     for d in demands:
-        now = [h for h, _ in result.assignment.get(d.name, [])]
+        now = [h for h, _mode in result.assignment.get(d.name, [])]
         left = sorted(d.keep - set(now))
         came = [h for h in now if h not in d.keep]
         for i, old in enumerate(left):
@@ -999,7 +1000,7 @@ def _overbooked(plan: dict[str, Any], booked: Mapping[tuple[str, str], list[tupl
         else:
             g = gpus[int(key[3:])]
             label, total = f"{key} ({g.get('name') or g.get('vendor')})", int(g.get("vram_mib", 0))
-        need = sum(mib for _, mib in users)
+        need = sum(mib for _who, mib in users)
         if not total or need <= memory.usable_mib(total, margin):
             continue
         each = " and ".join(f"{who} ({mib:.0f} MiB)" for who, mib in users)

@@ -19,7 +19,7 @@ _CAN = {"gpu": "GPU", "ram": "RAM", "no": "no"}
 
 
 def _table(head: list[str], rows: list[list[Any]]) -> list[str]:
-    out = ["| " + " | ".join(head) + " |", "|" + "|".join(" --- " for _ in head) + "|"]
+    out = ["| " + " | ".join(head) + " |", "|" + "|".join(" --- " for _col in head) + "|"]
     out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
     return out
 
@@ -77,7 +77,8 @@ def markdown(plan: Mapping[str, Any]) -> str:
         lines += [f"## llama.cpp RPC split: {s['model']} (ctx {s['ctx']}, parallel {s['parallel']})", ""]
         for label, sp in [("chosen", s["chosen"]), *((f"alternative {q}", v) for q, v in s["alternatives"].items())]:
             lines += [
-                f"**{sp['quant']}** ({label}), file {sp['file_mib'] / 1024:.1f} GiB, tensor split {sp['tensor_split']}: {'fits' if sp['fits'] else 'does NOT fit'}",
+                f"**{sp['quant']}** ({label}), file {sp['file_mib'] / 1024:.1f} GiB, "
+                f"tensor split {sp['tensor_split']}: {'fits' if sp['fits'] else 'does NOT fit'}",
                 "",
             ]
             rows = [
@@ -262,15 +263,15 @@ def _ollama_bars(host: str, u: Mapping[str, Any], items: list[dict[str, Any]], c
         caption = f"{budget} MiB usable by Ollama" + (
             f" after {sum(b['mib'] for b in shares)} MiB booked by other engines" if shares else ""
         )
-        bar = _bar(label, segs, capacity, caption)
-        bar["kind"] = kind
-        bar["host"] = host
+        meter = _bar(label, segs, capacity, caption)
+        meter["kind"] = kind
+        meter["host"] = host
         if u.get("unified"):
-            bar["sub"] = "GPU and RAM are one pool"
+            meter["sub"] = "GPU and RAM are one pool"
         elif kind == "gpu" and len(gpus) > 1:
-            bar["sub"] = "Ollama spreads a model across the GPUs"
-        bar["ollama_used"] = u[f"{kind}_used_mib"]
-        bars.append(bar)
+            meter["sub"] = "Ollama spreads a model across the GPUs"
+        meter["ollama_used"] = u[f"{kind}_used_mib"]
+        bars.append(meter)
     return bars
 
 
@@ -298,12 +299,12 @@ def _rpc_bar(row: Mapping[str, Any], model: str, in_card: bool = False) -> dict[
         )
     for s in segs:
         s.update(reason="", note=s["kind"] == "compute" and "GPU" in row["device"], alias="")
-    bar = _bar(row["device"], segs, row["usable_mib"] or 0, f"{row['usable_mib']} MiB usable of {row['device_mib']} MiB")
-    bar.update(kind="rpc", host=row["host"], total=row["total_mib"], fits=row["fits"], layers=row["layers"])
+    meter = _bar(row["device"], segs, row["usable_mib"] or 0, f"{row['usable_mib']} MiB usable of {row['device_mib']} MiB")
+    meter.update(kind="rpc", host=row["host"], total=row["total_mib"], fits=row["fits"], layers=row["layers"])
     if in_card:  # the card names the host and the model once
-        bar["label"] = row["device"].removeprefix(f"{row['host']} ")
-        bar["sub"] = f"llama.cpp's {model}" + (f", {row['layers']} layers" if row["layers"] else "")
-    return bar
+        meter["label"] = row["device"].removeprefix(f"{row['host']} ")
+        meter["sub"] = f"llama.cpp's {model}" + (f", {row['layers']} layers" if row["layers"] else "")
+    return meter
 
 
 def _split(sp: Mapping[str, Any], model: str, label: str) -> dict[str, Any]:

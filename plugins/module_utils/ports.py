@@ -53,7 +53,7 @@ def host_ports(host: str, hv: Mapping[str, Any], groups_of_host: Iterable[str]) 
 
 def every_service_group() -> list[str]:
     """Every group the table gives a port, sorted."""
-    return sorted({g for g, _ in PORT_VARS.values()} | {g for g, _ in PORT_LIST_VARS.values()})
+    return sorted({g for g, _port in PORT_VARS.values()} | {g for g, _port in PORT_LIST_VARS.values()})
 
 
 def service_ports(
@@ -74,4 +74,4 @@ def service_ports(
             overlay["llama_cpp_servers"] = [{"port": LLAMA_SERVER_PORT_START}]
     if pools is not None and "loadbalancers" in member:
         overlay["nginx_lb_pools"] = list(pools)
-    return sorted({int(p) for p, _ in host_ports("", overlay, member)})
+    return sorted({int(p) for p, _var in host_ports("", overlay, member)})

@@ -119,7 +119,7 @@ def rocm_problems(hv: Mapping[str, Any]) -> list[tuple[str, str, str, str]]:
             ("error", "herd_rocm_version", f"{rocm!r} is not a ROCm version", "quote the version, e.g. herd_rocm_version: '6.4'")
         )
         rocm = None
-    if any(level == "error" for level, *_ in out):
+    if any(level == "error" for level, *_rest in out):
         return out
     try:
         override, source = host_hsa_override(hv)

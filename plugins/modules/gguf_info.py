@@ -5,11 +5,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.llamaherd.cluster.plugins.module_utils.gguf_header import GGUFError, catalog_entry, read_header
-
 DOCUMENTATION = r"""
 ---
 module: gguf_info
@@ -25,7 +20,7 @@ description:
     name so the plan uses the file's real shape, size and tensor bytes
     instead of the catalog's guess.
 version_added: "0.1.0"
-author: llama-herd developers
+author: llama-herd developers (!UNKNOWN)
 options:
   path:
     description: The GGUF file on the managed host.
@@ -41,9 +36,11 @@ options:
     default: false
 attributes:
   check_mode:
+    description: Can run in check mode and report what would change without changing it.
     support: full
     details: The module only reads.
   diff_mode:
+    description: Returns details on what changed (or would change in check mode) in diff mode.
     support: none
 notes:
   - GGUF versions 2 and 3.
@@ -129,6 +126,11 @@ catalog_entry:
   type: dict
   sample: {arch: qwen2, n_layer: 64, n_embd: 5120, n_head: 40, n_head_kv: 8, head_dim: 128, quant: Q8_0, size_mib: {Q8_0: 33202.8}}
 """
+
+from typing import Any
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.llamaherd.cluster.plugins.module_utils.gguf_header import GGUFError, catalog_entry, read_header
 
 
 def main() -> None:

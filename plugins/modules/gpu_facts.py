@@ -5,22 +5,6 @@
 
 from __future__ import annotations
 
-import glob
-import os
-import platform
-from typing import Any
-
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.llamaherd.cluster.plugins.module_utils.gpu_facts import (
-    NVIDIA_QUERY,
-    NVIDIA_QUERY_NO_CC,
-    ROCM_SMI_ARGS,
-    GpuFactsError,
-    measured,
-    nvidia_field_unsupported,
-    parse_xpu_smi_discovery,
-)
-
 DOCUMENTATION = r"""
 ---
 module: gpu_facts
@@ -54,7 +38,7 @@ description:
     not a source, so the declared C(herd_gpus) of its vendor stay in force, and the failure
     is returned in RV(problems) and as a warning.
 version_added: "0.1.0"
-author: llama-herd developers
+author: llama-herd developers (!UNKNOWN)
 options:
   nvidia_smi:
     description: Path or name of C(nvidia-smi); searched in C(PATH) when a name.
@@ -86,11 +70,14 @@ options:
     default: false
 attributes:
   check_mode:
+    description: Can run in check mode and report what would change without changing it.
     support: full
     details: The module only reads; it runs the same in check mode.
   diff_mode:
+    description: Returns details on what changed (or would change in check mode) in diff mode.
     support: none
   facts:
+    description: Returns an C(ansible_facts) dictionary that updates the host's facts.
     support: full
 notes:
   - Linux only (C(/proc/meminfo)).
@@ -144,6 +131,22 @@ problems:
   type: list
   elements: str
 """
+
+import glob
+import os
+import platform
+from typing import Any
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.llamaherd.cluster.plugins.module_utils.gpu_facts import (
+    NVIDIA_QUERY,
+    NVIDIA_QUERY_NO_CC,
+    ROCM_SMI_ARGS,
+    GpuFactsError,
+    measured,
+    nvidia_field_unsupported,
+    parse_xpu_smi_discovery,
+)
 
 
 def _run(module: AnsibleModule, argv: list[str], errors: list[str], failed: list[str], tool: str) -> str | None:

@@ -29,7 +29,7 @@ description:
     record for the hosts in I(state_hosts) (atomically, only when it changes;
     the task then reports changed).
 version_added: "0.1.0"
-author: llama-herd developers
+author: llama-herd developers (!UNKNOWN)
 options:
   solver:
     description: C(auto) (HiGHS, greedy fallback), C(highs) or C(greedy).
@@ -56,8 +56,13 @@ options:
     elements: str
 attributes:
   check_mode:
+    description: Can run in check mode and report what would change without changing it.
     support: full
+  diff_mode:
+    description: Returns details on what changed (or would change in check mode) in diff mode.
+    support: none
   action:
+    description: Has an action plugin of the same name; it runs on the controller.
     support: full
 notes:
   - Implemented as an action plugin; there is no remote part.

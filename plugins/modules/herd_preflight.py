@@ -17,7 +17,7 @@ description:
     inventories whose addresses are unreachable or must not be contacted.
   - Each problem names the host, the variable and the fix.
 version_added: "0.1.0"
-author: llama-herd developers
+author: llama-herd developers (!UNKNOWN)
 options:
   fail_on_warnings:
     description: Treat warnings as errors.
@@ -25,8 +25,13 @@ options:
     default: false
 attributes:
   check_mode:
+    description: Can run in check mode and report what would change without changing it.
     support: full
+  diff_mode:
+    description: Returns details on what changed (or would change in check mode) in diff mode.
+    support: none
   action:
+    description: Has an action plugin of the same name; it runs on the controller.
     support: full
 notes:
   - Implemented as an action plugin; there is no remote part.

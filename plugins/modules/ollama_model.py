@@ -5,19 +5,6 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.llamaherd.cluster.plugins.module_utils.ollama import (
-    OllamaClient,
-    OllamaError,
-    keep_alive_value,
-    normalize_name,
-    plan_model,
-    shown_num_ctx,
-)
-
 DOCUMENTATION = r"""
 ---
 module: ollama_model
@@ -35,7 +22,7 @@ description:
     (every 10% of each layer) and, with O(progress_file), as JSON lines to a
     file that C(tail -f) can follow.
 version_added: "0.1.0"
-author: llama-herd developers
+author: llama-herd developers (!UNKNOWN)
 options:
   name:
     description: Model name as C(ollama pull) takes it, e.g. C(llama3.1:8b); no tag means C(latest).
@@ -90,8 +77,10 @@ options:
     type: path
 attributes:
   check_mode:
+    description: Can run in check mode and report what would change without changing it.
     support: full
   diff_mode:
+    description: Returns details on what changed (or would change in check mode) in diff mode.
     support: full
 notes:
   - Needs only the Python standard library on the managed node.
@@ -149,6 +138,19 @@ progress:
   type: list
   elements: dict
 """
+
+import json
+from typing import Any
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.llamaherd.cluster.plugins.module_utils.ollama import (
+    OllamaClient,
+    OllamaError,
+    keep_alive_value,
+    normalize_name,
+    plan_model,
+    shown_num_ctx,
+)
 
 
 class _Progress:

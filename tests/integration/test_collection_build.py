@@ -33,6 +33,11 @@ def installed(tmp_path_factory):
     assert "plugins/module_utils/plan_report.html.j2" in listing  # plan.html's template
     assert not [p for p in listing if p.startswith("bench/results/plan-report/") and p.endswith(".png")]
     assert not [p for p in listing if p.startswith((".venv", ".cache", "collections/", ".git/"))]
+    # Galaxy refuses roles without a README; the repository's tests and benchmarks stay out,
+    # except the sanity ignore file ansible-test reads from the artifact.
+    assert {f"roles/{r}/README.md" for r in ("ollama", "herd_common")} <= set(listing)
+    assert "tests/sanity/ignore-2.19.txt" in listing
+    assert not [p for p in listing if p.startswith(("molecule/", "bench/", "tests/unit/", "tests/integration/"))]
     dest = tmp_path_factory.mktemp("colls")
     env = ansible_env()
     env.pop("ANSIBLE_CONFIG")

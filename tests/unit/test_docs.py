@@ -58,7 +58,7 @@ def _anchors(page: Path) -> set[str]:
     return out
 
 
-@pytest.mark.parametrize("path", sorted(role_docs.pages()), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted(role_docs.pages()), ids=lambda p: str(p.relative_to(REPO)))
 def test_generated_role_reference_is_current(path):
     assert path.exists() and path.read_text() == role_docs.pages()[path], (
         f"{path.relative_to(REPO)} is out of date with the role's meta/argument_specs.yml: run tools/role_docs.py"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ansible_collections.llamaherd.cluster.plugins.module_utils.inventory import PORT_VARS
+from ansible_collections.llamaherd.cluster.plugins.module_utils.ports import PORT_VARS
 
 REPO = Path(__file__).resolve().parents[2]
 ROLES = sorted(p for p in (REPO / "roles").iterdir() if (p / "tasks").is_dir())

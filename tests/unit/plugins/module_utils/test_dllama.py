@@ -9,7 +9,8 @@ import pytest
 import yaml
 from ansible_collections.llamaherd.cluster.plugins.module_utils import dllama, memory
 from ansible_collections.llamaherd.cluster.plugins.module_utils.catalog import lookup
-from ansible_collections.llamaherd.cluster.plugins.module_utils.inventory import PORT_VARS, validate_inventory
+from ansible_collections.llamaherd.cluster.plugins.module_utils.inventory import validate_inventory
+from ansible_collections.llamaherd.cluster.plugins.module_utils.ports import PORT_VARS
 
 REPO = Path(__file__).resolve().parents[4]
 

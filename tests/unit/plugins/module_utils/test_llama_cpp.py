@@ -12,11 +12,8 @@ REPO = Path(__file__).resolve().parents[4]
 sys.path.insert(0, str(REPO / "collections"))
 
 from ansible_collections.llamaherd.cluster.plugins.module_utils import llama_cpp as lc  # noqa: E402
-from ansible_collections.llamaherd.cluster.plugins.module_utils.inventory import (  # noqa: E402
-    PORT_LIST_VARS,
-    PORT_VARS,
-    validate_inventory,
-)
+from ansible_collections.llamaherd.cluster.plugins.module_utils.inventory import validate_inventory  # noqa: E402
+from ansible_collections.llamaherd.cluster.plugins.module_utils.ports import PORT_LIST_VARS, PORT_VARS  # noqa: E402
 
 V100S = {"vendor": "nvidia", "name": "Tesla V100S-PCIE-32GB", "compute_capability": "7.0", "vram_mib": 32768}
 

@@ -6,6 +6,7 @@ import pytest
 import yaml
 from ansible_collections.llamaherd.cluster.plugins.module_utils import inventory as inv
 from ansible_collections.llamaherd.cluster.plugins.module_utils import loadbalancer as lb
+from ansible_collections.llamaherd.cluster.plugins.module_utils import ports
 
 REPO = Path(__file__).resolve().parents[4]
 
@@ -80,8 +81,8 @@ def test_plan_pool_names_are_nginx_safe():
 
 def test_role_defaults_match_preflight_ports():
     defaults = yaml.safe_load((REPO / "roles/nginx_lb/defaults/main.yml").read_text())
-    assert defaults["nginx_lb_status_port"] == inv.PORT_VARS["nginx_lb_status_port"][1]
-    assert inv.PORT_LIST_VARS["nginx_lb_pools"] == ("loadbalancers", "port")
+    assert defaults["nginx_lb_status_port"] == ports.PORT_VARS["nginx_lb_status_port"][1]
+    assert ports.PORT_LIST_VARS["nginx_lb_pools"] == ("loadbalancers", "port")
 
 
 def test_argument_specs_match_defaults():

@@ -1,0 +1,187 @@
+#!/usr/bin/env python3
+"""The checks a maintainer meets when publishing the collection, offline.
+
+    tools/galaxy_check.py --tools-venv .cache/galaxy-venv [--only importer,sanity,docs]
+
+1. importer: `ansible-galaxy collection build`, then galaxy-importer (the
+   importer Galaxy runs) on the tarball, its ansible-doc and ansible-lint
+   checks on, its container-based ansible-test off. Any WARNING or ERROR in
+   its output fails the check.
+2. sanity: the tarball installed into a scratch ansible_collections/ tree
+   (ansible-test wants that layout), then `ansible-test sanity --local` with
+   the project venv's ansible-core. ansible-test runs each sanity test in a
+   venv of its own under ~/.ansible/test/venv and bootstraps pip into it with
+   a script it downloads from ci-files.testing.ansible.com, or takes from
+   ~/.ansible/test/cache/get_pip_<version>.py; when that cache is empty this
+   tool puts an offline bootstrap there (pip from the interpreter's ensurepip,
+   then the configured package index).
+3. docs: `antsibull-docs lint-collection-docs --plugin-docs` on the same tree.
+
+galaxy-importer and antsibull-docs live in --tools-venv (`make galaxy` makes
+it from requirements-galaxy.txt), apart from the project venv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent  # the project venv: ansible-galaxy, ansible-test
+
+# ansible-test's bootstrap protocol (ansible_test/_util/target/setup/requirements.py):
+# the script gets pip's install arguments (pip==X --no-setuptools --no-wheel ...).
+OFFLINE_GET_PIP = '''"""Offline stand-in for get-pip.py, written by llama-herd's tools/galaxy_check.py."""
+import subprocess
+import sys
+
+args = [a for a in sys.argv[1:] if a not in ("--no-setuptools", "--no-wheel")]
+# ensurepip in a child: it points pip's configuration at /dev/null in its own
+# process, and the install below needs the machine's index and certificates.
+rc = subprocess.call([sys.executable, "-m", "ensurepip", "--upgrade"], stdout=subprocess.DEVNULL)
+sys.exit(rc or subprocess.call([sys.executable, "-m", "pip", "install", "--upgrade", *args]))
+'''
+
+
+def run(cmd: list[str], log: Path, **kw) -> tuple[int, str]:
+    print("+", " ".join(str(c) for c in cmd), flush=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, **kw)
+    out = proc.stdout + proc.stderr
+    log.write_text(out)
+    return proc.returncode, out
+
+
+def build(work: Path) -> Path:
+    dist = work / "dist"
+    rc, out = run(
+        [str(BIN / "ansible-galaxy"), "collection", "build", "--force", "--output-path", str(dist), str(REPO)], work / "build.log"
+    )
+    if rc:
+        sys.exit(f"ansible-galaxy collection build failed:\n{out}")
+    return next(dist.glob("llamaherd-cluster-*.tar.gz"))
+
+
+def install(tarball: Path, work: Path) -> tuple[Path, Path]:
+    """(the scratch directory, the installed collection in it)."""
+    # Outside any git checkout: inside one (.cache/ of the repository), ansible-test
+    # lists the files through git, finds them ignored and skips every target.
+    dest = Path(tempfile.mkdtemp(prefix="llamaherd-galaxy-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    cmd = [str(BIN / "ansible-galaxy"), "collection", "install", "--offline", "--no-deps", "-p", str(dest), str(tarball)]
+    rc, out = run(cmd, work / "install.log", env=env, cwd=work)
+    if rc:
+        sys.exit(f"ansible-galaxy collection install of {tarball.name} failed:\n{out}")
+    return dest, dest / "ansible_collections" / "llamaherd" / "cluster"
+
+
+def importer(tarball: Path, tools: Path, work: Path) -> bool:
+    env = {
+        "HOME": os.environ.get("HOME", "/root"),
+        "PATH": f"{tools / 'bin'}{os.pathsep}/usr/bin{os.pathsep}/bin",
+        "GALAXY_IMPORTER_RUN_ANSIBLE_TEST": "false",  # container based; ansible-test runs below instead
+        "GALAXY_IMPORTER_RUN_ANSIBLE_DOC": "true",
+        "GALAXY_IMPORTER_RUN_ANSIBLE_LINT": "true",
+        "GALAXY_IMPORTER_OFFLINE_ANSIBLE_LINT": "true",
+        "GALAXY_IMPORTER_CONFIG": "/dev/null",
+    }
+    rc, out = run(
+        [str(tools / "bin" / "python"), "-m", "galaxy_importer.main", str(tarball)], work / "importer.log", env=env, cwd=work
+    )
+    # Galaxy's notice that tests/sanity/ignore-2.19.txt exists is no finding:
+    # each entry there carries its reason.
+    findings = [
+        line
+        for line in out.splitlines()
+        if line.startswith(("WARNING", "ERROR")) and not line.startswith("WARNING: Ignore files skip ansible-test sanity tests")
+    ]
+    ok = rc == 0 and "Importer processing completed successfully" in out and not findings
+    print(out.splitlines()[0] if out else "galaxy-importer printed nothing")
+    print("\n".join(findings) or "no warnings")
+    print(f"importer: {'passed' if ok else 'FAILED'} (log: {work / 'importer.log'})")
+    return ok
+
+
+def pip_bootstrap() -> None:
+    """An offline pip bootstrap where ansible-test looks for its cached copy."""
+    import ansible_test
+
+    source = (Path(ansible_test.__file__).parent / "_internal" / "python_requirements.py").read_text()
+    m = re.search(r"default_packages = dict\(\s*pip='([\d.]+)'", source)
+    if not m:
+        sys.exit("cannot tell which pip ansible-test bootstraps (python_requirements.py changed); update tools/galaxy_check.py")
+    cache = Path.home() / ".ansible" / "test" / "cache" / f"get_pip_{m.group(1).replace('.', '_')}.py"
+    if not cache.exists():
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(OFFLINE_GET_PIP)
+        print(f"wrote the offline pip bootstrap {cache}")
+
+
+def sanity(coll: Path, work: Path) -> bool:
+    pip_bootstrap()
+    py = f"{sys.version_info.major}.{sys.version_info.minor}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    cmd = [str(BIN / "ansible-test"), "sanity", "--local", "--python", py, "--color", "no"]
+    rc, out = run(cmd, work / "sanity.log", env=env, cwd=coll)
+    ran = [line for line in out.splitlines() if line.startswith("Running sanity test")]
+    print("\n".join(line for line in out.splitlines() if line.startswith("ERROR")))
+    ok = rc == 0 and bool(ran) and "All targets skipped" not in out
+    print(f"sanity: {len(ran)} tests, {'passed' if ok else 'FAILED'} (log: {work / 'sanity.log'})")
+    return ok
+
+
+def docs(coll: Path, tools: Path, work: Path) -> bool:
+    import ansible_collections
+
+    # The collection's dependencies (ansible.posix ...) from the project venv's
+    # `ansible` package, which antsibull-docs' ansible-doc must find too.
+    deps = [str(Path(d).parent) for d in ansible_collections.__path__ if (Path(d) / "ansible" / "posix").is_dir()]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    env.update(
+        PATH=f"{tools / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+        ANSIBLE_COLLECTIONS_PATH=os.pathsep.join([str(coll.parents[2]), *deps]),
+    )
+    cmd = [str(tools / "bin" / "antsibull-docs"), "lint-collection-docs", "--plugin-docs", str(coll)]
+    rc, out = run(cmd, work / "antsibull-docs.log", env=env, cwd=work)
+    print(out.strip() or "no findings")
+    print(f"docs: {'passed' if rc == 0 else 'FAILED'} (log: {work / 'antsibull-docs.log'})")
+    return rc == 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--tools-venv", type=Path, required=True, help="venv with galaxy-importer and antsibull-docs")
+    p.add_argument("--only", default="importer,sanity,docs", help="comma-separated subset of importer,sanity,docs")
+    p.add_argument("--work", type=Path, help="scratch directory (default: a new temporary one)")
+    args = p.parse_args(argv)
+    tools = args.tools_venv.resolve()
+    if not (tools / "bin" / "python").exists():
+        sys.exit(f"{tools} is not a venv: make it with `make galaxy` (pip install -r requirements-galaxy.txt)")
+    work = (args.work or Path(tempfile.mkdtemp(prefix="llamaherd-galaxy-"))).resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    only = set(args.only.split(","))
+    tarball = build(work)
+    results = {}
+    if "importer" in only:
+        results["importer"] = importer(tarball, tools, work)
+    if only & {"sanity", "docs"}:
+        scratch, coll = install(tarball, work)
+        if "sanity" in only:
+            results["sanity"] = sanity(coll, work)
+        if "docs" in only:
+            results["docs"] = docs(coll, tools, work)
+        # Only the directory install() made (a guard: never a parent of it).
+        assert scratch.name.startswith("llamaherd-galaxy-") and coll.is_relative_to(scratch), scratch
+        shutil.rmtree(scratch)
+    failed = [name for name, ok in results.items() if not ok]
+    print("galaxy checks:", ", ".join(f"{n} {'ok' if ok else 'FAILED'}" for n, ok in results.items()))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
