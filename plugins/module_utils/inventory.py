@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ansible_collections.llamaherd.cluster.plugins.module_utils.catalog import ENTRY_KEYS
+from ansible_collections.llamaherd.cluster.plugins.module_utils.catalog import entry_problems, kind_of
 from ansible_collections.llamaherd.cluster.plugins.module_utils.llama_cpp import cuda_toolkit_problem, parse_server_args
 from ansible_collections.llamaherd.cluster.plugins.module_utils.memory import DEFAULT_MARGIN
 from ansible_collections.llamaherd.cluster.plugins.module_utils.ports import PORT_LIST_VARS, PORT_VARS, host_ports  # noqa: F401 - re-exported
@@ -47,9 +47,7 @@ DERIVED_GROUPS = {
 
 def derived_groups(groups: Mapping[str, Iterable[str]]) -> dict[str, list[str]]:
     """The members of each DERIVED_GROUPS group, from the whole inventory."""
-    return {
-        name: sorted({h for g in members for h in groups.get(g, []) or []}) for name, members in DERIVED_GROUPS.items()
-    }
+    return {name: sorted({h for g in members for h in groups.get(g, []) or []}) for name, members in DERIVED_GROUPS.items()}
 
 
 GPU_VENDORS = ("nvidia", "amd", "intel", "apple")
@@ -219,22 +217,6 @@ def cluster_address(hostname: str, hv: Mapping[str, Any]) -> Any:
     return host if host is not None and parse_ip(host) is not None else None
 
 
-def kind_of(value: Any) -> str:
-    """What a value is, in the words of YAML rather than Python's (Ansible's
-    tagged types included): a mapping, a list, a string, a number."""
-    if isinstance(value, bool):
-        return "true/false"
-    if isinstance(value, Mapping):
-        return "a mapping"
-    if isinstance(value, str):
-        return f"the string {value!r}"
-    if isinstance(value, (int, float)):
-        return f"the number {value}"
-    if isinstance(value, (list, tuple)):
-        return "a list"
-    return "an empty value" if value is None else "a value of another kind"
-
-
 def _near_service_group(name: str) -> str | None:
     """The service group an inventory group's name is a near miss of
     (plural/singular, - for _, case, a typo), or None."""
@@ -288,8 +270,8 @@ def _check_unknown_vars(report: Report, host: str, hv: Mapping[str, Any]) -> Non
 
 
 def _network(report: Report, hv: Mapping[str, Any], var: str, what: str) -> Any:
-    """The network in ``hv[var]`` (None when unset or malformed, which is reported)."""
-    if var not in hv:
+    """The network in ``hv[var]`` (None when unset, left empty, or malformed, which is reported)."""
+    if hv.get(var) in (None, ""):
         return None
     try:
         return ipaddress.ip_network(str(hv[var]), strict=True)
@@ -511,6 +493,45 @@ def _check_server_args(report: Report, owner: str | None, var: str, m: Mapping[s
             )
 
 
+_ENGINE_GROUPS = {
+    "ollama": ("ollama_nodes",),
+    "llama_cpp": ("llama_cpp_head", "llama_cpp_workers"),
+    "dllama": ("dllama_root", "dllama_workers"),
+}
+
+
+def _check_model_hosts(
+    report: Report, m: Mapping[str, Any], hostvars: Mapping[str, Any], groups: Mapping[str, list[str]]
+) -> None:
+    """A model's ``hosts`` is a list of the inventory's hosts in its engine's groups."""
+    var = f"herd_models[{m['name']}].hosts"
+    names = m["hosts"]
+    if not isinstance(names, list) or not all(isinstance(x, str) for x in names):
+        example = names if isinstance(names, str) else "ollama-a"
+        report.error(None, var, f"must be a list of host names, got {kind_of(names)}", f"write hosts: [{example}]")
+        return
+    engine = m.get("engine", "ollama")
+    engine_groups = _ENGINE_GROUPS.get(engine, ())
+    members = sorted({h for g in engine_groups for h in groups.get(g) or []})
+    for name in names:
+        if name not in hostvars:
+            close = difflib.get_close_matches(name, members or sorted(hostvars), n=1)
+            report.error(
+                None,
+                var,
+                f"{name} is not a host in the inventory",
+                (f"did you mean {close[0]}? " if close else "")
+                + f"Name hosts of {' or '.join(engine_groups) or 'the inventory'}: {', '.join(members) or 'none yet'}",
+            )
+        elif engine_groups and name not in members:
+            report.error(
+                None,
+                var,
+                f"{name} is not in {' or '.join(engine_groups)}, so it cannot serve this {engine} model",
+                f"put {name} in {engine_groups[0]}, or name one of {', '.join(members) or 'its hosts'}",
+            )
+
+
 def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Iterable[str]]) -> Report:
     """Validate every host of an inventory. ``hostvars`` maps host -> vars,
     ``groups`` maps group -> hosts (as Ansible's ``groups`` magic variable)."""
@@ -534,13 +555,14 @@ def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]], groups: Mappin
             )
     served = sorted(h for h in hostvars if host_groups.get(h, set()) & set(SERVICE_GROUPS))
     for h in sorted(set(hostvars) - set(served)):
-        hv = hostvars[h]
-        if hv.get("herd_gpus") or "herd_ram_mib" in hv:
+        # Variables that describe one host (group_vars/all gives every host the others).
+        own = [v for v in ("herd_cluster_address", "herd_rpc_address", "herd_gpus", "herd_ram_mib") if hostvars[h].get(v)]
+        if own:
             report.warn(
                 h,
                 "groups",
-                "the host declares hardware (herd_gpus or herd_ram_mib) but is in no llama-herd group, so nothing runs on it",
-                f"put it in one of {', '.join(SERVICE_GROUPS)}, or remove its declaration",
+                f"the host sets {', '.join(own)} but is in no llama-herd group, so nothing runs on it",
+                f"put it in one of {', '.join(SERVICE_GROUPS)}, or remove its llama-herd variables",
             )
     if not served:
         report.error(
@@ -572,15 +594,29 @@ def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]], groups: Mappin
                         "asks for a load-balanced pool, but no host is in loadbalancers",
                         "put a host in the loadbalancers group, or remove pool_port",
                     )
+                elif (
+                    isinstance(m, Mapping)
+                    and m.get("engine", "ollama") == "ollama"
+                    and is_int(m.get("replicas"))
+                    and m["replicas"] > 1
+                ):
+                    # The plan makes a pool of the replicas; nothing would serve it.
+                    report.warn(
+                        None,
+                        f"herd_models[{m.get('name')}].replicas",
+                        f"{m['replicas']} replicas make a load-balanced pool, but no host is in loadbalancers, "
+                        "so clients must pick a node themselves",
+                        "put a host in the loadbalancers group for one address in front of the replicas, "
+                        "or ignore this if clients call each node",
+                    )
+        for m in models:
+            if isinstance(m, Mapping) and isinstance(m.get("name"), str) and "hosts" in m:
+                _check_model_hosts(report, m, hostvars, groups)
     # Read from every host (the plan merges them): one message for all.
     bad_catalogs = {
         h: hv["herd_model_catalog"]
         for h, hv in hostvars.items()
-        if hv.get("herd_model_catalog") is not None
-        and (
-            not isinstance(hv["herd_model_catalog"], Mapping)
-            or not all(isinstance(e, Mapping) for e in hv["herd_model_catalog"].values())
-        )
+        if hv.get("herd_model_catalog") is not None and not isinstance(hv["herd_model_catalog"], Mapping)
     }
     if bad_catalogs:
         first = next(iter(bad_catalogs.values()))
@@ -590,34 +626,17 @@ def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]], groups: Mappin
             f"must be a mapping of model name to shape, got {kind_of(first)} (on {', '.join(sorted(bad_catalogs))})",
             "write herd_model_catalog: {my-model: {n_layer: 32, n_embd: 4096, ...}} (docs/inventory.md)",
         )
-    # Each entry's keys and numbers, once per entry however many hosts carry it.
+    # Each entry once, however many hosts carry it.
     seen_entries: set[str] = set()
-    for h, hv in hostvars.items():
+    for hv in hostvars.values():
         cat = hv.get("herd_model_catalog")
-        if h in bad_catalogs or not isinstance(cat, Mapping):
+        if not isinstance(cat, Mapping):
             continue
         for name, entry in cat.items():
-            if str(name) in seen_entries:
-                continue
-            seen_entries.add(str(name))
-            var = f"herd_model_catalog[{name}]"
-            for key in sorted(set(entry) - ENTRY_KEYS - {"name"}, key=str):
-                close = difflib.get_close_matches(str(key), sorted(ENTRY_KEYS), n=1)
-                report.error(
-                    None,
-                    f"{var}.{key}",
-                    "unknown key" + (f", close to {close[0]}" if close else ""),
-                    f"rename it to {close[0]}" if close else f"use only {', '.join(sorted(ENTRY_KEYS))}",
-                )
-            for key in ("params_b", "n_layer", "n_embd", "n_head", "n_head_kv", "head_dim", "n_ff", "n_vocab", "n_ctx_train"):
-                v = entry.get(key)
-                if key in entry and (isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0):
-                    report.error(
-                        None,
-                        f"{var}.{key}",
-                        f"must be a positive number, got {kind_of(v)}",
-                        f"write {key}: 32 (a number, unquoted)",
-                    )
+            if str(name) not in seen_entries:
+                seen_entries.add(str(name))
+                for c_var, c_problem, c_fix in entry_problems(name, entry):
+                    report.error(None, c_var, c_problem, c_fix)
 
     addresses: dict[str, str] = {}
     for host in served:
