@@ -522,6 +522,22 @@ def kind_of(value: Any) -> str:
     return "an empty value" if value is None else "a value of another kind"
 
 
+def shown(value: Any) -> str:
+    """A value as the inventory would write it, for "got ..." in a message:
+    strings quoted, lists in flow style, no Python None/True/{...}."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return repr(str(value))
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(shown(v) if isinstance(v, (Mapping, list, tuple)) or v is None else str(v) for v in value) + "]"
+    return str(value)
+
+
 def entry_problems(name: Any, entry: Any) -> list[tuple[str, str, str]]:
     """(variable, problem, fix) for one ``herd_model_catalog`` entry: not a
     mapping, unknown keys (naming the close one), numbers that are not

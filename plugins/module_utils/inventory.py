@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ansible_collections.llamaherd.cluster.plugins.module_utils.catalog import entry_problems, kind_of
+from ansible_collections.llamaherd.cluster.plugins.module_utils.catalog import entry_problems, kind_of, shown
 from ansible_collections.llamaherd.cluster.plugins.module_utils.llama_cpp import cuda_toolkit_problem, parse_server_args
 from ansible_collections.llamaherd.cluster.plugins.module_utils.memory import DEFAULT_MARGIN
 from ansible_collections.llamaherd.cluster.plugins.module_utils.ports import PORT_LIST_VARS, PORT_VARS, host_ports  # noqa: F401 - re-exported
@@ -145,6 +145,7 @@ MODEL_KEYS = {
     "extra_args",
 }
 MODEL_ENGINES = ("ollama", "llama_cpp", "dllama")
+ENGINE_NAMES = {"ollama": "Ollama", "llama_cpp": "llama.cpp", "dllama": "distributed-llama"}
 MODEL_GPU_POLICIES = ("required", "preferred", "never")
 
 _HOSTNAME_RE = re.compile(
@@ -276,7 +277,9 @@ def _network(report: Report, hv: Mapping[str, Any], var: str, what: str) -> Any:
     try:
         return ipaddress.ip_network(str(hv[var]), strict=True)
     except ValueError as exc:
-        report.error(None, var, f"{hv[var]!r} is not a network ({exc})", f"set it to {what}, in group_vars/all.yml")
+        # "has host bits set" helps; "does not appear to be a network" only repeats it.
+        why = "" if "does not appear" in str(exc) else f" ({exc})"
+        report.error(None, var, f"{hv[var]!r} is not a network{why}", f"set it to {what}, in group_vars/all.yml")
         return None
 
 
@@ -325,10 +328,12 @@ def _check_gpus(report: Report, host: str, gpus: Any) -> None:
     for i, gpu in enumerate(gpus):
         var = f"herd_gpus[{i}]"
         if not isinstance(gpu, Mapping):
-            report.error(host, var, f"must be a mapping, got {gpu!r}", "give vendor, name and vram_mib for each GPU")
+            report.error(host, var, f"must be a mapping, got {shown(gpu)}", "give vendor, name and vram_mib for each GPU")
             continue
+        renamed = set()  # keys a typo stands for: reported once, as the typo
         for key in sorted(set(gpu) - GPU_KEYS):
             close = difflib.get_close_matches(str(key), sorted(GPU_KEYS), n=1)
+            renamed.update(close)
             report.error(
                 host,
                 f"{var}.{key}",
@@ -341,11 +346,11 @@ def _check_gpus(report: Report, host: str, gpus: Any) -> None:
                 host, f"{var}.vendor", f"unknown GPU vendor {gpu.get('vendor')!r}", f"use one of {', '.join(GPU_VENDORS)}"
             )
         vram = gpu.get("vram_mib")
-        if not is_int(vram) or vram <= 0:
+        if (not is_int(vram) or vram <= 0) and not (vram is None and "vram_mib" in renamed):
             report.error(
                 host,
                 f"{var}.vram_mib",
-                f"must be a positive whole number of MiB, got {vram!r}",
+                f"must be a positive whole number of MiB, got {shown(vram)}",
                 "give the card's memory in MiB, e.g. 24576 for a 24 GB card (nvidia-smi --query-gpu=memory.total)",
             )
         if vendor == "nvidia":
@@ -354,7 +359,7 @@ def _check_gpus(report: Report, host: str, gpus: Any) -> None:
                 report.error(
                     host,
                     f"{var}.compute_capability",
-                    f"NVIDIA GPUs need a compute capability like '8.9', got {cc!r}",
+                    f"NVIDIA GPUs need a compute capability like '8.9', got {shown(cc)}",
                     "quote it as a string: compute_capability: '7.0' (nvidia-smi --query-gpu=compute_cap)",
                 )
         if vendor == "amd":
@@ -363,7 +368,7 @@ def _check_gpus(report: Report, host: str, gpus: Any) -> None:
                 report.error(
                     host,
                     f"{var}.gfx_target",
-                    f"AMD GPUs need a gfx target like gfx1151, got {gfx!r}",
+                    f"AMD GPUs need a gfx target like gfx1151, got {shown(gfx)}",
                     "read it from `rocminfo | grep gfx` and set gfx_target: gfx1151",
                 )
 
@@ -463,7 +468,7 @@ def _check_models(report: Report, models: Any, owner: str | None) -> None:
                 report.error(
                     owner,
                     f"{var}.{key}",
-                    f"must be a positive whole number, got {m[key]!r}",
+                    f"must be a positive whole number, got {shown(m[key])}",
                     f"set {key} to a number like { {'replicas': 2, 'context': 4096, 'parallel': 1, 'priority': 1, 'pool_port': 11435}[key] }",
                 )
 
@@ -579,7 +584,7 @@ def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]], groups: Mappin
         report.error(
             None,
             "herd_vram_safety_margin",
-            f"must be a fraction in (0, 1], got {margin!r}",
+            f"must be a fraction in (0, 1], got {shown(margin)}",
             f"use {DEFAULT_MARGIN} (the GPU router notes' rule: use at most {DEFAULT_MARGIN:.0%} of VRAM)",
         )
     if "herd_models" in any_hv:
@@ -747,7 +752,7 @@ def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]], groups: Mappin
                 report.error(
                     host,
                     "herd_ram_mib",
-                    f"must be a positive whole number of MiB, got {ram!r}",
+                    f"must be a positive whole number of MiB, got {shown(ram)}",
                     "give the host's memory in MiB, e.g. 65536 for 64 GB (free -m)",
                 )
         for var in ("herd_max_loaded_models", "ollama_max_loaded_models"):
@@ -758,7 +763,7 @@ def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]], groups: Mappin
                 report.error(
                     host,
                     var,
-                    f"must be a positive whole number of models, got {cap!r}",
+                    f"must be a positive whole number of models, got {shown(cap)}",
                     f"set {var} to how many models Ollama may keep loaded at once, e.g. 2, or remove it",
                 )
         for var, example in (("ollama_context_length", "8192 (tokens)"), ("ollama_num_parallel", "2 (requests at once)")):
@@ -767,7 +772,7 @@ def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]], groups: Mappin
                 value = int(value)
             if value is not None and (not is_int(value) or value <= 0):
                 report.error(
-                    host, var, f"must be a positive whole number, got {value!r}", f"set it to e.g. {example}, or remove it"
+                    host, var, f"must be a positive whole number, got {shown(value)}", f"set it to e.g. {example}, or remove it"
                 )
 
         seen_ports: dict[int, str] = {}
@@ -807,7 +812,6 @@ def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]], groups: Mappin
 
 
 # ------------------------------------------------------------------ summary
-_ENGINE_NAMES = {"ollama": "Ollama", "llama_cpp": "llama.cpp", "dllama": "distributed-llama"}
 
 
 def preflight_summary(
@@ -831,7 +835,7 @@ def preflight_summary(
     models = [m for m in any_hv.get("herd_models") or [] if isinstance(m, Mapping)]
     engines: dict[str, int] = {}
     for m in models:
-        engine = _ENGINE_NAMES.get(str(m.get("engine") or "ollama"), str(m.get("engine")))
+        engine = ENGINE_NAMES.get(str(m.get("engine") or "ollama"), str(m.get("engine")))
         engines[engine] = engines.get(engine, 0) + 1
     lines.append("  models: " + (", ".join(f"{n} {e}" for e, n in engines.items()) if engines else "none in herd_models"))
     levels: dict[str, int] = {}

@@ -23,6 +23,7 @@ from . import memory, ports
 from .catalog import OLLAMA_DEFAULT_QUANT, SHAPE_KEYS, extended_catalog, lookup, merge_entry, model_size_mib, quant_from_tag
 from .firewall import exposure
 from .gpu_facts import GPU_SOURCES, VENDOR_TOOLS
+from .inventory import ENGINE_NAMES, validate_inventory
 from .placement import GPU, RAM, Demand, Host, kept, solve
 
 DEFAULT_CTX = 4096
@@ -167,8 +168,8 @@ def resolve_model(m: Mapping[str, Any], catalog: Mapping[str, Mapping[str, Any]]
         meant = f"did you mean {close[0]}? Otherwise " if close and lookup(model_key(m), catalog) is None else ""
         return None, (
             f"herd_models[{m['name']}]: the catalog does not know this model's shape ({', '.join(missing)} missing); {meant}"
-            f"add it under herd_model_catalog['{m['name']}'] (n_layer, n_embd, n_head, n_head_kv, head_dim, n_ff, n_vocab, "
-            f"params_b, size_mib), or read it from the GGUF with llamaherd.cluster.gguf_info"
+            f"add it to herd_model_catalog as {m['name']}: {{n_layer, n_embd, n_head, n_head_kv, head_dim, n_ff, n_vocab, "
+            f"params_b, size_mib}}, or read it from the GGUF with llamaherd.cluster.gguf_info"
         )
     size = model_size_mib(entry["name"] if "name" in entry else m["name"], quant, catalog)
     if size is None and entry.get("params_b"):
@@ -1048,7 +1049,7 @@ def _context_problems(plan: dict[str, Any], models: list[dict[str, Any]], catalo
             )
         else:
             plan["errors"].append(
-                f"{var}: {ctx} is above the model's trained context {trained}; {engine} would run it past what the "
+                f"{var}: {ctx} is above the model's trained context {trained}; {ENGINE_NAMES.get(engine, engine)} would run it past what the "
                 f"model was trained on. Fix: set context: {trained} or less"
             )
 
@@ -1064,6 +1065,8 @@ def declared_plan_problems(plan: Mapping[str, Any]) -> tuple[list[str], list[str
             errors.append(e)
         else:
             warnings.append(f"on the declared hardware: {e}")
+    # A model's own warnings (a capped context) hold whatever is measured.
+    warnings += [w for w in plan.get("warnings") or [] if w.startswith("herd_models[")]
     return errors, warnings
 
 
@@ -1076,8 +1079,6 @@ def preflight_problems(
     they pass, the plan on ``known`` (declared values and cached
     measurements; default ``hostvars``). The herd_preflight action and the
     docs test both call this, so the page quotes what users see."""
-    from .inventory import validate_inventory  # inventory imports the plan's neighbours
-
     report = validate_inventory(hostvars, groups)
     errors, warnings = list(report.errors), list(report.warnings)
     if not errors:

@@ -9,8 +9,9 @@ import pytest
 import yaml
 from conftest import REPO, flat, run_playbook
 
+sys.path.insert(0, str(REPO / "collections"))
 sys.path.insert(0, str(REPO / "tests" / "harness"))
-from preflight_cases import CASES, build_inventory
+from preflight_cases import CASES, build_inventory, case_messages
 
 EXAMPLES = sorted(p.name for p in (REPO / "inventory/examples").iterdir() if p.is_dir())
 # Any accidental connection goes to a podman container that does not exist,
@@ -52,6 +53,10 @@ def test_broken_inventory_is_rejected_with_a_fix(case, tmp_path):
         assert "nothing was changed" in out
     for words in case["expect"]:
         assert flat(words) in out, f"missing {words!r} in: {out[-2000:]}"
+    # The docs test computes the messages in-process: the run prints the same.
+    errors, warnings = case_messages(case, tmp_path)
+    for message in errors + warnings:
+        assert flat(message) in out, f"the run did not print {message!r}"
 
 
 # One case of each kind: an address, a GPU, a host variable's type, a group,
