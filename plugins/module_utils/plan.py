@@ -167,7 +167,7 @@ def resolve_model(m: Mapping[str, Any], catalog: Mapping[str, Mapping[str, Any]]
         close = difflib.get_close_matches(model_key(m), sorted(catalog), n=1, cutoff=0.8)
         meant = f"did you mean {close[0]}? Otherwise " if close and lookup(model_key(m), catalog) is None else ""
         return None, (
-            f"herd_models[{m['name']}]: the catalog does not know this model's shape ({', '.join(missing)} missing); {meant}"
+            f"herd_models[{m['name']}]: the catalog does not know this model's shape ({', '.join(missing)} missing). Fix: {meant}"
             f"add it to herd_model_catalog as {m['name']}: {{n_layer, n_embd, n_head, n_head_kv, head_dim, n_ff, n_vocab, "
             f"params_b, size_mib}}, or read it from the GGUF with llamaherd.cluster.gguf_info"
         )
@@ -177,7 +177,7 @@ def resolve_model(m: Mapping[str, Any], catalog: Mapping[str, Mapping[str, Any]]
     if m.get("size_bytes"):
         size = int(m["size_bytes"]) / memory.MIB
     if size is None:
-        return None, f"herd_models[{m['name']}]: unknown file size; set size_bytes or params_b"
+        return None, f"herd_models[{m['name']}]: unknown file size. Fix: set size_bytes or params_b"
     entry["file_mib"] = float(size)
     return entry, None
 
