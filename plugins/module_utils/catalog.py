@@ -519,7 +519,7 @@ def kind_of(value: Any) -> str:
         return f"the number {value}"
     if isinstance(value, (list, tuple)):
         return "a list"
-    return "an empty value" if value is None else "a value of another kind"
+    return "nothing" if value is None else "a value of another kind"
 
 
 def shown(value: Any) -> str:

@@ -240,7 +240,7 @@ def _check_firewall_level(report: Report, host: str, hv: Mapping[str, Any], memb
         report.error(
             host,
             "herd_firewall",
-            f"{hv['herd_firewall']!r} is not a firewall level",
+            f"{shown(hv['herd_firewall'])} is not a firewall level",
             "write workers (the default: only the RPC and distributed-llama worker ports, open to their heads), "
             "cluster (every service port to the cluster network too) or off",
         )
@@ -448,9 +448,11 @@ def _check_models(report: Report, models: Any, owner: str | None) -> None:
         if "labels" in m and (not isinstance(m["labels"], list) or not all(isinstance(x, str) for x in m["labels"])):
             report.error(owner, f"{var}.labels", f"must be a list of strings, got {kind_of(m['labels'])}", "write labels: [cuda]")
         if "engine" in m and m["engine"] not in MODEL_ENGINES:
-            report.error(owner, f"{var}.engine", f"unknown engine {m['engine']!r}", f"use one of {', '.join(MODEL_ENGINES)}")
+            report.error(owner, f"{var}.engine", f"unknown engine {shown(m['engine'])}", f"use one of {', '.join(MODEL_ENGINES)}")
         if "gpu" in m and m["gpu"] not in MODEL_GPU_POLICIES:
-            report.error(owner, f"{var}.gpu", f"unknown GPU policy {m['gpu']!r}", f"use one of {', '.join(MODEL_GPU_POLICIES)}")
+            report.error(
+                owner, f"{var}.gpu", f"unknown GPU policy {shown(m['gpu'])}", f"use one of {', '.join(MODEL_GPU_POLICIES)}"
+            )
         # Ollama sets these per server (OLLAMA_NUM_PARALLEL, OLLAMA_KV_CACHE_TYPE), not per model.
         if m.get("engine", "ollama") == "ollama":
             for key, node_var in (("parallel", "ollama_num_parallel"), ("kv_cache_type", "ollama_kv_cache_type")):
@@ -650,7 +652,7 @@ def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]], groups: Mappin
         _check_unknown_vars(report, host, hv)
         for var in BOOL_VARS:
             if var in hv and not isinstance(hv[var], bool):
-                report.error(host, var, f"{hv[var]!r} is not true or false", f"write {var}: true or {var}: false, unquoted")
+                report.error(host, var, f"{shown(hv[var])} is not true or false", f"write {var}: true or {var}: false, unquoted")
         _check_firewall_level(report, host, hv, member)
         # Read only by the controller's plan, so -e herd_plan_sticky=false (a string) is fine.
         sticky = hv.get("herd_plan_sticky", True)
@@ -658,13 +660,13 @@ def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]], groups: Mappin
             report.error(
                 host,
                 "herd_plan_sticky",
-                f"{sticky!r} is not true or false",
+                f"{shown(sticky)} is not true or false",
                 "write herd_plan_sticky: false (or -e herd_plan_sticky=false) to plan without the last placement, or remove it",
             )
 
         os_name = hv.get("herd_os", "linux")
         if os_name not in HOST_OS:
-            report.error(host, "herd_os", f"unknown operating system {os_name!r}", f"use one of {', '.join(HOST_OS)}")
+            report.error(host, "herd_os", f"unknown operating system {shown(os_name)}", f"use one of {', '.join(HOST_OS)}")
         elif os_name != "linux" and member & set(SERVICE_GROUPS) - {"ollama_nodes"}:
             extra = ", ".join(sorted(member & set(SERVICE_GROUPS) - {"ollama_nodes"}))
             report.error(
@@ -678,11 +680,13 @@ def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]], groups: Mappin
             report.error(
                 host,
                 "herd_labels",
-                f"must be a list of strings, got {kind_of(labels)}",
+                f"must be a list of strings, got {shown(labels) if isinstance(labels, list) else kind_of(labels)}",
                 f"write herd_labels: [{labels if isinstance(labels, str) else 'cuda'}]",
             )
         if "herd_arch" in hv and hv["herd_arch"] not in HOST_ARCH:
-            report.error(host, "herd_arch", f"unknown architecture {hv['herd_arch']!r}", f"use one of {', '.join(HOST_ARCH)}")
+            report.error(
+                host, "herd_arch", f"unknown architecture {shown(hv['herd_arch'])}", f"use one of {', '.join(HOST_ARCH)}"
+            )
 
         addr = cluster_address(host, hv)
         if addr is None:
@@ -778,7 +782,7 @@ def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]], groups: Mappin
         seen_ports: dict[int, str] = {}
         for port, var in host_ports(host, hv, member):
             if not is_int(port) or not 1 <= port <= 65535:
-                report.error(host, var, f"{port!r} is not a TCP port", "use a number between 1024 and 65535")
+                report.error(host, var, f"{shown(port)} is not a TCP port", "use a number between 1024 and 65535")
                 continue
             if port in seen_ports:
                 report.error(
