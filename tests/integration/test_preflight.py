@@ -60,7 +60,8 @@ def test_broken_inventory_is_rejected_with_a_fix(case, tmp_path):
 
 
 # One case of each kind: an address, a GPU, a host variable's type, a group,
-# a model the catalog does not know, a context, an inventory-wide setting.
+# a model the catalog does not know, a context, an inventory-wide setting,
+# more replicas than nodes, a catalog entry without its shape.
 SITE_CASES = [
     "missing-cluster-address",
     "unknown-gpu-vendor",
@@ -69,6 +70,8 @@ SITE_CASES = [
     "model-name-typo",
     "context-above-trained",
     "safety-margin-out-of-range",
+    "replicas-more-than-nodes",
+    "catalog-entry-without-shape",
 ]
 
 
