@@ -9,12 +9,8 @@ import json
 
 from ansible.errors import AnsibleError
 from ansible.plugins.action import ActionBase
-from ansible_collections.llamaherd.cluster.plugins.module_utils.inventory import (
-    derived_groups,
-    preflight_summary,
-    validate_inventory,
-)
-from ansible_collections.llamaherd.cluster.plugins.module_utils.plan import build_plan, declared_plan_problems
+from ansible_collections.llamaherd.cluster.plugins.module_utils.inventory import derived_groups, preflight_summary
+from ansible_collections.llamaherd.cluster.plugins.module_utils.plan import preflight_problems
 
 # hostvars that matter to validation; anything else is not read (reading every
 # variable would template every host's whole variable set).
@@ -44,19 +40,15 @@ class ActionModule(ActionBase):
                     except AnsibleError as exc:
                         wanted[key] = f"<undefined: {exc.message}>"
             collected[host] = wanted
-        report = validate_inventory(collected, groups)
-        if not report.errors:
-            # The plan on what is known before any host is contacted (declared
-            # values, cached measurements): a model it cannot resolve stops
-            # here, not after measure.yml has reached every host.
-            known = json.loads(json.dumps(collected, default=str))
-            for host in known:
-                facts = all_hostvars[host].get("ansible_facts") or {}
-                if isinstance(facts, dict) and facts.get("herd_measured"):
-                    known[host]["herd_measured"] = json.loads(json.dumps(facts["herd_measured"], default=str))
-            errors, warnings = declared_plan_problems(build_plan(known, groups))
-            report.errors += errors
-            report.warnings += warnings
+        # The plan on what is known before any host is contacted (declared
+        # values, cached measurements): a model it cannot resolve stops here,
+        # not after measure.yml has reached every host.
+        known = json.loads(json.dumps(collected, default=str))
+        for host in known:
+            facts = all_hostvars[host].get("ansible_facts") or {}
+            if isinstance(facts, dict) and facts.get("herd_measured"):
+                known[host]["herd_measured"] = json.loads(json.dumps(facts["herd_measured"], default=str))
+        errors, warnings = preflight_problems(collected, groups, known)
         # A forgotten -i falls back to ansible.cfg's inventory: the demo.
         sources = task_vars.get("ansible_inventory_sources") or []
         demo = any(str(s).rstrip("/").endswith("inventory/demo") for s in sources)
@@ -66,19 +58,19 @@ class ActionModule(ActionBase):
             )
         result.update(
             changed=False,
-            errors=report.errors,
-            warnings_found=report.warnings,
+            errors=errors,
+            warnings_found=warnings,
             hosts_checked=len(collected),
             # (group, host) pairs for add_host: the whole inventory, not the limit
             group_members=[[g, h] for g, hosts in derived_groups(groups).items() for h in hosts],
         )
-        for w in report.warnings:
+        for w in warnings:
             self._display.warning(w)
-        if report.errors or (fail_on_warnings and report.warnings):
-            problems = report.errors + (report.warnings if fail_on_warnings else [])
+        if errors or (fail_on_warnings and warnings):
+            problems = errors + (warnings if fail_on_warnings else [])
             result["failed"] = True
             result["msg"] = f"preflight found {len(problems)} problem(s); nothing was changed:\n- " + "\n- ".join(problems)
         else:
             result["msg"] = f"inventory ok: {len(collected)} hosts checked"
-            result["summary"] = "\n".join(preflight_summary(collected, groups, len(report.warnings), demo))
+            result["summary"] = "\n".join(preflight_summary(collected, groups, len(warnings), demo))
         return result

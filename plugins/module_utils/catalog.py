@@ -22,6 +22,7 @@ Sizes:
 from __future__ import annotations
 
 import copy
+import difflib
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -499,14 +500,89 @@ def extended_catalog(extra: Mapping[str, Mapping[str, Any]] | None) -> dict[str,
     return cat
 
 
-def entry_problems(name: str, entry: Mapping[str, Any]) -> list[str]:
-    """Sentences about keys that are unknown or not positive numbers."""
+# What the plan needs of a model it sizes; an entry for a name the built-in
+# catalog does not know must give all of them.
+SHAPE_KEYS = ("n_layer", "n_embd", "n_head", "n_head_kv", "n_ff", "n_vocab")
+_NUMBER_KEYS = ("params_b", "n_layer", "n_embd", "n_head", "n_head_kv", "head_dim", "n_ff", "n_vocab", "n_ctx_train")
+
+
+def kind_of(value: Any) -> str:
+    """What a value is, in the words of YAML rather than Python's (Ansible's
+    tagged types included): a mapping, a list, a string, a number."""
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    if isinstance(value, (int, float)):
+        return f"the number {value}"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    return "nothing" if value is None else "a value of another kind"
+
+
+def shown(value: Any) -> str:
+    """A value as the inventory would write it, for "got ..." in a message:
+    strings quoted, lists in flow style, no Python None/True/{...}."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return repr(str(value))
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(shown(v) if isinstance(v, (Mapping, list, tuple)) or v is None else str(v) for v in value) + "]"
+    return str(value)
+
+
+def entry_problems(name: Any, entry: Any) -> list[tuple[str, str, str]]:
+    """(variable, problem, fix) for one ``herd_model_catalog`` entry: not a
+    mapping, unknown keys (naming the close one), numbers that are not
+    positive numbers, and for a model the built-in catalog does not know,
+    the shape keys the plan needs."""
+    var = f"herd_model_catalog[{name}]"
+    if not isinstance(entry, Mapping):
+        fix = f"write herd_model_catalog: {{{name}: {{n_layer: 32, n_embd: 4096, ...}}}} (docs/inventory.md)"
+        return [(var, f"must be a mapping of the model's shape, got {kind_of(entry)}", fix)]
     problems = []
-    for key in sorted(set(entry) - ENTRY_KEYS - {"name"}):
-        problems.append(f"herd_model_catalog[{name}].{key}: unknown key; use only {', '.join(sorted(ENTRY_KEYS))}")
-    for key in ("params_b", "n_layer", "n_embd", "n_head", "n_head_kv", "head_dim", "n_ctx_train"):
-        if key in entry:
-            v = entry[key]
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
-                problems.append(f"herd_model_catalog[{name}].{key}: must be a positive number, got {v!r}")
+    for key in sorted(set(entry) - ENTRY_KEYS - {"name"}, key=str):
+        close = difflib.get_close_matches(str(key), sorted(ENTRY_KEYS), n=1)
+        problems.append(
+            (
+                f"{var}.{key}",
+                "unknown key" + (f", close to {close[0]}" if close else ""),
+                f"rename it to {close[0]}" if close else f"use only {', '.join(sorted(ENTRY_KEYS))}",
+            )
+        )
+    for key in _NUMBER_KEYS:
+        v = entry.get(key)
+        if key in entry and (isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0):
+            problems.append(
+                (f"{var}.{key}", f"must be a positive number, got {kind_of(v)}", f"write {key}: 32 (a number, unquoted)")
+            )
+    sizes = entry.get("size_mib")
+    if "size_mib" in entry and not isinstance(sizes, Mapping):
+        problems.append(
+            (
+                f"{var}.size_mib",
+                f"must map a quantization to the file's MiB, got {kind_of(sizes)}",
+                "write size_mib: {Q4_K_M: 4700}",
+            )
+        )
+    if canonical_name(str(name)) is None:
+        missing = [k for k in SHAPE_KEYS if k not in entry]
+        # A typo'd key is reported above; do not also call its key missing.
+        near = {c for key in entry for c in difflib.get_close_matches(str(key), SHAPE_KEYS, n=1)}
+        missing = [k for k in missing if k not in near]
+        if missing:
+            problems.append(
+                (
+                    var,
+                    f"the built-in catalog does not know {name}, and this entry lacks {', '.join(missing)}, which the plan needs to size it",
+                    "add them from the model's config.json or GGUF header (llamaherd.cluster.gguf_info reads them)",
+                )
+            )
     return problems

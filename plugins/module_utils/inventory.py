@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ansible_collections.llamaherd.cluster.plugins.module_utils.catalog import ENTRY_KEYS
+from ansible_collections.llamaherd.cluster.plugins.module_utils.catalog import entry_problems, kind_of, shown
 from ansible_collections.llamaherd.cluster.plugins.module_utils.llama_cpp import cuda_toolkit_problem, parse_server_args
 from ansible_collections.llamaherd.cluster.plugins.module_utils.memory import DEFAULT_MARGIN
 from ansible_collections.llamaherd.cluster.plugins.module_utils.ports import host_ports
@@ -145,6 +145,7 @@ MODEL_KEYS = {
     "extra_args",
 }
 MODEL_ENGINES = ("ollama", "llama_cpp", "dllama")
+ENGINE_NAMES = {"ollama": "Ollama", "llama_cpp": "llama.cpp", "dllama": "distributed-llama"}
 MODEL_GPU_POLICIES = ("required", "preferred", "never")
 
 _HOSTNAME_RE = re.compile(
@@ -217,22 +218,6 @@ def cluster_address(hostname: str, hv: Mapping[str, Any]) -> Any:
     return host if host is not None and parse_ip(host) is not None else None
 
 
-def kind_of(value: Any) -> str:
-    """What a value is, in the words of YAML rather than Python's (Ansible's
-    tagged types included): a mapping, a list, a string, a number."""
-    if isinstance(value, bool):
-        return "true/false"
-    if isinstance(value, Mapping):
-        return "a mapping"
-    if isinstance(value, str):
-        return f"the string {value!r}"
-    if isinstance(value, (int, float)):
-        return f"the number {value}"
-    if isinstance(value, (list, tuple)):
-        return "a list"
-    return "an empty value" if value is None else "a value of another kind"
-
-
 def _near_service_group(name: str) -> str | None:
     """The service group an inventory group's name is a near miss of
     (plural/singular, - for _, case, a typo), or None."""
@@ -255,7 +240,7 @@ def _check_firewall_level(report: Report, host: str, hv: Mapping[str, Any], memb
         report.error(
             host,
             "herd_firewall",
-            f"{hv['herd_firewall']!r} is not a firewall level",
+            f"{shown(hv['herd_firewall'])} is not a firewall level",
             "write workers (the default: only the RPC and distributed-llama worker ports, open to their heads), "
             "cluster (every service port to the cluster network too) or off",
         )
@@ -286,13 +271,15 @@ def _check_unknown_vars(report: Report, host: str, hv: Mapping[str, Any]) -> Non
 
 
 def _network(report: Report, hv: Mapping[str, Any], var: str, what: str) -> Any:
-    """The network in ``hv[var]`` (None when unset or malformed, which is reported)."""
-    if var not in hv:
+    """The network in ``hv[var]`` (None when unset, left empty, or malformed, which is reported)."""
+    if hv.get(var) in (None, ""):
         return None
     try:
         return ipaddress.ip_network(str(hv[var]), strict=True)
     except ValueError as exc:
-        report.error(None, var, f"{hv[var]!r} is not a network ({exc})", f"set it to {what}, in group_vars/all.yml")
+        # "has host bits set" helps; "does not appear to be a network" only repeats it.
+        why = "" if "does not appear" in str(exc) else f" ({exc})"
+        report.error(None, var, f"{hv[var]!r} is not a network{why}", f"set it to {what}, in group_vars/all.yml")
         return None
 
 
@@ -341,10 +328,12 @@ def _check_gpus(report: Report, host: str, gpus: Any) -> None:
     for i, gpu in enumerate(gpus):
         var = f"herd_gpus[{i}]"
         if not isinstance(gpu, Mapping):
-            report.error(host, var, f"must be a mapping, got {gpu!r}", "give vendor, name and vram_mib for each GPU")
+            report.error(host, var, f"must be a mapping, got {shown(gpu)}", "give vendor, name and vram_mib for each GPU")
             continue
+        renamed = set()  # keys a typo stands for: reported once, as the typo
         for key in sorted(set(gpu) - GPU_KEYS):
             close = difflib.get_close_matches(str(key), sorted(GPU_KEYS), n=1)
+            renamed.update(close)
             report.error(
                 host,
                 f"{var}.{key}",
@@ -357,11 +346,11 @@ def _check_gpus(report: Report, host: str, gpus: Any) -> None:
                 host, f"{var}.vendor", f"unknown GPU vendor {gpu.get('vendor')!r}", f"use one of {', '.join(GPU_VENDORS)}"
             )
         vram = gpu.get("vram_mib")
-        if not is_int(vram) or vram <= 0:
+        if (not is_int(vram) or vram <= 0) and not (vram is None and "vram_mib" in renamed):
             report.error(
                 host,
                 f"{var}.vram_mib",
-                f"must be a positive whole number of MiB, got {vram!r}",
+                f"must be a positive whole number of MiB, got {shown(vram)}",
                 "give the card's memory in MiB, e.g. 24576 for a 24 GB card (nvidia-smi --query-gpu=memory.total)",
             )
         if vendor == "nvidia":
@@ -370,7 +359,7 @@ def _check_gpus(report: Report, host: str, gpus: Any) -> None:
                 report.error(
                     host,
                     f"{var}.compute_capability",
-                    f"NVIDIA GPUs need a compute capability like '8.9', got {cc!r}",
+                    f"NVIDIA GPUs need a compute capability like '8.9', got {shown(cc)}",
                     "quote it as a string: compute_capability: '7.0' (nvidia-smi --query-gpu=compute_cap)",
                 )
         if vendor == "amd":
@@ -379,7 +368,7 @@ def _check_gpus(report: Report, host: str, gpus: Any) -> None:
                 report.error(
                     host,
                     f"{var}.gfx_target",
-                    f"AMD GPUs need a gfx target like gfx1151, got {gfx!r}",
+                    f"AMD GPUs need a gfx target like gfx1151, got {shown(gfx)}",
                     "read it from `rocminfo | grep gfx` and set gfx_target: gfx1151",
                 )
 
@@ -459,9 +448,11 @@ def _check_models(report: Report, models: Any, owner: str | None) -> None:
         if "labels" in m and (not isinstance(m["labels"], list) or not all(isinstance(x, str) for x in m["labels"])):
             report.error(owner, f"{var}.labels", f"must be a list of strings, got {kind_of(m['labels'])}", "write labels: [cuda]")
         if "engine" in m and m["engine"] not in MODEL_ENGINES:
-            report.error(owner, f"{var}.engine", f"unknown engine {m['engine']!r}", f"use one of {', '.join(MODEL_ENGINES)}")
+            report.error(owner, f"{var}.engine", f"unknown engine {shown(m['engine'])}", f"use one of {', '.join(MODEL_ENGINES)}")
         if "gpu" in m and m["gpu"] not in MODEL_GPU_POLICIES:
-            report.error(owner, f"{var}.gpu", f"unknown GPU policy {m['gpu']!r}", f"use one of {', '.join(MODEL_GPU_POLICIES)}")
+            report.error(
+                owner, f"{var}.gpu", f"unknown GPU policy {shown(m['gpu'])}", f"use one of {', '.join(MODEL_GPU_POLICIES)}"
+            )
         # Ollama sets these per server (OLLAMA_NUM_PARALLEL, OLLAMA_KV_CACHE_TYPE), not per model.
         if m.get("engine", "ollama") == "ollama":
             for key, node_var in (("parallel", "ollama_num_parallel"), ("kv_cache_type", "ollama_kv_cache_type")):
@@ -479,7 +470,7 @@ def _check_models(report: Report, models: Any, owner: str | None) -> None:
                 report.error(
                     owner,
                     f"{var}.{key}",
-                    f"must be a positive whole number, got {m[key]!r}",
+                    f"must be a positive whole number, got {shown(m[key])}",
                     f"set {key} to a number like { {'replicas': 2, 'context': 4096, 'parallel': 1, 'priority': 1, 'pool_port': 11435}[key] }",
                 )
 
@@ -509,6 +500,45 @@ def _check_server_args(report: Report, owner: str | None, var: str, m: Mapping[s
             )
 
 
+_ENGINE_GROUPS = {
+    "ollama": ("ollama_nodes",),
+    "llama_cpp": ("llama_cpp_head", "llama_cpp_workers"),
+    "dllama": ("dllama_root", "dllama_workers"),
+}
+
+
+def _check_model_hosts(
+    report: Report, m: Mapping[str, Any], hostvars: Mapping[str, Any], groups: Mapping[str, list[str]]
+) -> None:
+    """A model's ``hosts`` is a list of the inventory's hosts in its engine's groups."""
+    var = f"herd_models[{m['name']}].hosts"
+    names = m["hosts"]
+    if not isinstance(names, list) or not all(isinstance(x, str) for x in names):
+        example = names if isinstance(names, str) else "ollama-a"
+        report.error(None, var, f"must be a list of host names, got {kind_of(names)}", f"write hosts: [{example}]")
+        return
+    engine = m.get("engine", "ollama")
+    engine_groups = _ENGINE_GROUPS.get(engine, ())
+    members = sorted({h for g in engine_groups for h in groups.get(g) or []})
+    for name in names:
+        if name not in hostvars:
+            close = difflib.get_close_matches(name, members or sorted(hostvars), n=1)
+            report.error(
+                None,
+                var,
+                f"{name} is not a host in the inventory",
+                (f"did you mean {close[0]}? " if close else "")
+                + f"Name hosts of {' or '.join(engine_groups) or 'the inventory'}: {', '.join(members) or 'none yet'}",
+            )
+        elif engine_groups and name not in members:
+            report.error(
+                None,
+                var,
+                f"{name} is not in {' or '.join(engine_groups)}, so it cannot serve this {engine} model",
+                f"put {name} in {engine_groups[0]}, or name one of {', '.join(members) or 'its hosts'}",
+            )
+
+
 def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Iterable[str]]) -> Report:
     """Validate every host of an inventory. ``hostvars`` maps host -> vars,
     ``groups`` maps group -> hosts (as Ansible's ``groups`` magic variable)."""
@@ -532,13 +562,14 @@ def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]], groups: Mappin
             )
     served = sorted(h for h in hostvars if host_groups.get(h, set()) & set(SERVICE_GROUPS))
     for h in sorted(set(hostvars) - set(served)):
-        hv = hostvars[h]
-        if hv.get("herd_gpus") or "herd_ram_mib" in hv:
+        # Variables that describe one host (group_vars/all gives every host the others).
+        own = [v for v in ("herd_cluster_address", "herd_rpc_address", "herd_gpus", "herd_ram_mib") if hostvars[h].get(v)]
+        if own:
             report.warn(
                 h,
                 "groups",
-                "the host declares hardware (herd_gpus or herd_ram_mib) but is in no llama-herd group, so nothing runs on it",
-                f"put it in one of {', '.join(SERVICE_GROUPS)}, or remove its declaration",
+                f"the host sets {', '.join(own)} but is in no llama-herd group, so nothing runs on it",
+                f"put it in one of {', '.join(SERVICE_GROUPS)}, or remove its llama-herd variables",
             )
     if not served:
         report.error(
@@ -555,7 +586,7 @@ def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]], groups: Mappin
         report.error(
             None,
             "herd_vram_safety_margin",
-            f"must be a fraction in (0, 1], got {margin!r}",
+            f"must be a fraction in (0, 1], got {shown(margin)}",
             f"use {DEFAULT_MARGIN} (the GPU router notes' rule: use at most {DEFAULT_MARGIN:.0%} of VRAM)",
         )
     if "herd_models" in any_hv:
@@ -570,15 +601,29 @@ def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]], groups: Mappin
                         "asks for a load-balanced pool, but no host is in loadbalancers",
                         "put a host in the loadbalancers group, or remove pool_port",
                     )
+                elif (
+                    isinstance(m, Mapping)
+                    and m.get("engine", "ollama") == "ollama"
+                    and is_int(m.get("replicas"))
+                    and m["replicas"] > 1
+                ):
+                    # The plan makes a pool of the replicas; nothing would serve it.
+                    report.warn(
+                        None,
+                        f"herd_models[{m.get('name')}].replicas",
+                        f"{m['replicas']} replicas make a load-balanced pool, but no host is in loadbalancers, "
+                        "so clients must pick a node themselves",
+                        "put a host in the loadbalancers group for one address in front of the replicas, "
+                        "or ignore this if clients call each node",
+                    )
+        for m in models:
+            if isinstance(m, Mapping) and isinstance(m.get("name"), str) and "hosts" in m:
+                _check_model_hosts(report, m, hostvars, groups)
     # Read from every host (the plan merges them): one message for all.
     bad_catalogs = {
         h: hv["herd_model_catalog"]
         for h, hv in hostvars.items()
-        if hv.get("herd_model_catalog") is not None
-        and (
-            not isinstance(hv["herd_model_catalog"], Mapping)
-            or not all(isinstance(e, Mapping) for e in hv["herd_model_catalog"].values())
-        )
+        if hv.get("herd_model_catalog") is not None and not isinstance(hv["herd_model_catalog"], Mapping)
     }
     if bad_catalogs:
         first = next(iter(bad_catalogs.values()))
@@ -588,34 +633,17 @@ def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]], groups: Mappin
             f"must be a mapping of model name to shape, got {kind_of(first)} (on {', '.join(sorted(bad_catalogs))})",
             "write herd_model_catalog: {my-model: {n_layer: 32, n_embd: 4096, ...}} (docs/inventory.md)",
         )
-    # Each entry's keys and numbers, once per entry however many hosts carry it.
+    # Each entry once, however many hosts carry it.
     seen_entries: set[str] = set()
-    for h, hv in hostvars.items():
+    for hv in hostvars.values():
         cat = hv.get("herd_model_catalog")
-        if h in bad_catalogs or not isinstance(cat, Mapping):
+        if not isinstance(cat, Mapping):
             continue
         for name, entry in cat.items():
-            if str(name) in seen_entries:
-                continue
-            seen_entries.add(str(name))
-            var = f"herd_model_catalog[{name}]"
-            for key in sorted(set(entry) - ENTRY_KEYS - {"name"}, key=str):
-                close = difflib.get_close_matches(str(key), sorted(ENTRY_KEYS), n=1)
-                report.error(
-                    None,
-                    f"{var}.{key}",
-                    "unknown key" + (f", close to {close[0]}" if close else ""),
-                    f"rename it to {close[0]}" if close else f"use only {', '.join(sorted(ENTRY_KEYS))}",
-                )
-            for key in ("params_b", "n_layer", "n_embd", "n_head", "n_head_kv", "head_dim", "n_ff", "n_vocab", "n_ctx_train"):
-                v = entry.get(key)
-                if key in entry and (isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0):
-                    report.error(
-                        None,
-                        f"{var}.{key}",
-                        f"must be a positive number, got {kind_of(v)}",
-                        f"write {key}: 32 (a number, unquoted)",
-                    )
+            if str(name) not in seen_entries:
+                seen_entries.add(str(name))
+                for c_var, c_problem, c_fix in entry_problems(name, entry):
+                    report.error(None, c_var, c_problem, c_fix)
 
     addresses: dict[str, str] = {}
     for host in served:
@@ -624,7 +652,7 @@ def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]], groups: Mappin
         _check_unknown_vars(report, host, hv)
         for var in BOOL_VARS:
             if var in hv and not isinstance(hv[var], bool):
-                report.error(host, var, f"{hv[var]!r} is not true or false", f"write {var}: true or {var}: false, unquoted")
+                report.error(host, var, f"{shown(hv[var])} is not true or false", f"write {var}: true or {var}: false, unquoted")
         _check_firewall_level(report, host, hv, member)
         # Read only by the controller's plan, so -e herd_plan_sticky=false (a string) is fine.
         sticky = hv.get("herd_plan_sticky", True)
@@ -632,13 +660,13 @@ def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]], groups: Mappin
             report.error(
                 host,
                 "herd_plan_sticky",
-                f"{sticky!r} is not true or false",
+                f"{shown(sticky)} is not true or false",
                 "write herd_plan_sticky: false (or -e herd_plan_sticky=false) to plan without the last placement, or remove it",
             )
 
         os_name = hv.get("herd_os", "linux")
         if os_name not in HOST_OS:
-            report.error(host, "herd_os", f"unknown operating system {os_name!r}", f"use one of {', '.join(HOST_OS)}")
+            report.error(host, "herd_os", f"unknown operating system {shown(os_name)}", f"use one of {', '.join(HOST_OS)}")
         elif os_name != "linux" and member & set(SERVICE_GROUPS) - {"ollama_nodes"}:
             extra = ", ".join(sorted(member & set(SERVICE_GROUPS) - {"ollama_nodes"}))
             report.error(
@@ -652,11 +680,13 @@ def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]], groups: Mappin
             report.error(
                 host,
                 "herd_labels",
-                f"must be a list of strings, got {kind_of(labels)}",
+                f"must be a list of strings, got {shown(labels) if isinstance(labels, list) else kind_of(labels)}",
                 f"write herd_labels: [{labels if isinstance(labels, str) else 'cuda'}]",
             )
         if "herd_arch" in hv and hv["herd_arch"] not in HOST_ARCH:
-            report.error(host, "herd_arch", f"unknown architecture {hv['herd_arch']!r}", f"use one of {', '.join(HOST_ARCH)}")
+            report.error(
+                host, "herd_arch", f"unknown architecture {shown(hv['herd_arch'])}", f"use one of {', '.join(HOST_ARCH)}"
+            )
 
         addr = cluster_address(host, hv)
         if addr is None:
@@ -726,7 +756,7 @@ def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]], groups: Mappin
                 report.error(
                     host,
                     "herd_ram_mib",
-                    f"must be a positive whole number of MiB, got {ram!r}",
+                    f"must be a positive whole number of MiB, got {shown(ram)}",
                     "give the host's memory in MiB, e.g. 65536 for 64 GB (free -m)",
                 )
         for var in ("herd_max_loaded_models", "ollama_max_loaded_models"):
@@ -737,7 +767,7 @@ def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]], groups: Mappin
                 report.error(
                     host,
                     var,
-                    f"must be a positive whole number of models, got {cap!r}",
+                    f"must be a positive whole number of models, got {shown(cap)}",
                     f"set {var} to how many models Ollama may keep loaded at once, e.g. 2, or remove it",
                 )
         for var, example in (("ollama_context_length", "8192 (tokens)"), ("ollama_num_parallel", "2 (requests at once)")):
@@ -746,13 +776,13 @@ def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]], groups: Mappin
                 value = int(value)
             if value is not None and (not is_int(value) or value <= 0):
                 report.error(
-                    host, var, f"must be a positive whole number, got {value!r}", f"set it to e.g. {example}, or remove it"
+                    host, var, f"must be a positive whole number, got {shown(value)}", f"set it to e.g. {example}, or remove it"
                 )
 
         seen_ports: dict[int, str] = {}
         for port, var in host_ports(host, hv, member):
             if not is_int(port) or not 1 <= port <= 65535:
-                report.error(host, var, f"{port!r} is not a TCP port", "use a number between 1024 and 65535")
+                report.error(host, var, f"{shown(port)} is not a TCP port", "use a number between 1024 and 65535")
                 continue
             if port in seen_ports:
                 report.error(
@@ -786,7 +816,6 @@ def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]], groups: Mappin
 
 
 # ------------------------------------------------------------------ summary
-_ENGINE_NAMES = {"ollama": "Ollama", "llama_cpp": "llama.cpp", "dllama": "distributed-llama"}
 
 
 def preflight_summary(
@@ -810,7 +839,7 @@ def preflight_summary(
     models = [m for m in any_hv.get("herd_models") or [] if isinstance(m, Mapping)]
     engines: dict[str, int] = {}
     for m in models:
-        engine = _ENGINE_NAMES.get(str(m.get("engine") or "ollama"), str(m.get("engine")))
+        engine = ENGINE_NAMES.get(str(m.get("engine") or "ollama"), str(m.get("engine")))
         engines[engine] = engines.get(engine, 0) + 1
     lines.append("  models: " + (", ".join(f"{n} {e}" for e, n in engines.items()) if engines else "none in herd_models"))
     levels: dict[str, int] = {}

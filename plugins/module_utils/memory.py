@@ -160,7 +160,7 @@ def normalize_quant(quant: str) -> str:
     if q in GGML_BLOCKS or q in MIXED_BPW:
         return q
     known = sorted(set(GGML_BLOCKS) | set(MIXED_BPW))
-    raise MemoryError_(f"unknown quantization {quant!r}; use one of {', '.join(known)}")
+    raise MemoryError_(f"unknown quantization {quant!r}. Fix: use one of {', '.join(known)}")
 
 
 def bits_per_weight(quant: str) -> float:

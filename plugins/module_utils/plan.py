@@ -20,16 +20,16 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from . import memory, ports
-from .catalog import OLLAMA_DEFAULT_QUANT, extended_catalog, lookup, merge_entry, model_size_mib, quant_from_tag
+from .catalog import OLLAMA_DEFAULT_QUANT, SHAPE_KEYS, extended_catalog, lookup, merge_entry, model_size_mib, quant_from_tag
 from .firewall import exposure
 from .gpu_facts import GPU_SOURCES, VENDOR_TOOLS
+from .inventory import ENGINE_NAMES, validate_inventory
 from .llama_cpp import cuda_toolkit_problem, parse_server_args, server_settings
 from .placement import GPU, RAM, Demand, Host, kept, solve
 
 DEFAULT_CTX = 4096
 POOL_PORT_START = 11435
 LLAMA_SERVER_PORT_START = ports.LLAMA_SERVER_PORT_START
-SHAPE_KEYS = ("n_layer", "n_embd", "n_head", "n_head_kv", "n_ff", "n_vocab")
 FOUR_BIT = ("Q4_0", "Q4_1", "Q4_K_S", "Q4_K_M", "IQ4_NL", "IQ4_XS", "Q3_K_M", "Q3_K_S", "Q3_K_L", "Q2_K")
 
 
@@ -168,9 +168,9 @@ def resolve_model(m: Mapping[str, Any], catalog: Mapping[str, Mapping[str, Any]]
         close = difflib.get_close_matches(model_key(m), sorted(catalog), n=1, cutoff=0.8)
         meant = f"did you mean {close[0]}? Otherwise " if close and lookup(model_key(m), catalog) is None else ""
         return None, (
-            f"herd_models[{m['name']}]: the catalog does not know this model's shape ({', '.join(missing)} missing); {meant}"
-            f"add it under herd_model_catalog['{m['name']}'] (n_layer, n_embd, n_head, n_head_kv, head_dim, n_ff, n_vocab, "
-            f"params_b, size_mib), or read it from the GGUF with llamaherd.cluster.gguf_info"
+            f"herd_models[{m['name']}]: the catalog does not know this model's shape ({', '.join(missing)} missing). Fix: {meant}"
+            f"add it to herd_model_catalog as {m['name']}: {{n_layer, n_embd, n_head, n_head_kv, head_dim, n_ff, n_vocab, "
+            f"params_b, size_mib}}, or read it from the GGUF with llamaherd.cluster.gguf_info"
         )
     size = model_size_mib(entry["name"] if "name" in entry else m["name"], quant, catalog)
     if size is None and entry.get("params_b"):
@@ -178,7 +178,7 @@ def resolve_model(m: Mapping[str, Any], catalog: Mapping[str, Mapping[str, Any]]
     if m.get("size_bytes"):
         size = int(m["size_bytes"]) / memory.MIB
     if size is None:
-        return None, f"herd_models[{m['name']}]: unknown file size; set size_bytes or params_b"
+        return None, f"herd_models[{m['name']}]: unknown file size. Fix: set size_bytes or params_b"
     entry["file_mib"] = float(size)
     return entry, None
 
@@ -267,6 +267,21 @@ def _ollama_host(
         "shared": f"; {round(sum(taken.values()))} MiB of this host went to {' and '.join(others)} first" if others else "",
     }
     return Host(name, gpu_budget, ram_budget, int(cap) if cap else None, unified, order), info
+
+
+def _flow(value: Any) -> str:
+    """A list or a word as the inventory writes it: [a, b] or a."""
+    return f"[{', '.join(map(str, value))}]" if isinstance(value, list) else str(value)
+
+
+def _limits_fix(limits: list[str]) -> str:
+    """How to let more nodes serve a model limited by its hosts/labels/tier."""
+    ways = {
+        "hosts": "name more Ollama nodes in its hosts",
+        "labels": "add its labels to herd_labels on the nodes that should serve it",
+        "tier": "set herd_tier to its tier on the nodes that should serve it",
+    }
+    return ", ".join(ways[k] for k in limits) + ", or remove " + " and ".join(limits) + " from the model"
 
 
 def _eligible(m: Mapping[str, Any], host: str, hv: Mapping[str, Any]) -> bool:
@@ -436,6 +451,29 @@ def _place_ollama(plan, models, hostvars, groups, margin, solver, catalog, stick
             continue
         need_min = min(v["total_mib"] for v in hn.values())
         ctx = next(iter(hn.values()))["ctx"]
+        # Too few nodes pass its hosts/labels/tier limits: no measurement changes that.
+        allowed = [h for h in nodes if _eligible(m, h, hostvars.get(h, {}))]
+        if len(allowed) < d.replicas:
+            limits = [k for k in ("hosts", "labels", "tier") if m.get(k)]
+            said = ", ".join(f"{k}: {_flow(m[k])}" for k in limits)
+            if not allowed:
+                plan["errors"].append(
+                    f"herd_models[{d.name}]: no Ollama node meets its {said} (the nodes: {', '.join(nodes)}). "
+                    f"Fix: {_limits_fix(limits)}"
+                )
+            elif limits:
+                plan["errors"].append(
+                    f"herd_models[{d.name}].replicas: {d.replicas} replicas, but only {len(allowed)} Ollama node(s) meet its "
+                    f"{said} ({', '.join(allowed)}) and each replica needs its own node. Fix: lower replicas to "
+                    f"{len(allowed)}, or {_limits_fix(limits)}"
+                )
+            else:
+                plan["errors"].append(
+                    f"herd_models[{d.name}].replicas: {d.replicas} replicas, but ollama_nodes has {len(nodes)} host(s) "
+                    f"({', '.join(nodes)}) and each replica needs its own node. Fix: lower replicas to {len(nodes)}, "
+                    "or put more hosts in ollama_nodes"
+                )
+            continue
         biggest = max(hosts, key=lambda x: max(x.gpu_mib, x.ram_mib), default=None)
         if not options:
             if d.gpu == "required":
@@ -1033,7 +1071,7 @@ def _context_problems(plan: dict[str, Any], models: list[dict[str, Any]], catalo
             )
         else:
             plan["errors"].append(
-                f"{var}: {ctx} is above the model's trained context {trained}; {engine} would run it past what the "
+                f"{var}: {ctx} is above the model's trained context {trained}; {ENGINE_NAMES.get(engine, engine)} would run it past what the "
                 f"model was trained on. Fix: set context: {trained} or less"
             )
 
@@ -1049,6 +1087,26 @@ def declared_plan_problems(plan: Mapping[str, Any]) -> tuple[list[str], list[str
             errors.append(e)
         else:
             warnings.append(f"on the declared hardware: {e}")
+    # A model's own warnings (a capped context) hold whatever is measured.
+    warnings += [w for w in plan.get("warnings") or [] if w.startswith("herd_models[")]
+    return errors, warnings
+
+
+def preflight_problems(
+    hostvars: Mapping[str, Mapping[str, Any]],
+    groups: Mapping[str, Iterable[str]],
+    known: Mapping[str, Mapping[str, Any]] | None = None,
+) -> tuple[list[str], list[str]]:
+    """(errors, warnings) of preflight: the inventory's checks, then, when
+    they pass, the plan on ``known`` (declared values and cached
+    measurements; default ``hostvars``). The herd_preflight action and the
+    docs test both call this, so the page quotes what users see."""
+    report = validate_inventory(hostvars, groups)
+    errors, warnings = list(report.errors), list(report.warnings)
+    if not errors:
+        plan_errors, plan_warnings = declared_plan_problems(build_plan(known if known is not None else hostvars, groups))
+        errors += plan_errors
+        warnings += plan_warnings
     return errors, warnings
 
 

@@ -1,9 +1,14 @@
-"""docs/troubleshooting.md quotes the messages preflight and the plan print;
-these tests make the code print them again and check the page still quotes
-them word for word (a reworded message fails here until the page follows)."""
+"""docs/troubleshooting.md quotes the messages preflight and the plan print.
+Every one-mistake inventory in tests/integration/preflight/cases.yml must
+print only messages the page quotes word for word (in its ```text preflight
+blocks), and every line of those blocks must still be printed by some case:
+a reworded message fails here until the page follows, and a quote no case
+prints any more is stale."""
 
 from __future__ import annotations
 
+import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,103 +16,47 @@ from ansible_collections.llamaherd.cluster.plugins.module_utils.inventory import
 from ansible_collections.llamaherd.cluster.plugins.module_utils.plan import build_plan
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests" / "harness"))
+from preflight_cases import CASES, case_messages  # noqa: E402
+
 PAGE = (REPO / "docs" / "troubleshooting.md").read_text()
 CLUSTERS = (REPO / "docs" / "clusters.md").read_text()
-
-AMD = {"vendor": "amd", "name": "Radeon 8060S", "vram_mib": 65536, "unified_memory": True}
-CASES = {
-    "localhost": (
-        {"herd_cluster_cidr": "192.0.2.0/24", "herd_models": [{"name": "qwen2.5:3b"}]},
-        {
-            "ollama_nodes": {
-                "node-a": {"herd_cluster_address": "127.0.0.1", "herd_ram_mib": 16384},
-                "node-b": {"herd_cluster_address": "0.0.0.0", "herd_ram_mib": 16384},
-            }
-        },
-    ),
-    "rocm": (
-        {"herd_cluster_cidr": "192.0.2.0/24", "herd_models": [{"name": "qwen2.5:3b"}]},
-        {
-            "ollama_nodes": {
-                "apu-a": {"herd_cluster_address": "192.0.2.31", "herd_ram_mib": 65536, "herd_gpus": [AMD]},
-                "apu-b": {
-                    "herd_cluster_address": "192.0.2.32",
-                    "herd_ram_mib": 65536,
-                    "herd_rocm_version": "6.1.0",
-                    "herd_gpus": [{**AMD, "gfx_target": "gfx1151"}],
-                },
-                "apu-c": {
-                    "herd_cluster_address": "192.0.2.33",
-                    "herd_ram_mib": 65536,
-                    "ollama_hsa_override_gfx_version": "11.5",
-                    "herd_gpus": [{**AMD, "gfx_target": "gfx1151"}],
-                },
-            }
-        },
-    ),
-    "rpc-name": (
-        {"herd_cluster_cidr": "192.0.2.0/24", "herd_models": [{"name": "qwen2.5:72b", "engine": "llama_cpp"}]},
-        {
-            "llama_cpp_head": {"head": {"herd_cluster_address": "192.0.2.41", "herd_ram_mib": 65536}},
-            "llama_cpp_workers": {
-                "w1": {"herd_cluster_address": "192.0.2.42", "herd_rpc_address": "w1-ib.example", "herd_ram_mib": 32768}
-            },
-        },
-    ),
-    "rpc-too-large": (
-        {
-            "herd_cluster_cidr": "192.0.2.0/24",
-            "herd_models": [{"name": "qwen2.5:72b", "engine": "llama_cpp", "quant": "Q8_0", "context": 8192}],
-        },
-        {
-            "llama_cpp_head": {"head": {"herd_cluster_address": "192.0.2.41", "herd_ram_mib": 65536}},
-            "llama_cpp_workers": {
-                "w1": {"herd_cluster_address": "192.0.2.42", "herd_ram_mib": 32768},
-                "w2": {"herd_cluster_address": "192.0.2.43", "herd_ram_mib": 32768},
-            },
-        },
-    ),
-    "ollama-too-large": (
-        {"herd_cluster_cidr": "192.0.2.0/24", "herd_models": [{"name": "qwen2.5:72b", "replicas": 2}]},
-        {
-            "ollama_nodes": {
-                "small-a": {"herd_cluster_address": "192.0.2.51", "herd_ram_mib": 30720},
-                "small-b": {
-                    "herd_cluster_address": "192.0.2.52",
-                    "herd_ram_mib": 14336,
-                    "herd_gpus": [{"vendor": "nvidia", "name": "GTX 1050 Ti", "vram_mib": 4096, "compute_capability": "6.1"}],
-                },
-            }
-        },
-    ),
-}
+_BLOCK_RE = re.compile(r"^```text preflight\n(.*?)^```", re.S | re.M)
+QUOTES = [line for block in _BLOCK_RE.findall(PAGE) for line in block.splitlines() if line.strip()]
+# Preflight prefixes what the plan finds on declared values; plan.yml prints
+# the same sentence without it after measuring, so the page quotes it bare.
+DECLARED = "on the declared hardware: "
 
 
-def _inventory(case: str) -> tuple[dict, dict]:
-    shared, by_group = CASES[case]
-    hostvars, groups = {}, {"all": []}
-    for group, hosts in by_group.items():
-        groups[group] = list(hosts)
-        for host, hv in hosts.items():
-            hostvars[host] = {**shared, **hv}
-            groups["all"].append(host)
-    return hostvars, groups
+def stable(message: str) -> str:
+    return message.removeprefix(DECLARED)
 
 
-def _messages(case: str) -> list[str]:
-    hostvars, groups = _inventory(case)
-    report = validate_inventory(hostvars, groups)
-    if report.errors or report.warnings:
-        return report.errors + report.warnings
-    return build_plan(hostvars, groups)["errors"]
+@pytest.fixture(scope="module")
+def printed(tmp_path_factory) -> dict[str, tuple[list[str], list[str]]]:
+    tmp = tmp_path_factory.mktemp("cases")
+    return {case["name"]: case_messages(case, tmp) for case in CASES}
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_the_page_quotes_what_the_code_prints(case):
-    messages = _messages(case)
-    assert messages, f"{case}: the code no longer reports a problem for this inventory"
-    missing = [m for m in messages if m not in PAGE]
-    assert not missing, f"docs/troubleshooting.md does not quote {missing}"
+def test_the_page_has_preflight_quotes():
+    assert len(QUOTES) >= len(CASES), "docs/troubleshooting.md lost its ```text preflight blocks"
+
+
+@pytest.mark.parametrize("name", [c["name"] for c in CASES])
+def test_the_page_quotes_what_each_case_prints(name, printed):
+    """An error case: its errors (what stops the run); a warning case: its warnings."""
+    case = next(c for c in CASES if c["name"] == name)
+    errors, warnings = printed[name]
+    main = warnings if case.get("warning") else errors
+    assert main, f"{name}: the code no longer reports this mistake"
+    missing = [stable(m) for m in main if stable(m) not in QUOTES]
+    assert not missing, f"docs/troubleshooting.md does not quote (in a ```text preflight block) {missing}"
+
+
+def test_every_quote_is_still_printed(printed):
+    said = {stable(m) for errors, warnings in printed.values() for m in errors + warnings}
+    stale = [q for q in QUOTES if q not in said]
+    assert not stale, f"docs/troubleshooting.md quotes messages no case in cases.yml prints: {stale}"
 
 
 def test_the_runtime_messages_are_still_in_the_code():

@@ -172,3 +172,23 @@ def test_preflight_summary_says_what_was_checked():
     assert "  warnings: 2 (above)" in lines
     assert preflight_summary(hv, groups, demo_inventory=True)[0].startswith("This run targets the demo inventory")
     assert max(len(line) for line in lines) <= 100
+
+
+def test_wrong_types_are_shown_as_the_inventory_writes_them():
+    """No Python None, True or {'k': v} in a message: what YAML would say."""
+    hostvars, groups = _valid()
+    hostvars["a"].update(
+        herd_ram_mib=None,
+        herd_arch={"a": 1},
+        herd_os=["linux"],
+        herd_labels=[1, 2],
+        herd_firewall={"level": "off"},
+        herd_allow_bind_all="yes",
+    )
+    hostvars["b"]["herd_model_catalog"] = {"m": {"n_layer": None, "n_embd": True, "size_mib": [1]}}
+    errors = inv.validate_inventory(hostvars, groups).errors
+    assert len(errors) == 10, errors
+    for err in errors:
+        assert "None" not in err and "True" not in err and "{'" not in err, err
+    assert "host a: herd_ram_mib: must be a positive whole number of MiB, got nothing." in " ".join(errors)
+    assert "host a: herd_labels: must be a list of strings, got [1, 2]." in " ".join(errors)

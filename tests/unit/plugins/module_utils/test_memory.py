@@ -57,7 +57,7 @@ def test_catalog_override_and_problems():
     assert catalog.model_size_mib("llama3.2:3b", "Q8_0", cat) == 3400
     assert catalog.model_size_mib("llama3.2:3b", None, cat) == 1900
     assert "mine" in cat
-    assert catalog.entry_problems("x", {"n_layer": -1, "bogus": 1})[0].startswith("herd_model_catalog[x].bogus")
+    assert catalog.entry_problems("x", {"n_layer": -1, "bogus": 1})[0][0] == "herd_model_catalog[x].bogus"
 
 
 def test_block_sizes_match_gguf():

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from ansible_collections.llamaherd.cluster.plugins.module_utils import placement
-from ansible_collections.llamaherd.cluster.plugins.module_utils.plan import build_plan, slug
+from ansible_collections.llamaherd.cluster.plugins.module_utils.plan import build_plan, declared_plan_problems, slug
 from ansible_collections.llamaherd.cluster.plugins.module_utils.plan_report import html_report, markdown
 
 REPO = Path(__file__).resolve().parents[4]
@@ -141,10 +141,25 @@ def test_unplaceable_names_the_gap():
     assert any(e.startswith("qwen2.5:72b needs") and "ctx 8192" in e and "30.0 GiB usable" in e for e in p["errors"])
 
 
-def test_replicas_more_than_hosts():
-    p = simple([{"name": "llama3.2:3b", "replicas": 3}], {"a": {"herd_ram_mib": 16384}, "b": {"herd_ram_mib": 16384}})
-    assert any("replicas 3 but only 2 host(s)" in e for e in p["errors"])
+def test_replicas_more_than_hosts_that_fit():
+    hosts = {"a": {"herd_ram_mib": 16384}, "b": {"herd_ram_mib": 16384}, "tiny": {"herd_ram_mib": 2048}}
+    p = simple([{"name": "llama3.2:3b", "replicas": 3}], hosts)
+    assert any("replicas 3 but only 2 host(s) can hold it (a, b)" in e for e in p["errors"]), p["errors"]
     assert p["pools"][0]["backends"] == ["a", "b"]
+
+
+def test_replicas_more_than_nodes_is_not_about_memory():
+    """More replicas than Ollama nodes (or than nodes its labels allow): an
+    error no measurement changes, so it starts with herd_models[ (preflight
+    stops on it before any host is contacted)."""
+    p = simple([{"name": "llama3.2:3b", "replicas": 3}], {"a": {"herd_ram_mib": 16384}, "b": {"herd_ram_mib": 16384}})
+    assert p["errors"] == [
+        "herd_models[llama3.2:3b].replicas: 3 replicas, but ollama_nodes has 2 host(s) (a, b) and each replica needs "
+        "its own node. Fix: lower replicas to 2, or put more hosts in ollama_nodes"
+    ]
+    p = simple([{"name": "llama3.2:3b", "labels": ["cuda"]}], {"a": {"herd_ram_mib": 16384, "herd_labels": ["rocm"]}})
+    assert p["errors"][0].startswith("herd_models[llama3.2:3b]: no Ollama node meets its labels: [cuda] (the nodes: a)")
+    assert declared_plan_problems(p)[0] == p["errors"]
 
 
 def test_unknown_quant_and_model():

@@ -195,7 +195,7 @@ def _console_cases():
     cases = {name.split("/")[-1]: build_plan(*load_inventory(name)) for name in INVENTORIES}
     cases["broken-plan"] = simple(
         [{"name": "qwen2.5:72b", "context": 8192}, {"name": "llama3.2:3b", "replicas": 3}],
-        {"small-a": {"herd_ram_mib": 8192}, "small-b": {"herd_ram_mib": 8192}},
+        {"small-a": {"herd_ram_mib": 8192}, "small-b": {"herd_ram_mib": 8192}, "tiny": {"herd_ram_mib": 2048}},
     )
     return cases
 

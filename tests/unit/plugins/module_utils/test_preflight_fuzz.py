@@ -7,12 +7,8 @@ from __future__ import annotations
 
 import os
 
-from ansible_collections.llamaherd.cluster.plugins.module_utils.inventory import (
-    HERD_VARS,
-    SERVICE_GROUPS,
-    validate_inventory,
-)
-from ansible_collections.llamaherd.cluster.plugins.module_utils.plan import build_plan, declared_plan_problems
+from ansible_collections.llamaherd.cluster.plugins.module_utils.inventory import HERD_VARS, SERVICE_GROUPS
+from ansible_collections.llamaherd.cluster.plugins.module_utils.plan import preflight_problems
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
@@ -132,8 +128,5 @@ def _actionable(problem: str) -> bool:
 @given(inventories())
 def test_preflight_never_raises_and_every_problem_has_a_fix(inv):
     hostvars, groups = inv
-    report = validate_inventory(hostvars, groups)
-    assert all(_actionable(p) for p in report.errors + report.warnings), report.errors + report.warnings
-    if not report.errors:
-        errors, _warnings = declared_plan_problems(build_plan(hostvars, groups))
-        assert all(isinstance(e, str) for e in errors)
+    errors, warnings = preflight_problems(hostvars, groups)  # the herd_preflight action's path
+    assert all(_actionable(p) for p in errors + warnings), errors + warnings
