@@ -25,8 +25,10 @@ by its own pid before the script ends. Prints JSON (and writes it with --out).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import random
 import re
 import shutil
 import socket
@@ -41,6 +43,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "harness"))
 
 import dllama_model as dm
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+ROLE_FILES = REPO / "roles" / "dllama" / "files"
 
 FLOAT_TYPES = ("f32", "f16", "q40", "q80")
 ERROR = re.compile(r"(🚨 Critical error: .*|terminate called.*|\s*what\(\):.*|Assertion .*)")
@@ -53,9 +59,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def build(src: Path, work: Path) -> tuple[Path, float, str]:
-    tree = work / "src"
+def role_patches() -> list[Path]:
+    """The role's default dllama_patches (roles/dllama/defaults/main.yml), as paths."""
+    defaults = yaml.safe_load((REPO / "roles" / "dllama" / "defaults" / "main.yml").read_text())
+    return [ROLE_FILES / p for p in defaults["dllama_patches"]]
+
+
+def build(src: Path, work: Path, patches: list[Path] | tuple = (), name: str = "src") -> tuple[Path, float, str]:
+    """Copy src to work/name, apply patches with the role's dllama-patch, build."""
+    tree = work / name
     shutil.copytree(src, tree, ignore=shutil.ignore_patterns(".git"))
+    if patches:
+        subprocess.run([str(ROLE_FILES / "dllama-patch"), str(tree), *map(str, patches)], check=True, capture_output=True)
     t0 = time.monotonic()
     p = subprocess.run(["make", "dllama", "dllama-api", "-j2"], cwd=tree, capture_output=True, text=True, check=False)
     took = time.monotonic() - t0
@@ -193,12 +208,115 @@ def api(bin_dir: Path, models: Path, work: Path, probe_first: bool = False) -> d
     }
 
 
+WORDS = ("the", "a", "cluster", "node", "token", "model", "answer", "question", "small", "large", "red", "blue")
+
+
+def chat_bodies(n: int, seed: int = 7) -> list[dict]:
+    """n chat requests of varied length: 0-30 words, one to three messages
+    (a system message, an earlier turn), max_tokens 1-24; all fit the tiny
+    model's 256 positions."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        words = " ".join(rng.choice(WORDS) for _ in range(rng.randint(0, 30)))
+        messages = [{"role": "user", "content": words}]
+        if i % 3 == 1:
+            messages.insert(0, {"role": "system", "content": "be brief"})
+        if i % 5 == 2:
+            messages[:0] = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
+        out.append({"messages": messages, "max_tokens": rng.randint(1, 24)})
+    return out
+
+
+def start_api(bin_dir: Path, models: Path, work: Path) -> tuple[subprocess.Popen, int, Path]:
+    """dllama-api on a free loopback port, once it answers GET /v1/models (an
+    HTTP request: a bare TCP probe would make the unpatched API abort)."""
+    port = free_port()
+    log = work / f"api-{port}.log"
+    argv = [str(bin_dir / "dllama-api"), "--model", str(models / "m_q40.m"), "--tokenizer", str(models / "t.t")]
+    argv += ["--buffer-float-type", "q80", "--nthreads", "1", "--host", "127.0.0.1", "--port", str(port), "--seed", "1"]
+    with open(log, "w") as out:
+        p = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and p.poll() is None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=5):
+                break
+        except OSError:
+            time.sleep(0.2)
+    return p, port, log
+
+
+def post_chat(port: int, body: dict) -> dict:
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/chat/completions", data=json.dumps(body).encode(), method="POST")
+    req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            answer = json.loads(r.read())
+            return {"status": r.status, "completion_tokens": answer["usage"]["completion_tokens"]}
+    except (OSError, KeyError, json.JSONDecodeError) as exc:
+        return {"error": repr(exc)}
+
+
+def api_chats(bin_dir: Path, models: Path, work: Path, n: int = 100) -> dict:
+    """n chat completions of varied length against one dllama-api; stops at
+    the first request that gets no answer (the server died)."""
+    p, port, log = start_api(bin_dir, models, work)
+    answered, tokens, failure = 0, 0, None
+    try:
+        for i, body in enumerate(chat_bodies(n)):
+            got = post_chat(port, body)
+            if got.get("status") != 200:
+                time.sleep(0.5)
+                failure = {"request": i, "body": body, **got, "exit_code": p.poll()}
+                break
+            answered += 1
+            tokens += got["completion_tokens"]
+    finally:
+        rc = stop(p)
+    return {
+        "requests": n,
+        "answered": answered,
+        "completion_tokens": tokens,
+        "failure": failure,
+        "exit_code_before_kill": rc,
+        "log_tail": None if failure is None else log.read_text(errors="replace")[-600:],
+    }
+
+
+def api_invalid_requests(bin_dir: Path, models: Path, work: Path) -> list[dict]:
+    """After each bad client (a bare connect-and-close, headers cut off, a
+    body that is not JSON), is the next chat completion answered?"""
+    bad = {
+        "bare_connect": b"",
+        "headers_cut_off": b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n",
+        "body_not_json": b"POST /v1/chat/completions HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello",
+    }
+    rows = []
+    for name, data in bad.items():
+        p, port, _ = start_api(bin_dir, models, work)
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                s.sendall(data)
+                s.shutdown(socket.SHUT_WR)
+                with contextlib.suppress(OSError):
+                    s.recv(4096)
+            time.sleep(0.3)
+            got = post_chat(port, {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 4})
+            rows.append({"client": name, "next_chat": got.get("status") or got.get("error"), "exit_code": p.poll()})
+        finally:
+            stop(p)
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--src", default=os.environ.get("DLLAMA_SRC"), help="a distributed-llama checkout (default $DLLAMA_SRC)")
     ap.add_argument("--out")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--steps", type=int, default=128)
+    ap.add_argument("--chats", type=int, default=100, help="chat completions per dllama-api build")
+    ap.add_argument("--api-only", action="store_true", help="only the dllama-api runs, unpatched and with the role's patches")
     a = ap.parse_args()
     if not a.src:
         raise SystemExit("set DLLAMA_SRC=/path/to/distributed-llama or pass --src")
@@ -210,15 +328,29 @@ def main() -> None:
         for w in FLOAT_TYPES:
             dm.write_model(models / f"m_{w}.m", dm.Shape(weights=w))
         dm.write_tokenizer(models / "t.t")
+        patched_dir, patched_took, _ = build(Path(a.src), work, role_patches(), name="src-patched")
         result = {
             "commit": commit,
-            "build_seconds": round(took, 1),
-            "shape": {**dm.Shape().header(), "vocab_size": dm.Shape().vocab_size},
-            "matrix": matrix(bin_dir, models, work),
-            "speed": speed(bin_dir, models, work, a.runs, a.steps),
-            "api": api(bin_dir, models, work),
-            "api_after_bare_connect": api(bin_dir, models, work, probe_first=True),
+            "patches": [p.name for p in role_patches()],
+            "api_chats": {
+                "unpatched": api_chats(bin_dir, models, work, a.chats),
+                "patched": api_chats(patched_dir, models, work, a.chats),
+            },
+            "api_invalid_requests": {
+                "unpatched": api_invalid_requests(bin_dir, models, work),
+                "patched": api_invalid_requests(patched_dir, models, work),
+            },
         }
+        if not a.api_only:
+            result |= {
+                "build_seconds": round(took, 1),
+                "build_seconds_patched": round(patched_took, 1),
+                "shape": {**dm.Shape().header(), "vocab_size": dm.Shape().vocab_size},
+                "matrix": matrix(bin_dir, models, work),
+                "speed": speed(bin_dir, models, work, a.runs, a.steps),
+                "api": api(bin_dir, models, work),
+                "api_after_bare_connect": api(bin_dir, models, work, probe_first=True),
+            }
     text = json.dumps(result, indent=2, ensure_ascii=False)
     if a.out:
         Path(a.out).write_text(text + "\n")

@@ -164,9 +164,11 @@ def per_node_mib(
     nodes: int,
     weights_float_type: str = DEFAULT_WEIGHTS_FLOAT_TYPE,
     root: bool = False,
+    node_index: int | None = None,
 ) -> float:
-    """MiB one node needs. The formula is memory.dllama_per_node_bytes."""
-    return dllama_per_node_bytes(shape, seq_len, nodes, weights_float_type, root=root) / MIB
+    """MiB one node needs (a worker without node_index: the largest, the
+    last). The formula is memory.dllama_per_node_bytes."""
+    return dllama_per_node_bytes(shape, seq_len, nodes, weights_float_type, root=root, node_index=node_index) / MIB
 
 
 # ---------------------------------------------------------- command lines

@@ -272,14 +272,29 @@ def dllama_kv_bytes(n_layer: int, seq_len: int, n_head_kv: int, head_dim: int, n
     return int(n_layer * seq_len * (n_head_kv // nodes) * head_dim * 2 * 4)
 
 
-def dllama_per_node_bytes(
-    shape: Mapping[str, Any], seq_len: int, nodes: int, weights_type: str = "q40", root: bool = False
-) -> int:
-    """distributed-llama memory on one node.
+# distributed-llama's batch size (src/app.cpp: args.nBatches = 32; the role
+# does not change it). Buffers hold this many tokens.
+DLLAMA_BATCHES = 32
 
-    Each node holds 1/nodes of every block's matmul weights and of the KV cache
-    (f32); the root also holds the token embedding (f32) and the final norm,
-    plus the activation buffers. The output matrix is split like the blocks.
+
+def dllama_per_node_bytes(
+    shape: Mapping[str, Any],
+    seq_len: int,
+    nodes: int,
+    weights_type: str = "q40",
+    root: bool = False,
+    node_index: int | None = None,
+) -> int:
+    """distributed-llama memory on one node: what the real program prints as
+    ``RequiredMemory`` (src/nn/nn-core.cpp printNodeRequiredMemory: pipes,
+    buffers and op weights of the node's part of src/llm.cpp buildLlmNet at
+    the pinned commit), for the llama architecture.
+
+    Node 0 is the root (it also holds the f32 token embedding); a worker's
+    rope cache grows with its node index, so a worker without ``node_index``
+    is the last, largest one. The sync buffer type follows the weights (q40
+    runs with q80, f32 with f32). Measured within 1 MB for llama3.1 8B at 1,
+    2, 4 and 8 nodes (bench/results/dllama-real-2026-12-04.md).
     """
     n_layer = int(shape["n_layer"])
     dim = int(shape["n_embd"])
@@ -288,19 +303,53 @@ def dllama_per_node_bytes(
     hd = int(shape.get("head_dim") or dim // n_head)
     ff = int(shape["n_ff"])
     vocab = int(shape["n_vocab"])
-    wq = n_head * hd * dim
-    wkv = 2 * kvh * hd * dim
-    wo = n_head * hd * dim
-    ffn = 3 * dim * ff
-    per_layer = wq + wkv + wo + ffn
-    bpw = bits_per_weight(weights_type) / 8.0
-    weights = (n_layer * per_layer + vocab * dim) * bpw / nodes  # blocks + wcls
-    kv = dllama_kv_bytes(n_layer, seq_len, kvh, hd, nodes)
-    # Activations: a handful of dim/ff/vocab f32 vectors, plus the attention
-    # scores (n_head x seq_len f32) for this node's heads.
-    acts = 4 * (8 * dim + 2 * ff + vocab + (n_head // nodes) * seq_len)
-    extra = vocab * dim * 4 + dim * 4 if root else 0
-    return int(weights + kv + acts + extra)
+    if nodes <= 0 or kvh % nodes:
+        raise MemoryError_(f"{nodes} nodes cannot split {kvh} KV heads evenly")
+    index = 0 if root else (nodes - 1 if node_index is None else int(node_index))
+    sync = "q80" if weights_type == "q40" else "f32"
+    b, s, n = DLLAMA_BATCHES, int(seq_len), nodes
+    q_dim, kv_dim = n_head * hd, kvh * hd
+    q0, kv0, ff0 = q_dim // n, kv_dim // n, ff // n
+
+    def f32(count: int) -> int:
+        return 4 * count
+
+    def synced(count: int) -> int:  # the quantised copy of a buffer, none when the sync type is f32
+        return tensor_bytes(count, sync) if sync != "f32" else 0
+
+    def w(count: int) -> int:
+        return tensor_bytes(count, weights_type)
+
+    # Pipes (every node): position, token, x, logits, and the synced z.
+    pipes = f32(b) * 2 + f32(b * dim) + f32(b * vocab) + tensor_bytes(b * dim * n, sync)
+    buffers = (
+        f32(b * dim) * 2  # x, y
+        + synced(b * dim)  # q_y
+        + f32(b * q_dim)  # z
+        + tensor_bytes(b * q_dim // n, sync)  # q_z_slice
+        + f32(b * q0)  # q
+        + f32(b * kv0) * 2  # k_temp, v_temp
+        + f32(b)  # inv_rms
+        + f32(s * (q0 + index * (q0 - kv0)))  # rope_cache: from this node's first KV column to its last Q column
+        + f32(b * (n_head // n) * s)  # att
+        + f32(b * (vocab // n))  # lg
+        + f32(b * ff0) * 2  # d, l
+        + synced(b * ff0)  # q_d
+        # MoE buffers exist for dense models too, sized for one expert.
+        + f32(b) * 3  # gt, act_exp_ix, moe_s
+        + f32(b * dim)  # moe_y
+        + synced(b * dim)  # q_moe_y
+        + f32(b * ff0) * 2  # moe_d, moe_l
+        + synced(b * ff0)  # q_moe_d
+        + n_layer * f32(s * kv0) * 2  # the KV cache
+    )
+    weights = (
+        n_layer * (f32(dim) * 2 + w(dim * q0) + w(dim * kv0) * 2 + w(q0 * dim) + w(dim * ff0) * 3)
+        + f32(dim)  # final norm
+        + w(dim * (vocab // n))  # classifier slice
+        + (f32(vocab * dim) if index == 0 else 0)  # token embedding (root)
+    )
+    return pipes + buffers + weights
 
 
 ENGINES = ("llama_cpp", "ollama", "dllama")

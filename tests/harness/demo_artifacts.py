@@ -186,9 +186,17 @@ def dllama(out: Path, mirror_url: str) -> dict:
     )
     real = bool(os.environ.get("DLLAMA_SRC"))
     log(f"distributed-llama source {archive} from {src} ({'real' if real else 'stand-in'})")
+    # The role's patches fix upstream's code, which the stand-in does not
+    # contain: it gets its own patch (see its patches/); a real checkout the
+    # role's default list.
+    if real:
+        patches = yaml.safe_load((REPO / "roles" / "dllama" / "defaults" / "main.yml").read_text())["dllama_patches"]
+    else:
+        patches = [str(DLLAMA_STANDIN / "patches" / "stand-in-says-patched.patch")]
     return {
         "vars": {
             "dllama_source_archive": str(archive),
+            "dllama_patches": patches,
             "dllama_artifact_dir": str(scratch / "artifacts"),
             "dllama_model_url": f"{mirror_url}/{model.name}",
             "dllama_model_sha256": sha256(model),

@@ -129,3 +129,31 @@ def test_dllama_per_node():
     assert memory.dllama_per_node_bytes(shape, 4096, 8, root=True) > eight
     with pytest.raises(memory.MemoryError_, match="cannot split 8 KV heads"):
         memory.dllama_kv_bytes(32, 4096, 8, 128, nodes=3)
+
+
+# RequiredMemory (MB = 2**20 bytes, rounded down) printed by the real dllama
+# at 8d624a7, llama3.1 8B shape, q40 weights, q80 buffer, --max-seq-len 4096:
+# root first, then the workers in --workers order (bench/dllama_memory.py;
+# bench/results/dllama-real-2026-12-04.md).
+DLLAMA_REQUIRED_MB = {
+    1: [7177],
+    2: [4600, 2620],
+    4: [3312, 1320, 1332, 1344],
+    8: [2668, 670, 676, 682, 688, 694, 700, 706],
+}
+
+
+@pytest.mark.parametrize("nodes", sorted(DLLAMA_REQUIRED_MB))
+def test_dllama_per_node_matches_the_real_required_memory(nodes):
+    shape = catalog.lookup("llama3.1:8b")
+    measured = DLLAMA_REQUIRED_MB[nodes]
+    for index, mb in enumerate(measured):
+        got = memory.dllama_per_node_bytes(shape, 4096, nodes, "q40", root=index == 0, node_index=index) / memory.MIB
+        assert mb <= got < mb + 1, (nodes, index, got, mb)
+    # The plan's two figures: the root, and one for every worker (the largest).
+    root = memory.dllama_per_node_bytes(shape, 4096, nodes, "q40", root=True) / memory.MIB
+    assert abs(root - measured[0]) / measured[0] < 0.01
+    if nodes > 1:
+        worker = memory.dllama_per_node_bytes(shape, 4096, nodes, "q40") / memory.MIB
+        assert abs(worker - max(measured[1:])) / max(measured[1:]) < 0.01
+        assert worker >= max(measured[1:])
