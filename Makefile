@@ -90,6 +90,14 @@ molecule-distributed_llama_arm64: image ## opt-in: x86_64 dllama root + arm64 wo
 	$(PY) tests/harness/herd_hosts.py image --arch arm64
 	molecule test -s distributed_llama_arm64
 
+# Opt-in: llama.cpp b11312 with the role's CUDA flags for a V100 (sm_70),
+# with a toolkit that still builds Volta (Debian 12's nvidia-cuda-toolkit
+# 11.8, or HERD_NVCC=<a 12.x nvcc>). About an hour cold on 2 cores; no GPU
+# needed. tests/integration/test_cuda_volta_configure.py is the cheap check.
+.PHONY: cuda-volta-build
+cuda-volta-build: venv ## opt-in: full CUDA build of llama.cpp for sm_70 (slow; needs a CUDA 11.x/12.x nvcc)
+	nice -n 15 $(PY) tests/harness/cuda_build.py build --arch 70 --jobs 2
+
 .PHONY: molecule
 molecule: image ## every molecule scenario
 	@set -e; for s in $(MOLECULE_SCENARIOS); do \

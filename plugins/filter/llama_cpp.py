@@ -7,9 +7,9 @@ from __future__ import annotations
 from ansible_collections.llamaherd.cluster.plugins.module_utils import llama_cpp as lc
 
 
-def llama_cpp_cmake_flags(gpus, build_number=None, extra=None, ccache=False):
+def llama_cpp_cmake_flags(gpus, build_number=None, extra=None, ccache=False, cuda_compiler=None):
     """CMake configure flags for a host's GPUs."""
-    return lc.cmake_flags(gpus, build_number=build_number, extra=extra, ccache=ccache)
+    return lc.cmake_flags(gpus, build_number=build_number, extra=extra, ccache=ccache, cuda_compiler=cuda_compiler)
 
 
 def llama_cpp_build_key(flags, version, source, arch):

@@ -104,13 +104,18 @@ def cmake_flags(
     build_number: Any = None,
     extra: Sequence[str] | None = None,
     ccache: bool = False,
+    cuda_compiler: str | None = None,
 ) -> list[str]:
-    """The configure flags for a host with ``gpus`` (``herd_gpus`` entries)."""
+    """The configure flags for a host with ``gpus`` (``herd_gpus`` entries).
+    ``cuda_compiler``: the nvcc to build with (a CUDA host only); empty: the
+    nvcc CMake finds on PATH."""
     gpus = list(gpus or [])
     flags = list(BASE_CMAKE_FLAGS)
     kind = backend(gpus)
     if kind == "cuda":
         flags += ["-DGGML_CUDA=ON", f"-DCMAKE_CUDA_ARCHITECTURES={cuda_architectures(gpus)}"]
+        if cuda_compiler:
+            flags += cuda_compiler_flags(cuda_compiler)
     elif kind == "hip":
         targets = sorted({str(g["gfx_target"]) for g in gpus if str(g.get("vendor", "")).lower() == "amd"})
         flags += ["-DGGML_HIP=ON", f"-DGPU_TARGETS={';'.join(targets)}"]
@@ -118,8 +123,26 @@ def cmake_flags(
         flags.append(f"-DLLAMA_BUILD_NUMBER={build_number}")
     if ccache:
         flags += ["-DCMAKE_C_COMPILER_LAUNCHER=ccache", "-DCMAKE_CXX_COMPILER_LAUNCHER=ccache"]
+        if kind == "cuda":
+            # A C/C++ launcher turns off ggml's own ccache rule (GGML_CCACHE),
+            # which was the only one covering nvcc: the .cu files, most of a
+            # CUDA build's time, would never be cached.
+            flags.append("-DCMAKE_CUDA_COMPILER_LAUNCHER=ccache")
     flags += list(extra or [])
     return flags
+
+
+def cuda_compiler_flags(nvcc: str) -> list[str]:
+    """Flags that make one nvcc the whole toolkit of a build. ggml runs
+    FindCUDAToolkit before it enables CUDA, and FindCUDAToolkit ignores
+    CMAKE_CUDA_COMPILER: with another nvcc first on PATH the headers and
+    cudart came from that toolkit. CUDAToolkit_ROOT is the directory above
+    nvcc's (Debian's /usr/bin/nvcc: /usr; NVIDIA's: /usr/local/cuda-X.Y)."""
+    nvcc = str(nvcc).rstrip("/")
+    if not nvcc.startswith("/") or not nvcc.endswith("/bin/nvcc"):
+        raise ValueError(f"{nvcc!r} is not an absolute path to an nvcc in a bin directory, like /usr/local/cuda-12.8/bin/nvcc")
+    root = nvcc[: -len("/bin/nvcc")] or "/"
+    return [f"-DCMAKE_CUDA_COMPILER={nvcc}", f"-DCUDAToolkit_ROOT={root}"]
 
 
 def build_key(version: str, source: str, flags: Sequence[str], arch: str) -> str:

@@ -50,14 +50,12 @@ def fetch_sdist() -> Path:
     return SDIST
 
 
-def archive() -> Path:
-    """vendor/llama.cpp repacked as llama.cpp-b<N>/ (deterministic tarball)."""
-    if ARCHIVE.exists():
-        return ARCHIVE
-    sdist = fetch_sdist()
+def repack(sdist: Path, dest: Path) -> Path:
+    """vendor/llama.cpp of ``sdist`` as ``dest`` with one top directory
+    llama.cpp-b<N>/ (deterministic tarball)."""
     prefix = f"llama_cpp_python-{SDIST_VERSION}/vendor/llama.cpp/"
     top = f"llama.cpp-b{LLAMA_CPP_BUILD}"
-    tmp = ARCHIVE.with_suffix(".partial")
+    tmp = dest.with_suffix(".partial")
     with tarfile.open(sdist) as src, tarfile.open(tmp, "w:gz", format=tarfile.PAX_FORMAT) as dst:
         for member in sorted(src.getmembers(), key=lambda m: m.name):
             if not member.name.startswith(prefix):
@@ -66,10 +64,32 @@ def archive() -> Path:
             if rel == ".git" or rel.startswith(".git/"):
                 continue  # a submodule pointer into the sdist's own git dir
             member.name = f"{top}/{rel}"
+            # A long name lives in the pax header, which tarfile writes back
+            # as is and which wins over member.name when unpacking: without
+            # this, 556 files (the CUDA kernels among them) kept their sdist path.
+            member.pax_headers.pop("path", None)
             member.mtime, member.uid, member.gid, member.uname, member.gname = 0, 0, 0, "", ""
             dst.addfile(member, src.extractfile(member) if member.isfile() else None)
-    tmp.rename(ARCHIVE)
-    return ARCHIVE
+    tmp.rename(dest)
+    return dest
+
+
+def misplaced(path: Path) -> list[str]:
+    """Members of an archive outside its llama.cpp-b<N>/ top directory."""
+    top = f"llama.cpp-b{LLAMA_CPP_BUILD}/"
+    with tarfile.open(path) as tf:
+        return [m.name for m in tf.getmembers() if not m.name.startswith(top)]
+
+
+def archive() -> Path:
+    """The pinned source as a tarball the role accepts. One cached by an
+    earlier version of this script with misplaced files is made again."""
+    if ARCHIVE.exists():
+        if not misplaced(ARCHIVE):
+            return ARCHIVE
+        log(f"{ARCHIVE} has files outside its top directory; repacking")
+        ARCHIVE.unlink()
+    return repack(fetch_sdist(), ARCHIVE)
 
 
 def sha256(path: Path) -> str:

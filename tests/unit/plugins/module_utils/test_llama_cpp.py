@@ -32,6 +32,33 @@ def test_cuda_flags_from_compute_capability():
     assert "-DCMAKE_CUDA_ARCHITECTURES=70;86" in flags
 
 
+def test_cuda_compiler_names_the_toolkit_root_too():
+    flags = lc.cmake_flags([V100S], cuda_compiler="/usr/bin/nvcc")
+    assert flags[-2:] == ["-DCMAKE_CUDA_COMPILER=/usr/bin/nvcc", "-DCUDAToolkit_ROOT=/usr"]
+    flags = lc.cmake_flags([V100S], cuda_compiler="/usr/local/cuda-12.8/bin/nvcc")
+    assert "-DCUDAToolkit_ROOT=/usr/local/cuda-12.8" in flags
+    assert not any("CUDA_COMPILER" in f or "CUDAToolkit" in f for f in lc.cmake_flags([V100S]))
+    # A CPU or AMD host builds without CUDA whatever the variable says.
+    assert not any("CUDA" in f for f in lc.cmake_flags([], cuda_compiler="/usr/bin/nvcc"))
+    assert lc.build_key("b1", "s", flags, "x86_64") != lc.build_key("b1", "s", lc.cmake_flags([V100S]), "x86_64")
+
+
+@pytest.mark.parametrize("bad", ["nvcc", "/usr/bin/", "/usr/lib/nvidia-cuda-toolkit/bin/nvcc-wrapper", "bin/nvcc"])
+def test_cuda_compiler_must_be_an_absolute_bin_nvcc(bad):
+    with pytest.raises(ValueError, match="absolute path to an nvcc"):
+        lc.cuda_compiler_flags(bad)
+
+
+def test_ccache_covers_nvcc_on_a_cuda_host_only():
+    assert "-DCMAKE_CUDA_COMPILER_LAUNCHER=ccache" in lc.cmake_flags([V100S], ccache=True)
+    assert "-DCMAKE_CUDA_COMPILER_LAUNCHER=ccache" not in lc.cmake_flags([V100S])
+    assert not any("CUDA" in f for f in lc.cmake_flags([], ccache=True))
+    # The launcher changes no output, so no build key.
+    assert lc.build_key("b1", "s", lc.cmake_flags([V100S], ccache=True), "x86_64") == lc.build_key(
+        "b1", "s", lc.cmake_flags([V100S]), "x86_64"
+    )
+
+
 def test_hip_flags_from_gfx_target():
     flags = lc.cmake_flags([{"vendor": "amd", "gfx_target": "gfx1151", "vram_mib": 1}])
     assert "-DGGML_HIP=ON" in flags and "-DGPU_TARGETS=gfx1151" in flags
