@@ -102,7 +102,7 @@ def problems(source_text: str, lock_text: str) -> list[str]:
         if name not in pins:
             out.append(f"{name} ({line}) is in litellm.in but not in the lock")
             continue
-        m = _PIN_RE.match(line)
+        m = _PIN_RE.match(re.sub(r"\[[^\]]*\]", "", line))  # litellm[proxy]==X pins litellm
         if m and pins[name][0] != m["version"]:
             out.append(f"{name}: litellm.in pins {m['version']}, the lock has {pins[name][0]}")
     for name, (version, hashes) in pins.items():
