@@ -157,7 +157,7 @@ def litellm_config(plan: Mapping[str, Any], settings: Mapping[str, Any] | None =
     """The whole ``config.yaml``. ``settings``: ``redis`` ({host, port} or
     None), ``database`` (bool), ``cloud_models`` (herd_cloud_models),
     ``num_retries``, ``timeout`` (s), ``allowed_fails``, ``cooldown_time``
-    (s), ``health_check_interval`` (s)."""
+    (s), ``health_check_interval`` (s), ``metrics`` (bool, default true)."""
     s = dict(settings or {})
     models = model_list(plan) + cloud_deployments(s.get("cloud_models"))
     router: dict[str, Any] = {
@@ -182,9 +182,9 @@ def litellm_config(plan: Mapping[str, Any], settings: Mapping[str, Any] | None =
     }
     if s.get("database"):
         general["database_url"] = f"os.environ/{DATABASE_URL_ENV}"
-    return {
-        "model_list": models,
-        "router_settings": router,
-        "litellm_settings": {"drop_params": True, "num_retries": router["num_retries"]},
-        "general_settings": general,
-    }
+    litellm: dict[str, Any] = {"drop_params": True, "num_retries": router["num_retries"]}
+    if s.get("metrics", True):
+        # /metrics for Prometheus; it asks for the master key (or a virtual
+        # key) unless require_auth_for_metrics_endpoint is false.
+        litellm["callbacks"] = ["prometheus"]
+    return {"model_list": models, "router_settings": router, "litellm_settings": litellm, "general_settings": general}

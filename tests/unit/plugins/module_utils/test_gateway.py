@@ -109,6 +109,11 @@ def test_the_config_holds_references_to_secrets_never_secrets(seed002):
     assert "redis_host" not in bare["router_settings"] and "database_url" not in bare["general_settings"]
 
 
+def test_prometheus_metrics_are_on_unless_turned_off(demo):
+    assert gateway.litellm_config(demo)["litellm_settings"]["callbacks"] == ["prometheus"]
+    assert "callbacks" not in gateway.litellm_config(demo, {"metrics": False})["litellm_settings"]
+
+
 def test_a_cloud_model_is_the_last_resort_of_the_local_models_it_backs(demo):
     cloud = [
         {
