@@ -999,7 +999,7 @@ def build_plan(
     from .loadbalancer import pool_port_problems  # loadbalancer imports this module
 
     plan["errors"] += [f"host {h}: {v}: {p}. Fix: {f}." for h, v, p, f in pool_port_problems(hostvars, groups, plan)]
-    plan["endpoints"] = endpoints(plan, hostvars, groups)
+    plan["endpoints"] = endpoints(plan, hostvars, groups, models, catalog)
     # The GPU router keeps these on GPU, most important first (its role reads them here).
     from .gpu_router import priority_models  # gpu_router imports this module
 
@@ -1164,12 +1164,25 @@ def measurement_changes(
 
 
 def endpoints(
-    plan: Mapping[str, Any], hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Iterable[str]]
-) -> list[dict[str, str]]:
+    plan: Mapping[str, Any],
+    hostvars: Mapping[str, Mapping[str, Any]],
+    groups: Mapping[str, Iterable[str]],
+    models: Iterable[Mapping[str, Any]] = (),
+    catalog: Mapping[str, Mapping[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
     """What users call once the plan is deployed: each pool on each load
     balancer, each llama-server, the distributed-llama API, each Ollama node
-    with its models; ``{url, serves, api}`` in that order."""
+    with its models; ``{url, serves, api, engine, models}`` in that order.
+
+    ``engine`` is ``ollama_pool``, ``llama_server``, ``dllama`` or
+    ``ollama``; ``models`` says, for each model served there, its
+    ``aliases`` (herd_models ``alias``), its ``kind`` (the catalog's:
+    ``chat``, ``embedding`` or ``vision``) and whether it runs ``on_gpu``
+    there (a pool: on every backend). The gateway routes from these."""
     from .inventory import cluster_address  # inventory imports this module
+
+    declared = {str(m["name"]): m for m in models if isinstance(m, Mapping) and m.get("name")}
+    hosts = plan.get("hosts") or {}
 
     def url(host: str, port: Any) -> str:
         addr = str(cluster_address(host, hostvars.get(host, {})) or host)
@@ -1178,21 +1191,65 @@ def endpoints(
     def port(host: str, var: str) -> Any:
         return hostvars.get(host, {}).get(var, ports.default_port(var))
 
-    out = []
+    def placed(host: str, name: str) -> Mapping[str, Any]:
+        return next((i for i in hosts.get(host, {}).get("ollama_models") or [] if i.get("name") == name), {})
+
+    def served(name: str, on_gpu: bool) -> dict[str, Any]:
+        m = declared.get(name, {})
+        entry = lookup(model_key(m), catalog) if m else lookup(name, catalog)
+        return {
+            "name": name,
+            "aliases": [str(m["alias"])] if m.get("alias") else [],
+            "kind": str((entry or {}).get("kind") or "chat"),
+            "on_gpu": bool(on_gpu),
+        }
+
+    out: list[dict[str, Any]] = []
     for lb in groups.get("loadbalancers", []):
         for pool in plan.get("pools") or []:
-            out.append({"url": url(lb, pool["port"]), "serves": pool["model"], "api": f"Ollama, pool of {len(pool['backends'])}"})
+            gpu = all(placed(h, pool["model"]).get("on_gpu") for h in pool["backends"])
+            out.append(
+                {
+                    "url": url(lb, pool["port"]),
+                    "serves": pool["model"],
+                    "api": f"Ollama, pool of {len(pool['backends'])}",
+                    "engine": "ollama_pool",
+                    "models": [served(pool["model"], gpu)],
+                }
+            )
     heads = list(groups.get("llama_cpp_head", []))
     for server in (plan.get("llama_cpp") or {}).get("servers") or []:
         if heads:
-            out.append({"url": url(heads[0], server["port"]), "serves": server["model"], "api": "llama-server (OpenAI /v1)"})
+            out.append(
+                {
+                    "url": url(heads[0], server["port"]),
+                    "serves": server["model"],
+                    "api": "llama-server (OpenAI /v1)",
+                    "engine": "llama_server",
+                    "models": [served(server["model"], bool(server.get("n_gpu_layers")))],
+                }
+            )
     d = plan.get("dllama") or {}
     if d.get("root"):
         out.append(
-            {"url": url(d["root"], port(d["root"], "dllama_api_port")), "serves": d["model"], "api": "dllama-api (OpenAI /v1)"}
+            {
+                "url": url(d["root"], port(d["root"], "dllama_api_port")),
+                "serves": d["model"],
+                "api": "dllama-api (OpenAI /v1)",
+                "engine": "dllama",
+                "models": [served(d["model"], False)],  # distributed-llama runs on CPUs
+            }
         )
     for h in groups.get("ollama_nodes", []):
-        names = [m["name"] for m in (plan.get("hosts") or {}).get(h, {}).get("ollama_models") or []]
-        if names:
-            out.append({"url": url(h, port(h, "ollama_port")), "serves": ", ".join(names), "api": "Ollama"})
+        items = hosts.get(h, {}).get("ollama_models") or []
+        if items:
+            out.append(
+                {
+                    "url": url(h, port(h, "ollama_port")),
+                    "serves": ", ".join(i["name"] for i in items),
+                    "api": "Ollama",
+                    "engine": "ollama",
+                    "models": [served(i["name"], bool(i.get("on_gpu"))) for i in items],
+                }
+            )
     return out
