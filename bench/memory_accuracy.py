@@ -197,14 +197,9 @@ def predict(shape: Shape, tensors, rec: dict) -> dict:
         tensors=tensors,
         ctx=rec["context"],
         parallel=rec["parallel"],
-        kv_unified=rec["kv_unified"],
-        cache_type_k=rec["cache_type_k"],
-        cache_type_v=rec["cache_type_v"],
-        flash_attn=rec["flash_attn"] == "on",
-        n_ubatch=rec["ubatch"],
-        n_batch=rec["batch"],
         split=rec.get("tensor_split"),
         repack=True,
+        **lc.memory_kwargs(rec),
     )
 
 

@@ -111,30 +111,32 @@ def problems(source_text: str, lock_text: str) -> list[str]:
     return out
 
 
+def pip_download(arch: str, dest: Path, requirements: Path, *extra: str) -> list[str]:
+    """pip download of binary wheels for one architecture and the gateway's Python."""
+    return [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--disable-pip-version-check",
+        *extra,
+        "--only-binary=:all:",
+        "--implementation",
+        "cp",
+        "--python-version",
+        PYTHON_VERSION,
+        *[a for tag in platform_tags(arch) for a in ("--platform", tag)],
+        "--dest",
+        str(dest),
+        "-r",
+        str(requirements),
+    ]
+
+
 def resolve(arch: str, dest: Path) -> dict[str, tuple[str, str]]:
     """{canonical name: (version, sha256)} of the wheels pip picks for one architecture."""
     dest.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--only-binary=:all:",
-            "--implementation",
-            "cp",
-            "--python-version",
-            PYTHON_VERSION,
-            *[a for tag in platform_tags(arch) for a in ("--platform", tag)],
-            "--dest",
-            str(dest),
-            "-r",
-            str(SOURCE),
-        ],
-        check=True,
-    )
+    subprocess.run(pip_download(arch, dest, SOURCE, "--quiet"), check=True)
     out = {}
     for wheel in sorted(dest.glob("*.whl")):
         m = _WHEEL_RE.match(wheel.name)
@@ -150,28 +152,7 @@ def wheelhouse(arch: str, dest: Path) -> int:
         print(f"--arch {arch}: the lock has wheels for {', '.join(ARCHES)} only", file=sys.stderr)
         return 2
     dest.mkdir(parents=True, exist_ok=True)
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "--disable-pip-version-check",
-            "--no-deps",
-            "--require-hashes",
-            "--only-binary=:all:",
-            "--implementation",
-            "cp",
-            "--python-version",
-            PYTHON_VERSION,
-            *[a for tag in platform_tags(arch) for a in ("--platform", tag)],
-            "--dest",
-            str(dest),
-            "-r",
-            str(LOCK),
-        ],
-        check=False,
-    ).returncode
+    return subprocess.run(pip_download(arch, dest, LOCK, "--no-deps", "--require-hashes"), check=False).returncode
 
 
 def render(per_platform: dict[str, dict[str, tuple[str, str]]]) -> str:

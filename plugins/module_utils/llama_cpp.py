@@ -370,6 +370,20 @@ def server_settings(server: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def memory_kwargs(server: Mapping[str, Any]) -> dict[str, Any]:
+    """The record's memory settings as memory.llama_server_memory's
+    keyword arguments: the one mapping from the flags to the estimate."""
+    s = server_settings(server)
+    return {
+        "kv_unified": s["kv_unified"],
+        "cache_type_k": s["cache_type_k"],
+        "cache_type_v": s["cache_type_v"],
+        "flash_attn": s["flash_attn"] == "on",
+        "n_ubatch": s["ubatch"],
+        "n_batch": s["batch"],
+    }
+
+
 def llama_server_argv(binary: str, server: Mapping[str, Any], host: str, threads: int | None = None) -> list[str]:
     """llama-server's command line for one instance (an entry of
     ``llama_cpp_servers`` with ``model_path`` and ``rpc`` resolved). Every

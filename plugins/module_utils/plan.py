@@ -24,7 +24,7 @@ from .catalog import OLLAMA_DEFAULT_QUANT, SHAPE_KEYS, extended_catalog, lookup,
 from .firewall import exposure
 from .gpu_facts import GPU_SOURCES, VENDOR_TOOLS
 from .inventory import ENGINE_NAMES, validate_inventory
-from .llama_cpp import cuda_toolkit_problem, parse_server_args, server_settings
+from .llama_cpp import cuda_toolkit_problem, memory_kwargs, parse_server_args, server_settings
 from .placement import GPU, RAM, Demand, Host, kept, solve
 
 DEFAULT_CTX = 4096
@@ -659,13 +659,8 @@ def rpc_split(
         ctx=ctx,
         parallel=parallel,
         split=split or None,
-        kv_unified=st["kv_unified"],
-        cache_type_k=st["cache_type_k"],
-        cache_type_v=st["cache_type_v"],
-        flash_attn=st["flash_attn"] == "on",
-        n_ubatch=st["ubatch"],
-        n_batch=st["batch"],
         repack=True,
+        **memory_kwargs(st),
     )
     model_total = sum(v["model"] for v in mem["devices"].values())
     scale = (file_mib * memory.MIB / model_total) if (file_mib and model_total and not tensors) else 1.0
