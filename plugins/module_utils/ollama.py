@@ -13,10 +13,14 @@ from __future__ import annotations
 import json
 import re
 import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from ansible.module_utils.urls import open_url
+try:
+    from ansible.module_utils.urls import open_url
+except ImportError:  # the GPU router's wheel ships this file and runs without Ansible
+    open_url = None
 
 DEFAULT_REGISTRY = "registry.ollama.ai"
 DEFAULT_NAMESPACE = "library"
@@ -197,7 +201,10 @@ class OllamaClient:
         data = json.dumps(body).encode() if body is not None else None
         headers = {"Content-Type": "application/json"} if data is not None else None
         try:
-            return open_url(self.base + path, data=data, headers=headers, method=method, timeout=timeout)
+            if open_url is not None:
+                return open_url(self.base + path, data=data, headers=headers, method=method, timeout=timeout)
+            req = urllib.request.Request(self.base + path, data=data, headers=headers or {}, method=method)
+            return urllib.request.urlopen(req, timeout=timeout)
         except urllib.error.HTTPError as exc:
             try:
                 msg = json.loads(exc.read() or b"{}").get("error") or exc.reason

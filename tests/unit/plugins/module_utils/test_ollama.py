@@ -240,3 +240,27 @@ def test_keep_alive_value() -> None:
     assert keep_alive_value("30m") == "30m"
     with pytest.raises(ValueError, match=r"keep_alive '1\.5' is not a duration Ollama accepts .*missing unit"):
         keep_alive_value("1.5")
+
+
+def test_the_client_works_without_ansible(tmp_path):
+    """tools/router's wheel ships this file and runs where Ansible is not
+    installed: the import falls back to urllib (the gpu_router scenario
+    caught a bare `from ansible...` import)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    src = Path(__file__).resolve().parents[4] / "plugins" / "module_utils" / "ollama.py"
+    code = (
+        "import sys, importlib.util\n"
+        "sys.modules['ansible'] = None\n"  # any import of ansible now fails
+        f"spec = importlib.util.spec_from_file_location('herd_ollama', {str(src)!r})\n"
+        "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)\n"
+        "assert m.open_url is None\n"
+        "try:\n"
+        "    m.OllamaClient('http://127.0.0.1:9', timeout=2)._json('GET', '/api/version')\n"
+        "except m.OllamaError as exc:\n"
+        "    print('answered:', exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "answered: GET /api/version: no answer from http://127.0.0.1:9" in out.stdout, out
