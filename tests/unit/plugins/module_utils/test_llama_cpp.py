@@ -212,10 +212,7 @@ def _seed003_plan(extra_args, **model):
     """Seed 003's inventory with one llama.cpp model carrying extra_args."""
     from ansible_collections.llamaherd.cluster.plugins.module_utils.plan import build_plan
 
-    sys.path.insert(0, str(REPO / "tests" / "harness"))
-    from plan_inputs import load_inventory
-
-    hv, groups = load_inventory("examples/seed003-v100s-rpc")
+    hv, groups = load_inventory_for_split()
     m = {"name": "or1-behemoth-73b", "engine": "llama_cpp", "quant": "Q4_K_M", "extra_args": extra_args, **model}
     for h in hv:
         hv[h]["herd_models"] = [m]
