@@ -204,7 +204,7 @@ class OllamaClient:
             if open_url is not None:
                 return open_url(self.base + path, data=data, headers=headers, method=method, timeout=timeout)
             req = urllib.request.Request(self.base + path, data=data, headers=headers or {}, method=method)
-            return urllib.request.urlopen(req, timeout=timeout)
+            return urllib.request.build_opener().open(req, timeout=timeout)
         except urllib.error.HTTPError as exc:
             try:
                 msg = json.loads(exc.read() or b"{}").get("error") or exc.reason
