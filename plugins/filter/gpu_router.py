@@ -16,11 +16,6 @@ def gpu_router_nodes(hosts, hostvars, plan=None):
         raise AnsibleFilterError(f"gpu_router_nodes: {exc}") from exc
 
 
-def gpu_router_priority_models(models):
-    """Names of the herd_models the GPU router keeps on GPU, by priority."""
-    return gr.priority_models(models)
-
-
 class FilterModule:
     def filters(self):
-        return {"gpu_router_nodes": gpu_router_nodes, "gpu_router_priority_models": gpu_router_priority_models}
+        return {"gpu_router_nodes": gpu_router_nodes}

@@ -4,11 +4,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from ansible.errors import AnsibleFilterError
 from ansible_collections.llamaherd.cluster.plugins.module_utils import ollama
-from ansible_collections.llamaherd.cluster.plugins.module_utils.plan import ollama_gpu_record
 
 
 def ollama_version(output):
@@ -32,24 +29,10 @@ def ollama_models(items):
         raise AnsibleFilterError(f"ollama_models: {exc}") from exc
 
 
-def ollama_gpu(hv):
-    """A node's GPUs as the plan sees them (measured win over declared) and its
-    ROCm override: {gpus, vendors, gfx_target, gfx_source, hsa_override, hsa_source}.
-    ``hv`` holds herd_measured, herd_gpus, ollama_gfx_target and
-    ollama_hsa_override_gfx_version (any may be missing)."""
-    if not isinstance(hv, Mapping):
-        raise AnsibleFilterError(f"ollama_gpu: expected a mapping of host variables, got {type(hv).__name__}")
-    try:
-        return ollama_gpu_record(hv)
-    except ValueError as exc:
-        raise AnsibleFilterError(f"ollama_gpu: {exc}") from exc
-
-
 class FilterModule:
     def filters(self):
         return {
             "ollama_version": ollama_version,
             "ollama_model_name": ollama_model_name,
             "ollama_models": ollama_models,
-            "ollama_gpu": ollama_gpu,
         }

@@ -20,6 +20,7 @@ from typing import Any
 from ansible_collections.llamaherd.cluster.plugins.module_utils.catalog import entry_problems, kind_of, shown
 from ansible_collections.llamaherd.cluster.plugins.module_utils.llama_cpp import cuda_toolkit_problem, parse_server_args
 from ansible_collections.llamaherd.cluster.plugins.module_utils.memory import DEFAULT_MARGIN
+from ansible_collections.llamaherd.cluster.plugins.module_utils.ollama import keep_alive_value
 from ansible_collections.llamaherd.cluster.plugins.module_utils.ports import host_ports
 
 # Groups that give a host a job. A host may be in several.
@@ -130,6 +131,7 @@ MODEL_KEYS = {
     "gpu",
     "hosts",
     "alias",
+    "keep_alive",
     "pool_port",
     "sha256",
     "size_bytes",
@@ -463,6 +465,19 @@ def _check_models(report: Report, models: Any, owner: str | None) -> None:
                         "Ollama sets this for the whole server, not per model, so the node would not run what the plan sized",
                         f"remove it and set {node_var} on the Ollama nodes (a host or group variable)",
                     )
+        if "keep_alive" in m:
+            if m.get("engine", "ollama") != "ollama":
+                report.error(
+                    owner,
+                    f"{var}.keep_alive",
+                    f"only Ollama keeps a model loaded for a time; {ENGINE_NAMES[m['engine']]} serves it while it runs",
+                    "remove keep_alive from this model",
+                )
+            else:
+                try:
+                    keep_alive_value(m["keep_alive"])
+                except ValueError as exc:
+                    report.error(owner, f"{var}.keep_alive", str(exc), 'write a duration like "10m" or "-1" (keep loaded)')
         if "extra_args" in m:
             _check_server_args(report, owner, var, m)
         for key in ("replicas", "context", "parallel", "priority", "pool_port"):
@@ -650,6 +665,13 @@ def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]], groups: Mappin
         hv = hostvars[host]
         member = host_groups.get(host, set())
         _check_unknown_vars(report, host, hv)
+        if "ollama_nodes" in member and "ollama_models" in hv:
+            report.error(
+                host,
+                "ollama_models",
+                "the plan decides each node's models from herd_models, so this list would be ignored",
+                f"list these models in herd_models with hosts: [{host}] (and keep_alive, alias, context there)",
+            )
         for var in BOOL_VARS:
             if var in hv and not isinstance(hv[var], bool):
                 report.error(host, var, f"{shown(hv[var])} is not true or false", f"write {var}: true or {var}: false, unquoted")

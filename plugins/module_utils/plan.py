@@ -380,6 +380,8 @@ def _place_ollama(plan, models, hostvars, groups, margin, solver, catalog, stick
         item: dict[str, Any] = {"name": name}
         if m.get("alias"):
             item["alias"] = m["alias"]
+        if "keep_alive" in m:
+            item["keep_alive"] = str(m["keep_alive"])
         n_layer = int(need["n_layer"])
         total = need["total_mib"]
         if mode == GPU:

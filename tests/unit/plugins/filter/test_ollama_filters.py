@@ -6,13 +6,10 @@ import pytest
 from ansible.errors import AnsibleFilterError
 from ansible_collections.llamaherd.cluster.plugins.filter.ollama import (
     FilterModule,
-    ollama_gpu,
     ollama_model_name,
     ollama_models,
     ollama_version,
 )
-
-AMD = {"vendor": "amd", "name": "Radeon 8060S", "vram_mib": 65536, "gfx_target": "gfx1151"}
 
 
 @pytest.mark.parametrize(
@@ -57,39 +54,9 @@ def test_ollama_models_rejects_entries_without_a_name():
         ollama_models([{"alias": "x"}])
 
 
-def test_ollama_gpu_declared():
-    gpu = ollama_gpu({"herd_gpus": [AMD], "ollama_gfx_target": "", "ollama_hsa_override_gfx_version": "", "herd_measured": None})
-    assert gpu["vendors"] == ["amd"] and gpu["gpus"] == [AMD]
-    assert (gpu["gfx_target"], gpu["gfx_source"]) == ("gfx1151", "herd_gpus[0].gfx_target")
-    assert (gpu["hsa_override"], gpu["hsa_source"]) == ("11.5.1", "herd_gpus[0].gfx_target")
-
-
-def test_ollama_gpu_measured_wins_then_explicit_wins():
-    measured = {"gpus": [{**AMD, "gfx_target": "gfx1100", "index": 0}], "ram_mib": 65536}
-    gpu = ollama_gpu({"herd_gpus": [AMD], "herd_measured": measured})
-    assert (gpu["gfx_target"], gpu["hsa_override"]) == ("gfx1100", "11.0.0")
-    assert gpu["gpus"][0]["gfx_target"] == "gfx1100"  # the plan's view: measured GPUs
-    gpu = ollama_gpu({"herd_gpus": [AMD], "herd_measured": measured, "ollama_gfx_target": "gfx1103"})
-    assert (gpu["gfx_target"], gpu["hsa_override"], gpu["hsa_source"]) == ("gfx1103", "11.0.3", "ollama_gfx_target")
-    gpu = ollama_gpu({"herd_gpus": [AMD], "ollama_hsa_override_gfx_version": "11.0.0"})
-    assert (gpu["gfx_target"], gpu["hsa_override"]) == ("gfx1151", "11.0.0")
-
-
-def test_ollama_gpu_cpu_only():
-    assert ollama_gpu({}) == {"gpus": [], "vendors": [], "gfx_target": "", "gfx_source": "", "hsa_override": "", "hsa_source": ""}
-
-
-def test_ollama_gpu_rejects():
-    with pytest.raises(AnsibleFilterError, match="mapping of host variables"):
-        ollama_gpu(["gfx1151"])
-    with pytest.raises(AnsibleFilterError, match="ollama_gpu: 'gfx11' is not a gfx target"):
-        ollama_gpu({"ollama_gfx_target": "gfx11"})
-
-
 def test_registered():
     assert FilterModule().filters() == {
         "ollama_version": ollama_version,
         "ollama_model_name": ollama_model_name,
         "ollama_models": ollama_models,
-        "ollama_gpu": ollama_gpu,
     }

@@ -192,3 +192,36 @@ def test_wrong_types_are_shown_as_the_inventory_writes_them():
         assert "None" not in err and "True" not in err and "{'" not in err, err
     assert "host a: herd_ram_mib: must be a positive whole number of MiB, got nothing." in " ".join(errors)
     assert "host a: herd_labels: must be a list of strings, got [1, 2]." in " ".join(errors)
+
+
+def test_a_nodes_own_ollama_models_is_refused_for_herd_models():
+    hostvars, groups = _valid()
+    hostvars["b"]["ollama_models"] = ["llama3.2:1b"]
+    report = inv.validate_inventory(hostvars, groups)
+    assert report.errors == [
+        "host b: ollama_models: the plan decides each node's models from herd_models, so this list would be ignored. "
+        "Fix: list these models in herd_models with hosts: [b] (and keep_alive, alias, context there)."
+    ]
+
+
+@pytest.mark.parametrize(
+    ("model", "problem"),
+    [
+        ({"name": "llama3.2:1b", "keep_alive": "5 minutes"}, "is not a duration Ollama accepts"),
+        ({"name": "llama3.2:1b", "engine": "llama_cpp", "keep_alive": "-1"}, "only Ollama keeps a model loaded"),
+    ],
+)
+def test_keep_alive_is_checked_as_ollama_reads_it(model, problem):
+    hostvars, groups = _valid()
+    for hv in hostvars.values():
+        hv["herd_models"] = [model]
+    errors = inv.validate_inventory(hostvars, groups).errors
+    assert [e for e in errors if "keep_alive" in e and problem in e], errors
+
+
+def test_keep_alive_in_go_duration_form_is_fine():
+    hostvars, groups = _valid()
+    for hv in hostvars.values():
+        hv["herd_models"] = [{"name": "llama3.2:1b", "keep_alive": "1h30m"}, {"name": "qwen2.5:3b", "keep_alive": -1}]
+    report = inv.validate_inventory(hostvars, groups)
+    assert report.ok, report.errors

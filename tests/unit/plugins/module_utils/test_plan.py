@@ -10,7 +10,12 @@ from pathlib import Path
 
 import pytest
 from ansible_collections.llamaherd.cluster.plugins.module_utils import placement
-from ansible_collections.llamaherd.cluster.plugins.module_utils.plan import build_plan, declared_plan_problems, slug
+from ansible_collections.llamaherd.cluster.plugins.module_utils.plan import (
+    build_plan,
+    declared_plan_problems,
+    ollama_gpu_record,
+    slug,
+)
 from ansible_collections.llamaherd.cluster.plugins.module_utils.plan_report import html_report, markdown
 
 REPO = Path(__file__).resolve().parents[4]
@@ -537,3 +542,52 @@ def test_one_model_on_two_engines_shares_its_catalog_shape():
     # Without the shape the catalog does not know the name.
     models[1].pop("shape")
     assert any(e.startswith("herd_models[llama3.1-8b-rpc]: the catalog does not know") for e in build_plan(hv, groups)["errors"])
+
+
+def test_keep_alive_reaches_the_nodes_record_as_ollama_reads_it():
+    p = simple(
+        [{"name": "llama3.2:1b", "keep_alive": -1}, {"name": "nomic-embed-text"}],
+        {"n": {"herd_ram_mib": 16384}},
+    )
+    items = {m["name"]: m for m in p["hosts"]["n"]["ollama_models"]}
+    assert items["llama3.2:1b"]["keep_alive"] == "-1"
+    assert "keep_alive" not in items["nomic-embed-text"]
+
+
+AMD = {"vendor": "amd", "name": "Radeon 8060S", "vram_mib": 65536, "gfx_target": "gfx1151"}
+
+
+def test_ollama_gpu_record_declared():
+    gpu = ollama_gpu_record(
+        {"herd_gpus": [AMD], "ollama_gfx_target": "", "ollama_hsa_override_gfx_version": "", "herd_measured": None}
+    )
+    assert gpu["vendors"] == ["amd"] and gpu["gpus"] == [AMD]
+    assert (gpu["gfx_target"], gpu["gfx_source"]) == ("gfx1151", "herd_gpus[0].gfx_target")
+    assert (gpu["hsa_override"], gpu["hsa_source"]) == ("11.5.1", "herd_gpus[0].gfx_target")
+
+
+def test_ollama_gpu_record_measured_wins_then_explicit_wins():
+    measured = {"gpus": [{**AMD, "gfx_target": "gfx1100", "index": 0}], "ram_mib": 65536}
+    gpu = ollama_gpu_record({"herd_gpus": [AMD], "herd_measured": measured})
+    assert (gpu["gfx_target"], gpu["hsa_override"]) == ("gfx1100", "11.0.0")
+    assert gpu["gpus"][0]["gfx_target"] == "gfx1100"  # the plan's view: measured GPUs
+    gpu = ollama_gpu_record({"herd_gpus": [AMD], "herd_measured": measured, "ollama_gfx_target": "gfx1103"})
+    assert (gpu["gfx_target"], gpu["hsa_override"], gpu["hsa_source"]) == ("gfx1103", "11.0.3", "ollama_gfx_target")
+    gpu = ollama_gpu_record({"herd_gpus": [AMD], "ollama_hsa_override_gfx_version": "11.0.0"})
+    assert (gpu["gfx_target"], gpu["hsa_override"]) == ("gfx1151", "11.0.0")
+
+
+def test_ollama_gpu_record_cpu_only():
+    assert ollama_gpu_record({}) == {
+        "gpus": [],
+        "vendors": [],
+        "gfx_target": "",
+        "gfx_source": "",
+        "hsa_override": "",
+        "hsa_source": "",
+    }
+
+
+def test_ollama_gpu_record_rejects():
+    with pytest.raises(ValueError, match="'gfx11' is not a gfx target"):
+        ollama_gpu_record({"ollama_gfx_target": "gfx11"})
