@@ -997,10 +997,16 @@ def build_plan(
 
     plan["errors"] += [f"host {h}: {v}: {p}. Fix: {f}." for h, v, p, f in pool_port_problems(hostvars, groups, plan)]
     plan["endpoints"] = endpoints(plan, hostvars, groups, models, catalog)
-    # The GPU router keeps these on GPU, most important first (its role reads them here).
-    from .gpu_router import priority_models  # gpu_router imports this module
+    # The GPU router's record (its role reads nothing else): the Ollama nodes
+    # with the plan's GPU budget each, the models it keeps on GPU (most
+    # important first) and the margin.
+    from .gpu_router import priority_models, router_nodes  # gpu_router imports this module
 
-    plan["router"] = {"priority_models": priority_models(models)}
+    plan["router"] = {
+        "nodes": router_nodes(groups.get("ollama_nodes", []), hostvars, plan),
+        "priority_models": priority_models(models),
+        "margin": margin,
+    }
     # Who can reach each port once the firewall role ran (herd_firewall), per
     # host; a malformed level or port is preflight's to report.
     plan["exposure"] = {}

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from ansible_collections.llamaherd.cluster.plugins.module_utils.memory import DEFAULT_MARGIN
 from ansible_collections.llamaherd.cluster.plugins.module_utils.ports import PORT_VARS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -46,3 +47,9 @@ def test_port_defaults_agree_with_preflight(var, spec):
         pytest.skip(f"no role defines {var} yet")
     for role in owners:
         assert _load(role / "defaults/main.yml")[var] == port, f"{role.name}: {var} default differs from PORT_VARS"
+
+
+def test_role_margin_defaults_are_the_plans():
+    """A role run without the plan's margin falls back to the plan's default."""
+    assert _load(REPO / "roles/dllama/defaults/main.yml")["dllama_memory_margin"] == DEFAULT_MARGIN
+    assert _load(REPO / "roles/gpu_router/defaults/main.yml")["gpu_router_plan"]["margin"] == DEFAULT_MARGIN

@@ -107,4 +107,25 @@ def test_the_plan_records_the_routers_priority_models():
     hv = {"n": {"herd_models": models, "herd_ram_mib": 16384}}
     plan = build_plan(hv, {"all": ["n"], "ollama_nodes": ["n"]})
     assert plan["router"]["priority_models"] == ["nomic-embed-text", "mxbai-embed-large"]
+    assert plan["router"]["margin"] == plan["margin"]
+    assert plan["router"]["nodes"] == [{"url": "http://n:11434", "name": "n", "vram_mib": 0}]
     assert "herd_models" not in (Path(__file__).resolve().parents[4] / "roles/gpu_router/vars/main.yml").read_text()
+
+
+def test_the_router_record_carries_the_plans_gpu_budget():
+    from ansible_collections.llamaherd.cluster.plugins.module_utils.plan import build_plan
+
+    gpu = {"vendor": "nvidia", "name": "RTX 3090", "vram_mib": 24576, "compute_capability": "8.6"}
+    hv = {
+        "g": {
+            "herd_models": [{"name": "llama3.2:3b"}],
+            "herd_ram_mib": 65536,
+            "herd_gpus": [gpu, gpu],
+            "herd_vram_safety_margin": 0.9,
+        },
+    }
+    plan = build_plan(hv, {"all": ["g"], "ollama_nodes": ["g"]})
+    [node] = plan["router"]["nodes"]
+    assert node["vram_mib"] == 49152
+    assert node["usable_mib"] == plan["node_usage"]["g"]["gpu_budget_mib"] < 49152 * 0.9
+    assert plan["router"]["margin"] == 0.9
