@@ -70,11 +70,6 @@ def dllama_topology_problems(nodes, kv_heads=None, weights_float_type=None, buff
     return [f"{var}: {problem}. Fix: {fix}." for var, problem, fix in probs]
 
 
-def dllama_node_needs(hostvars, groups):
-    """{host: MiB} each distributed-llama node needs, from the inventory alone."""
-    return _wrap(dllama.node_needs_mib, hostvars, groups)
-
-
 def dllama_consul_workers(catalog):
     """`host:port` of each worker in a Consul catalog answer (sorted by address)."""
     return _wrap(dllama.consul_workers, list(catalog or []))
@@ -89,6 +84,5 @@ class FilterModule:
             "dllama_systemd_exec": dllama_systemd_exec,
             "dllama_worker_endpoints": dllama_worker_endpoints,
             "dllama_topology_problems": dllama_topology_problems,
-            "dllama_node_needs": dllama_node_needs,
             "dllama_consul_workers": dllama_consul_workers,
         }

@@ -23,7 +23,6 @@ an IPv4 literal because the program passes it to ``inet_addr``.
 from __future__ import annotations
 
 import ipaddress
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Optional, Tuple  # noqa: UP035 - see Problem below
 
@@ -366,18 +365,6 @@ def _needs(c: Mapping[str, Any]) -> dict[str, float]:
         }
     except (KeyError, TypeError, ValueError):
         return {}
-
-
-def node_needs_mib(hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Iterable[str]]) -> dict[str, int]:
-    """MiB each distributed-llama node needs, rounded up, from the inventory
-    alone (what ``herd_plan.dllama.root_mib``/``per_node_mib`` hold when the
-    plan ran); {} when the topology is broken or the model is unknown."""
-    c = _cluster(hostvars, groups)
-    if not c["roots"] and not c["workers"]:
-        return {}
-    if c["problems"] or topology_problems(c["nodes"], c["kv_heads"], c["weights"], str(c["buffer"])):
-        return {}
-    return {host: math.ceil(mib) for host, mib in _needs(c).items()}
 
 
 def inventory_problems(hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Iterable[str]]) -> list[Problem]:

@@ -249,27 +249,13 @@ def test_no_dllama_groups_no_problems():
 
 
 # ------------------------------------------------------ per-node needs
-def test_node_needs_match_the_plan_and_the_memory_formula():
+def test_the_plan_sizes_every_node_the_root_most():
     from ansible_collections.llamaherd.cluster.plugins.module_utils.plan import build_plan
 
     hostvars, groups = _seed004()
-    needs = dllama.node_needs_mib(hostvars, groups)
-    assert set(needs) == {*groups["dllama_root"], *groups["dllama_workers"]}
-    root = groups["dllama_root"][0]
     plan = build_plan(hostvars, groups)["dllama"]
-    # The role reads either: herd_plan.dllama when the plan ran, else these.
-    assert needs[root] == plan["root_mib"]
-    assert {needs[w] for w in groups["dllama_workers"]} == {plan["per_node_mib"]}
-    assert needs[root] > plan["per_node_mib"]  # the root also holds the embedding
-
-
-def test_node_needs_unknown_without_a_model_or_with_a_broken_topology():
-    hostvars, groups = _seed004()
-    broken = {**groups, "dllama_workers": groups["dllama_workers"][:-1]}  # 7 nodes
-    assert dllama.node_needs_mib(hostvars, broken) == {}
-    bare = {h: {k: v for k, v in hv.items() if k != "herd_models"} for h, hv in hostvars.items()}
-    assert dllama.node_needs_mib(bare, groups) == {}
-    assert dllama.node_needs_mib({"a": {}}, {"ollama_nodes": ["a"]}) == {}
+    assert plan["root"] == groups["dllama_root"][0] and plan["workers"] == groups["dllama_workers"]
+    assert plan["root_mib"] > plan["per_node_mib"] > 0  # the root also holds the embedding
 
 
 # ------------------------------------------------------ Consul discovery
