@@ -23,7 +23,7 @@ from . import memory, ports
 from .catalog import OLLAMA_DEFAULT_QUANT, SHAPE_KEYS, extended_catalog, lookup, merge_entry, model_size_mib, quant_from_tag
 from .firewall import exposure
 from .gpu_facts import GPU_SOURCES, VENDOR_TOOLS
-from .inventory import ENGINE_NAMES, validate_inventory
+from .inventory import ENGINE_NAMES, derived_groups, validate_inventory
 from .llama_cpp import cuda_toolkit_problem, memory_kwargs, parse_server_args, server_settings
 from .placement import GPU, RAM, Demand, Host, kept, solve
 
@@ -1079,14 +1079,15 @@ def _context_problems(plan: dict[str, Any], models: list[dict[str, Any]], catalo
             )
 
 
-def declared_plan_problems(plan: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+def declared_plan_problems(plan: Mapping[str, Any], measured: bool = False) -> tuple[list[str], list[str]]:
     """(errors, warnings) preflight reports from a plan built before any host
     was contacted. What no measurement can change (a model the catalog does
     not know, a malformed quant, an inventory-wide setting) is an error; what
-    depends on memory is a warning, since measure.yml may still find more."""
+    depends on memory is a warning, since measure.yml may still find more,
+    unless every model host's memory is already ``measured`` (cached)."""
     errors, warnings = [], []
     for e in plan.get("errors") or []:
-        if e.startswith(("herd_models[", "inventory:")):
+        if measured or e.startswith(("herd_models[", "inventory:")):
             errors.append(e)
         else:
             warnings.append(f"on the declared hardware: {e}")
@@ -1107,7 +1108,12 @@ def preflight_problems(
     report = validate_inventory(hostvars, groups)
     errors, warnings = list(report.errors), list(report.warnings)
     if not errors:
-        plan_errors, plan_warnings = declared_plan_problems(build_plan(known if known is not None else hostvars, groups))
+        known = known if known is not None else hostvars
+        # Every model host measured already (the fact cache): measuring again
+        # finds the same memory, so what does not fit stops here.
+        nodes = derived_groups(groups)["herd_model_nodes"]
+        measured = bool(nodes) and all(isinstance((known.get(h) or {}).get("herd_measured"), Mapping) for h in nodes)
+        plan_errors, plan_warnings = declared_plan_problems(build_plan(known, groups), measured)
         errors += plan_errors
         warnings += plan_warnings
     return errors, warnings
