@@ -1,13 +1,13 @@
 # Copyright: llama-herd developers
 # Apache License 2.0
-"""Filter hsa_override: a thin wrapper over module_utils.inventory.gfx_to_hsa_override."""
+"""Filter hsa_override: a thin wrapper over module_utils.rocm.gfx_to_hsa_override."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.llamaherd.cluster.plugins.module_utils.inventory import gfx_to_hsa_override
+from ansible_collections.llamaherd.cluster.plugins.module_utils.rocm import gfx_to_hsa_override
 
 DOCUMENTATION = r"""
 name: hsa_override

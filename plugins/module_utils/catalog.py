@@ -27,6 +27,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from .memory import weight_bytes
+
 # Ollama's default quantization for library tags without an explicit one.
 OLLAMA_DEFAULT_QUANT = "Q4_K_M"
 
@@ -469,8 +471,6 @@ def model_size_mib(name: str, quant: str | None = None, catalog: Mapping[str, Ma
     if q in sizes:
         return int(sizes[q])
     if entry.get("params_b"):
-        from .memory import weight_bytes
-
         return round(weight_bytes(float(entry["params_b"]) * 1e9, q) / 2**20)
     return None
 

@@ -46,7 +46,7 @@ NVIDIA_QUERY_NO_CC = "index,name,memory.total,uuid"  # drivers older than 510 la
 ROCM_SMI_ARGS = ("--showmeminfo", "vram", "--showproductname", "--showuniqueid", "--json")
 
 # What gpu_facts can read, and whose GPUs each source measures: a vendor none
-# of whose sources answered is not measured (plan.host_gpus keeps its declared GPUs).
+# of whose sources answered is not measured (host_view.host_gpus keeps its declared GPUs).
 GPU_SOURCES = {"nvidia-smi": "nvidia", "rocm-smi": "amd", "rocminfo": "amd", "amdgpu-sysfs": "amd", "xpu-smi": "intel"}
 # What to install on a host so that a vendor's GPUs are measured.
 VENDOR_TOOLS = {"nvidia": "nvidia-smi", "amd": "rocm-smi", "intel": "xpu-smi"}

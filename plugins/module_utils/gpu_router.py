@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ansible_collections.llamaherd.cluster.plugins.module_utils.plan import host_gpus
+from ansible_collections.llamaherd.cluster.plugins.module_utils.host_view import host_gpus
 from ansible_collections.llamaherd.cluster.plugins.module_utils.ports import default_port
 
 OLLAMA_DEFAULT_PORT = default_port("ollama_port")
@@ -20,7 +20,7 @@ OLLAMA_DEFAULT_PORT = default_port("ollama_port")
 
 def node_vram_mib(hostvars: Mapping[str, Any]) -> int:
     """Total VRAM of one host in MiB, of the GPUs the plan sees
-    (:func:`plan.host_gpus`: measured by gpu_facts, vendor by vendor, over the
+    (:func:`host_view.host_gpus`: measured by gpu_facts, vendor by vendor, over the
     inventory's ``herd_gpus``); no GPU is 0."""
     facts = hostvars.get("ansible_facts") or {}
     if "herd_measured" not in hostvars and isinstance(facts, Mapping) and "herd_measured" in facts:

@@ -18,10 +18,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ansible_collections.llamaherd.cluster.plugins.module_utils.catalog import entry_problems, kind_of, shown
+from ansible_collections.llamaherd.cluster.plugins.module_utils.dllama import inventory_problems as dllama_problems
+from ansible_collections.llamaherd.cluster.plugins.module_utils.host_view import cluster_address, parse_ip
 from ansible_collections.llamaherd.cluster.plugins.module_utils.llama_cpp import cuda_toolkit_problem, parse_server_args
+from ansible_collections.llamaherd.cluster.plugins.module_utils.loadbalancer import pool_port_problems
 from ansible_collections.llamaherd.cluster.plugins.module_utils.memory import DEFAULT_MARGIN
 from ansible_collections.llamaherd.cluster.plugins.module_utils.ollama import keep_alive_value
 from ansible_collections.llamaherd.cluster.plugins.module_utils.ports import host_ports
+from ansible_collections.llamaherd.cluster.plugins.module_utils.rocm import GFX_RE, rocm_problems
 
 # Groups that give a host a job. A host may be in several.
 SERVICE_GROUPS = (
@@ -154,7 +158,6 @@ _HOSTNAME_RE = re.compile(
     r"^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$"
 )
 _CC_RE = re.compile(r"^\d{1,2}\.\d$")
-_GFX_RE = re.compile(r"^gfx[0-9]{1,2}[0-9a-f]{2}$")
 
 
 @dataclass
@@ -186,38 +189,12 @@ def is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def parse_ip(value: Any) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        return ipaddress.ip_address(str(value))
-    except ValueError:
-        return None
-
-
 def is_hostname(value: Any) -> bool:
     text = str(value)
     # A dotted all-numeric string is a malformed IP, not a hostname.
     if re.fullmatch(r"[0-9.]+", text):
         return False
     return bool(_HOSTNAME_RE.match(text))
-
-
-def gfx_to_hsa_override(gfx_target: str) -> str:
-    """gfx1151 -> 11.5.1; gfx90a -> 9.0.10 (the last two digits are hex)."""
-    if not _GFX_RE.match(gfx_target):
-        raise ValueError(f"{gfx_target!r} is not a gfx target like gfx1151 or gfx90a")
-    digits = gfx_target[3:]
-    major, minor, step = digits[:-2], digits[-2], digits[-1]
-    return f"{int(major)}.{int(minor, 16)}.{int(step, 16)}"
-
-
-def cluster_address(hostname: str, hv: Mapping[str, Any]) -> Any:
-    """The address other nodes reach this host on: herd_cluster_address, else
-    ansible_host when that is an IP address (a name there is often an SSH
-    alias or a container name, not what the other nodes resolve)."""
-    if "herd_cluster_address" in hv:
-        return hv["herd_cluster_address"]
-    host = hv.get("ansible_host")
-    return host if host is not None and parse_ip(host) is not None else None
 
 
 def _near_service_group(name: str) -> str | None:
@@ -366,7 +343,7 @@ def _check_gpus(report: Report, host: str, gpus: Any) -> None:
                 )
         if vendor == "amd":
             gfx = gpu.get("gfx_target")
-            if gfx is None or not _GFX_RE.match(str(gfx)):
+            if gfx is None or not GFX_RE.match(str(gfx)):
                 report.error(
                     host,
                     f"{var}.gfx_target",
@@ -403,8 +380,6 @@ def _check_cuda(report: Report, host: str, hv: Mapping[str, Any]) -> None:
 def _check_rocm(report: Report, host: str, hv: Mapping[str, Any]) -> None:
     """Ollama nodes: malformed gfx target / override / ROCm version (errors),
     and an override naming a target the declared ROCm predates (warning)."""
-    from .rocm import rocm_problems  # rocm imports this module
-
     for level, var, problem, fix in rocm_problems(hv):
         (report.error if level == "error" else report.warn)(host, var, problem, fix)
 
@@ -820,13 +795,9 @@ def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]], groups: Mappin
             None, "dllama_root", f"distributed-llama needs exactly one root, found {len(roots)}", "put one host in dllama_root"
         )
     # distributed-llama topology (power-of-two nodes, KV heads, q40/q80, RAM).
-    from .dllama import inventory_problems as dllama_problems
-
     for d_host, d_var, d_problem, d_fix in dllama_problems(hostvars, groups):
         report.error(d_host, d_var, d_problem, d_fix)
     # Pool listeners from the plan (or the models' pool_port) vs the load balancer's other ports.
-    from .loadbalancer import pool_port_problems
-
     for p_host, p_var, p_problem, p_fix in pool_port_problems(hostvars, groups):
         report.error(p_host, p_var, p_problem, p_fix)
     heads = groups.get("llama_cpp_head", [])

@@ -15,12 +15,16 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from ansible_collections.llamaherd.cluster.plugins.module_utils.inventory import cluster_address
-from ansible_collections.llamaherd.cluster.plugins.module_utils.plan import slug
+from ansible_collections.llamaherd.cluster.plugins.module_utils.host_view import cluster_address
 from ansible_collections.llamaherd.cluster.plugins.module_utils.ports import PORT_VARS, host_ports
 
 POOL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 DEFAULT_BACKEND_PORT_VAR = "ollama_port"
+
+
+def slug(name: str) -> str:
+    """'qwen2.5:72b' -> 'qwen2-5-72b' (an nginx upstream / unit name)."""
+    return re.sub(r"[^a-z0-9]+", "-", str(name).lower()).strip("-")
 
 
 def _backend(pool: str, item: Any, hostvars: Mapping[str, Mapping[str, Any]], port_var: str) -> dict[str, Any]:

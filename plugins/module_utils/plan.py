@@ -15,17 +15,20 @@ from __future__ import annotations
 
 import difflib
 import math
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from . import memory, ports
 from .catalog import OLLAMA_DEFAULT_QUANT, SHAPE_KEYS, extended_catalog, lookup, merge_entry, model_size_mib, quant_from_tag
+from .dllama import per_node_mib, topology_problems
 from .firewall import exposure
-from .gpu_facts import GPU_SOURCES, VENDOR_TOOLS
+from .gpu_router import priority_models, router_nodes
+from .host_view import build_gpus, cluster_address, gpu_warnings, host_gpus, host_ram_mib
 from .inventory import ENGINE_NAMES, derived_groups, validate_inventory
 from .llama_cpp import cuda_toolkit_problem, memory_kwargs, parse_server_args, server_settings
+from .loadbalancer import pool_port_problems, slug
 from .placement import GPU, RAM, Demand, Host, kept, solve
+from .rocm import host_gfx_target, host_hsa_override
 
 DEFAULT_CTX = 4096
 POOL_PORT_START = 11435
@@ -33,107 +36,8 @@ LLAMA_SERVER_PORT_START = ports.LLAMA_SERVER_PORT_START
 FOUR_BIT = ("Q4_0", "Q4_1", "Q4_K_S", "Q4_K_M", "IQ4_NL", "IQ4_XS", "Q3_K_M", "Q3_K_S", "Q3_K_L", "Q2_K")
 
 
-def slug(name: str) -> str:
-    """'qwen2.5:72b' -> 'qwen2-5-72b' (an nginx upstream / unit name)."""
-    return re.sub(r"[^a-z0-9]+", "-", str(name).lower()).strip("-")
-
-
 def _gib(mib: float) -> str:
     return f"{mib / 1024:.1f} GiB"
-
-
-def _vendor(gpu: Mapping[str, Any]) -> str:
-    return str(gpu.get("vendor", "")).lower()
-
-
-def _gpu_sides(hv: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None, set[str] | None]:
-    """(declared GPUs, measured GPUs or None when not measured, the vendors
-    measured or None for all of them: facts cached before gpu_sources)."""
-    declared = [dict(g) for g in hv.get("herd_gpus") or [] if isinstance(g, Mapping)]
-    measured = hv.get("herd_measured")
-    gpus = measured.get("gpus") if isinstance(measured, Mapping) else None
-    if not isinstance(gpus, list):
-        return declared, None, set()
-    sources = measured.get("gpu_sources")
-    vendors = {GPU_SOURCES[s] for s in sources if s in GPU_SOURCES} if isinstance(sources, list) else None
-    return declared, [dict(g) for g in gpus if isinstance(g, Mapping)], vendors
-
-
-def host_gpus(hv: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The GPUs the plan (and the router) sees, vendor by vendor: where
-    gpu_facts measured a vendor (one of its sources answered), the measurement
-    wins over ``herd_gpus``, even when it found none; declared GPUs of a
-    vendor nothing measured (its tool absent or failed) stand."""
-    declared, measured, vendors = _gpu_sides(hv)
-    if measured is None:
-        return declared
-    if vendors is None:
-        return measured
-    return measured + [g for g in declared if _vendor(g) not in vendors]
-
-
-def build_gpus(host: str, hv: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
-    """The GPUs a host's llama.cpp is built for: the plan's view
-    (:func:`host_gpus`), with a measured GPU's missing compute capability or
-    gfx target (an nvidia-smi or rocm-smi too old to print it) taken from the
-    declared GPU at the same place among its vendor's; (gpus, errors)."""
-    declared = [dict(g) for g in hv.get("herd_gpus") or [] if isinstance(g, Mapping)]
-    out, errors = [], []
-    seen: dict[str, int] = {}
-    for g in host_gpus(hv):
-        g = dict(g)
-        vendor = _vendor(g)
-        nth = seen[vendor] = seen.get(vendor, -1) + 1
-        key = {"nvidia": "compute_capability", "amd": "gfx_target"}.get(vendor)
-        if key and not g.get(key):
-            same = [d for d in declared if _vendor(d) == vendor]
-            if nth < len(same) and same[nth].get(key):
-                g[key] = same[nth][key]
-            else:
-                example = "'7.0'" if key == "compute_capability" else "gfx1100"
-                errors.append(
-                    f"host {host}: herd_gpus: {vendor} GPU {nth} ({g.get('name') or vendor}) has no {key} "
-                    f"(the driver's tool did not report it), so llama.cpp cannot be built for it. "
-                    f"Fix: declare it in herd_gpus, e.g. {key}: {example}."
-                )
-        out.append(g)
-    return out, errors
-
-
-def gpu_warnings(host: str, hv: Mapping[str, Any]) -> list[str]:
-    """Where gpu_facts ran and disagrees with, or could not check, the
-    declared ``herd_gpus``. No warning when it never ran (plan-only runs)."""
-    if not isinstance(hv.get("herd_measured"), Mapping):
-        return []
-    declared, measured, vendors = _gpu_sides(hv)
-    out = []
-    for vendor in sorted({_vendor(g) for g in declared} & set(VENDOR_TOOLS)):
-        n = sum(_vendor(g) == vendor for g in declared)
-        if measured is not None and (vendors is None or vendor in vendors):
-            if not any(_vendor(g) == vendor for g in measured):
-                sources = hv["herd_measured"].get("gpu_sources") or []
-                by = " and ".join(s for s in sources if GPU_SOURCES.get(s) == vendor) or "gpu_facts"
-                out.append(
-                    f"host {host}: herd_gpus: declares {n} {vendor} GPU(s) but {by} found none, so the plan "
-                    f"places nothing on them. Fix: check the {vendor} driver on {host} (then run playbooks/measure.yml), "
-                    f"or remove them from herd_gpus."
-                )
-        else:
-            tool = VENDOR_TOOLS[vendor]
-            out.append(
-                f"host {host}: herd_gpus: the {n} {vendor} GPU(s) it declares are unverified ({tool} is not installed "
-                f"there or failed), so the plan uses the declaration. Fix: install {tool} on {host} and run "
-                f"playbooks/measure.yml, or make sure herd_gpus is right."
-            )
-    return out
-
-
-def host_ram_mib(hv: Mapping[str, Any]) -> int | None:
-    measured = hv.get("herd_measured") or {}
-    if isinstance(measured, Mapping) and measured.get("ram_mib"):
-        return int(measured["ram_mib"])
-    ram = hv.get("herd_ram_mib")
-    return int(ram) if isinstance(ram, (int, float)) and not isinstance(ram, bool) else None
 
 
 def model_key(m: Mapping[str, Any]) -> str:
@@ -202,8 +106,6 @@ def ollama_gpu_record(hv: Mapping[str, Any]) -> dict[str, Any]:
     and its ROCm override, for the ollama role: {gpus, vendors, gfx_target,
     gfx_source, hsa_override, hsa_source}. ValueError on a malformed ROCm
     setting (preflight names it first)."""
-    from .rocm import host_gfx_target, host_hsa_override  # rocm imports inventory, which imports this module
-
     hv = {k: v for k, v in hv.items() if v is not None}
     gpus = host_gpus(hv)
     gfx, gfx_source = host_gfx_target(hv)
@@ -837,8 +739,6 @@ def _plan_dllama(plan, models, hostvars, groups, margin, catalog, booked):
             f"inventory: dllama_root: distributed-llama needs exactly one root, found {len(roots)}. Fix: put one host in dllama_root."
         )
         return
-    from .dllama import per_node_mib, topology_problems
-
     m = dmodels[0]
     entry, why = resolve_model(m, catalog)
     if entry is None:
@@ -993,15 +893,11 @@ def build_plan(
         _place_ollama(plan, ollama_models, hostvars, groups, margin, solver, catalog, sticky is not False, booked)
     _context_problems(plan, models, catalog)
     # A pool's listener must not take a port another service uses on its load balancer.
-    from .loadbalancer import pool_port_problems  # loadbalancer imports this module
-
     plan["errors"] += [f"host {h}: {v}: {p}. Fix: {f}." for h, v, p, f in pool_port_problems(hostvars, groups, plan)]
     plan["endpoints"] = endpoints(plan, hostvars, groups, models, catalog)
     # The GPU router's record (its role reads nothing else): the Ollama nodes
     # with the plan's GPU budget each, the models it keeps on GPU (most
     # important first) and the margin.
-    from .gpu_router import priority_models, router_nodes  # gpu_router imports this module
-
     plan["router"] = {
         "nodes": router_nodes(groups.get("ollama_nodes", []), hostvars, plan),
         "priority_models": priority_models(models),
@@ -1188,8 +1084,6 @@ def endpoints(
     ``aliases`` (herd_models ``alias``), its ``kind`` (the catalog's:
     ``chat``, ``embedding`` or ``vision``) and whether it runs ``on_gpu``
     there (a pool: on every backend). The gateway routes from these."""
-    from .inventory import cluster_address  # inventory imports this module
-
     declared = {str(m["name"]): m for m in models if isinstance(m, Mapping) and m.get("name")}
     hosts = plan.get("hosts") or {}
 

@@ -9,7 +9,7 @@ any change) and the ollama role's filter, so both resolve the same way:
 - gfx target: ``ollama_gfx_target`` (explicit) > the first AMD GPU measured
   by gpu_facts (``herd_measured.gpus``) > the first AMD GPU of ``herd_gpus``.
 - override: ``ollama_hsa_override_gfx_version`` (explicit) > derived from the
-  gfx target (gfx1151 -> 11.5.1, the formula in inventory.gfx_to_hsa_override).
+  gfx target (gfx1151 -> 11.5.1, the formula in gfx_to_hsa_override).
 """
 
 from __future__ import annotations
@@ -19,7 +19,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from .gpu_facts import GPU_SOURCES
-from .inventory import gfx_to_hsa_override
+
+GFX_RE = re.compile(r"^gfx[0-9]{1,2}[0-9a-f]{2}$")
+
+
+def gfx_to_hsa_override(gfx_target: str) -> str:
+    """gfx1151 -> 11.5.1; gfx90a -> 9.0.10 (the last two digits are hex)."""
+    if not GFX_RE.match(gfx_target):
+        raise ValueError(f"{gfx_target!r} is not a gfx target like gfx1151 or gfx90a")
+    digits = gfx_target[3:]
+    major, minor, step = digits[:-2], digits[-2], digits[-1]
+    return f"{int(major)}.{int(minor, 16)}.{int(step, 16)}"
+
 
 _HSA = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{1,2})$")
 _ROCM = re.compile(r"^\d+\.\d+(\.\d+)?$")
@@ -53,7 +64,7 @@ def host_gfx_target(hv: Mapping[str, Any]) -> tuple[str, str]:
     sources = measured.get("gpu_sources") if isinstance(measured, Mapping) else None
     amd_measured = not isinstance(sources, list) or any(GPU_SOURCES.get(s) == "amd" for s in sources)
     if isinstance(measured, Mapping) and isinstance(measured.get("gpus"), list) and amd_measured:
-        # Measured GPUs win even when there is no AMD one among them (as plan.host_gpus: when an AMD source answered).
+        # Measured GPUs win even when there is no AMD one among them (as host_view.host_gpus: when an AMD source answered).
         for i, gpu in _amd_gpus(measured["gpus"]):
             if gpu.get("gfx_target"):
                 return str(gpu["gfx_target"]).strip().lower(), f"herd_measured.gpus[{i}].gfx_target"

@@ -4,20 +4,6 @@ import pytest
 from ansible_collections.llamaherd.cluster.plugins.module_utils import inventory as inv
 
 
-@pytest.mark.parametrize(
-    ("gfx", "override"),
-    [("gfx1151", "11.5.1"), ("gfx1100", "11.0.0"), ("gfx1030", "10.3.0"), ("gfx90a", "9.0.10"), ("gfx942", "9.4.2")],
-)
-def test_gfx_to_hsa_override(gfx, override):
-    assert inv.gfx_to_hsa_override(gfx) == override
-
-
-@pytest.mark.parametrize("bad", ["11.5.1", "gfx", "gfxZZZ", "GFX1151", "gfx11511"])
-def test_gfx_to_hsa_override_rejects_malformed(bad):
-    with pytest.raises(ValueError, match="gfx target"):
-        inv.gfx_to_hsa_override(bad)
-
-
 @pytest.mark.parametrize(("value", "ok"), [("node-1", True), ("a.b.example", True), ("10.0.0.300", False), ("-x", False)])
 def test_is_hostname(value, ok):
     assert inv.is_hostname(value) is ok

@@ -54,7 +54,7 @@ def test_no_gpu_no_override():
 )
 def test_override_gfx_inverts_the_formula(value, gfx):
     assert rocm.override_gfx(value) == gfx
-    assert inv.gfx_to_hsa_override(gfx) == value
+    assert rocm.gfx_to_hsa_override(gfx) == value
 
 
 @pytest.mark.parametrize("bad", ["11.5", "gfx1151", "11.5.1; rm -rf /", "11.16.0", ""])
@@ -118,3 +118,17 @@ def test_preflight_rejects_a_malformed_override():
         "host apu: ollama_hsa_override_gfx_version: '11.5' is not an HSA_OVERRIDE_GFX_VERSION like 11.5.1. "
         "Fix: write it like 11.5.1 (gfx1151), or leave it empty to derive it from the gfx target."
     ]
+
+
+@pytest.mark.parametrize(
+    ("gfx", "override"),
+    [("gfx1151", "11.5.1"), ("gfx1100", "11.0.0"), ("gfx1030", "10.3.0"), ("gfx90a", "9.0.10"), ("gfx942", "9.4.2")],
+)
+def test_gfx_to_hsa_override(gfx, override):
+    assert rocm.gfx_to_hsa_override(gfx) == override
+
+
+@pytest.mark.parametrize("bad", ["11.5.1", "gfx", "gfxZZZ", "GFX1151", "gfx11511"])
+def test_gfx_to_hsa_override_rejects_malformed(bad):
+    with pytest.raises(ValueError, match="gfx target"):
+        rocm.gfx_to_hsa_override(bad)
