@@ -8,6 +8,8 @@ environment (GATEWAY_KEY), never from the command line.
 import json
 import os
 import sys
+import urllib.error
+import urllib.request
 
 import openai
 
@@ -28,6 +30,17 @@ def embed(c):
     return {"vectors": len(r.data), "dims": len(r.data[0].embedding)}
 
 
+def refused_without_key():
+    """The OpenAI client will not send a request without a key: plain HTTP."""
+    body = json.dumps({"model": CHAT, "messages": [{"role": "user", "content": "hi"}]}).encode()
+    req = urllib.request.Request(sys.argv[1] + "/v1/chat/completions", data=body, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return {"refused": False, "status": r.status}
+    except urllib.error.HTTPError as exc:
+        return {"refused": True, "status": exc.code}
+
+
 def refused(key):
     try:
         chat(client(key))
@@ -44,7 +57,7 @@ def main():
     elif what == "embed":
         out = embed(client(key))
     elif what == "nokey":
-        out = refused("")
+        out = refused_without_key()
     elif what == "wrongkey":
         out = refused("sk-not-the-master-key-0000000000")
     elif what == "burst":
