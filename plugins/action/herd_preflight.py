@@ -14,7 +14,7 @@ from ansible_collections.llamaherd.cluster.plugins.module_utils.plan import pref
 
 # hostvars that matter to validation; anything else is not read (reading every
 # variable would template every host's whole variable set).
-_PREFIXES = ("herd_", "ollama_", "llama_cpp_", "dllama_", "nginx_lb_", "gpu_router_")
+_PREFIXES = ("herd_", "ollama_", "llama_cpp_", "dllama_", "nginx_lb_", "gpu_router_", "gateway_")
 _EXACT = ("ansible_host", "ansible_connection")
 
 

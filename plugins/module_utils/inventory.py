@@ -37,6 +37,7 @@ SERVICE_GROUPS = (
     "loadbalancers",
     "gpu_router",
     "monitoring",
+    "gateway",
 )
 
 # Groups preflight makes once from those (playbooks select hosts with them):
@@ -237,6 +238,26 @@ def _check_firewall_level(report: Report, host: str, hv: Mapping[str, Any], memb
             "herd_firewall",
             "off, so this worker's unauthenticated port takes work from any machine that reaches it",
             "remove herd_firewall (the default fences the worker port to its head) unless another firewall does that",
+        )
+
+
+def _check_gateway_secrets(report: Report, host: str, hv: Mapping[str, Any]) -> None:
+    # Only presence and shape: the values are secrets and never appear in a message.
+    for var, what in (("gateway_master_key", "the gateway's master key"), ("gateway_redis_password", "its Redis password")):
+        if var not in hv or hv[var] in (None, ""):
+            report.error(
+                host,
+                var,
+                f"not set, and this host is in the gateway group: {what} has no default",
+                f'set {var} from Ansible Vault in {_where_to_set(host)}, e.g. {var}: "{{{{ vault_{var} }}}}"',
+            )
+    key = hv.get("gateway_master_key")
+    if isinstance(key, str) and key and not key.startswith("sk-"):
+        report.error(
+            host,
+            "gateway_master_key",
+            "does not begin with sk-, which LiteLLM expects of keys",
+            "make the Vault value sk- followed by a random string, e.g. sk-$(openssl rand -hex 24)",
         )
 
 
@@ -742,6 +763,8 @@ def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]], groups: Mappin
         elif "herd_rpc_address" in hv:
             _check_address(report, host, "herd_rpc_address", hv["herd_rpc_address"])
 
+        if "gateway" in member:
+            _check_gateway_secrets(report, host, hv)
         if "herd_gpus" in hv:
             _check_gpus(report, host, hv["herd_gpus"])
             _check_cuda(report, host, hv)

@@ -20,6 +20,7 @@ PORT_VARS: dict[str, tuple[str, int]] = {
     "nginx_lb_status_port": ("loadbalancers", 8088),
     "gpu_router_metrics_port": ("gpu_router", 9110),
     "monitoring_prometheus_port": ("monitoring", 9090),
+    "gateway_port": ("gateway", 4000),
 }
 # List-valued variables whose items carry a port: variable -> (group, key).
 PORT_LIST_VARS: dict[str, tuple[str, str]] = {

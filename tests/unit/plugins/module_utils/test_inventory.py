@@ -211,3 +211,21 @@ def test_keep_alive_in_go_duration_form_is_fine():
         hv["herd_models"] = [{"name": "llama3.2:1b", "keep_alive": "1h30m"}, {"name": "qwen2.5:3b", "keep_alive": -1}]
     report = inv.validate_inventory(hostvars, groups)
     assert report.ok, report.errors
+
+
+def test_a_gateway_host_needs_its_secrets_and_no_message_shows_them():
+    hostvars, groups = _valid()
+    groups = {**groups, "gateway": ["b"]}
+    report = inv.validate_inventory(hostvars, groups)
+    assert sorted(e.split(":")[1].strip() for e in report.errors) == ["gateway_master_key", "gateway_redis_password"]
+    for err in report.errors:
+        assert err.startswith("host b: gateway_") and "Ansible Vault" in err and "host_vars/b.yml" in err
+
+    hostvars["b"].update(gateway_master_key="not-a-litellm-key-secret", gateway_redis_password="r" * 20)
+    (err,) = inv.validate_inventory(hostvars, groups).errors
+    assert err.startswith("host b: gateway_master_key: does not begin with sk-")
+    assert "not-a-litellm-key-secret" not in err
+
+    hostvars["b"]["gateway_master_key"] = "sk-" + "k" * 32
+    assert inv.validate_inventory(hostvars, groups).ok
+    assert (4000, "gateway_port") in inv.host_ports("b", hostvars["b"], ["gateway"])
