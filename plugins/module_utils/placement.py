@@ -60,7 +60,9 @@ class Host:
     gpu_mib: float = 0.0  # usable GPU budget (after margin and reserves)
     ram_mib: float = 0.0  # usable RAM budget (after margin)
     max_models: int | None = None
-    unified: bool = False  # GPU and RAM are one pool (APUs)
+    # APUs: GPU and RAM are one pool of max(gpu_mib, ram_mib), of which the
+    # GPU may use at most gpu_mib (its firmware-assigned share)
+    unified: bool = False
     order: int = 0
 
 
@@ -156,8 +158,10 @@ def check(demands: Sequence[Demand], hosts: Sequence[Host], assignment: dict[str
     for name, u in used.items():
         h = hmap[name]
         if h.unified:
-            if u[GPU] + u[RAM] > max(h.gpu_mib, h.ram_mib) + 1e-6:
+            if u[GPU] + u[RAM] > _pool(h) + 1e-6:
                 problems.append(f"{name}: unified memory over budget")
+            if u[GPU] > h.gpu_mib + 1e-6:
+                problems.append(f"{name}: GPU over its share of unified memory")
         else:
             if u[GPU] > h.gpu_mib + 1e-6:
                 problems.append(f"{name}: GPU over budget")
@@ -168,20 +172,36 @@ def check(demands: Sequence[Demand], hosts: Sequence[Host], assignment: dict[str
     return problems
 
 
+def _pool(host: Host) -> float:
+    """An APU's whole unified pool."""
+    return max(host.gpu_mib, host.ram_mib)
+
+
+def _free(hosts: Sequence[Host]) -> dict[str, dict[str, float]]:
+    """Free MiB per host and mode; an APU's RAM entry is its whole pool."""
+    return {h.name: {GPU: h.gpu_mib, RAM: _pool(h) if h.unified else h.ram_mib} for h in hosts}
+
+
+def _room(free: dict[str, float], host: Host, mode: str) -> float:
+    """Free MiB for one more replica in ``mode`` (an APU's GPU share and pool both bind)."""
+    if host.unified and mode == GPU:
+        return min(free[GPU], free[RAM])
+    return free[mode]
+
+
 def _take(free: dict[str, float], host: Host, mode: str, size: float) -> None:
-    """Book ``size`` MiB of a host's free memory (both pools on an APU)."""
-    if host.unified:
-        free[GPU] -= size
+    """Book ``size`` MiB of a host's free memory (on an APU, GPU use takes
+    from its share and from the pool)."""
+    free[mode] -= size
+    if host.unified and mode == GPU:
         free[RAM] -= size
-    else:
-        free[mode] -= size
 
 
 def greedy(demands: Sequence[Demand], hosts: Sequence[Host], sticky: bool = True) -> Result:
     """``sticky``: among the hosts where a replica fits in the same mode, one
     in ``d.keep`` wins over the one with the most room."""
     t0 = time.perf_counter()
-    free = {h.name: {GPU: h.gpu_mib, RAM: h.ram_mib} for h in hosts}
+    free = _free(hosts)
     count = {h.name: 0 for h in hosts}
     hmap = {h.name: h for h in hosts}
     assignment: dict[str, list[tuple[str, str]]] = {d.name: [] for d in demands}
@@ -204,7 +224,7 @@ def greedy(demands: Sequence[Demand], hosts: Sequence[Host], sticky: bool = True
                     if h.max_models is not None and count[h.name] >= h.max_models:
                         continue
                     size = d.sizes[h.name][mode]
-                    room = (free[h.name][GPU] if h.unified else free[h.name][mode]) - size
+                    room = _room(free[h.name], h, mode) - size
                     if room >= 0:
                         cands.append((sticky and h.name not in d.keep, -room, h.order, h.name))
                 if cands:
@@ -263,8 +283,15 @@ def highs(
             rows += [r] * len(ks)
             cols += ks
             vals += [opts[k][3] for k in ks]
-            ub.append(max(h.gpu_mib, h.ram_mib))
+            ub.append(_pool(h))
             r += 1
+            km = [k for k in ks if opts[k][2] == GPU]
+            if km and h.gpu_mib < _pool(h):
+                rows += [r] * len(km)
+                cols += km
+                vals += [opts[k][3] for k in km]
+                ub.append(h.gpu_mib)
+                r += 1
         else:
             for mode, cap in ((GPU, h.gpu_mib), (RAM, h.ram_mib)):
                 km = [k for k in ks if opts[k][2] == mode]
@@ -314,7 +341,7 @@ def lp_rounding(demands: Sequence[Demand], hosts: Sequence[Host], lp: Result) ->
     opts = options(demands, hosts)
     x = lp.x or [0.0] * len(opts)
     hmap = {h.name: h for h in hosts}
-    free = {h.name: {GPU: h.gpu_mib, RAM: h.ram_mib} for h in hosts}
+    free = _free(hosts)
     count = {h.name: 0 for h in hosts}
     left = {i: d.replicas for i, d in enumerate(demands)}
     taken: set[tuple[int, str]] = set()
@@ -325,7 +352,7 @@ def lp_rounding(demands: Sequence[Demand], hosts: Sequence[Host], lp: Result) ->
         host = hmap[h]
         if left[i] <= 0 or (i, h) in taken or (host.max_models is not None and count[h] >= host.max_models):
             continue
-        if (free[h][GPU] if host.unified else free[h][mode]) < size:
+        if _room(free[h], host, mode) < size:
             continue
         _take(free[h], host, mode, size)
         count[h] += 1
@@ -344,7 +371,7 @@ def best_fit(demands: Sequence[Demand], hosts: Sequence[Host]) -> Result:
     first, each on the host where it leaves the least room, GPU before RAM.
     Packs dense clusters tighter than the greedy's "most free space"."""
     hmap = {h.name: h for h in hosts}
-    free = {h.name: {GPU: h.gpu_mib, RAM: h.ram_mib} for h in hosts}
+    free = _free(hosts)
     count = {h.name: 0 for h in hosts}
     assignment: dict[str, list[tuple[str, str]]] = {d.name: [] for d in demands}
     biggest = [max((s for sz in d.sizes.values() for s in sz.values()), default=0.0) for d in demands]
@@ -359,7 +386,7 @@ def best_fit(demands: Sequence[Demand], hosts: Sequence[Host]) -> Result:
                     continue
                 if h.max_models is not None and count[h.name] >= h.max_models:
                     continue
-                left = (free[h.name][GPU] if h.unified else free[h.name][mode]) - d.sizes[h.name][mode]
+                left = _room(free[h.name], h, mode) - d.sizes[h.name][mode]
                 key = (h.name not in d.keep, left, h.order)  # a kept host first
                 if left >= 0 and (best is None or key < best[0]):
                     best = (key, h.name, mode)
@@ -404,8 +431,7 @@ def settle_modes(
     chosen: dict[tuple[str, str], str] = {}
     for hname, items in on_host.items():
         host = hmap[hname]
-        pool = max(host.gpu_mib, host.ram_mib) if host.unified else None
-        fixed = {GPU: host.gpu_mib if pool is None else pool, RAM: host.ram_mib if pool is None else pool}
+        fixed = _free([host])[hname]
         movable = []
         for m, mode in sorted(items):
             sizes = by[m].sizes.get(hname, {})
@@ -474,7 +500,8 @@ def improve(
     def room(h: str, m: str) -> float:
         host, u = hmap[h], used[h]
         if host.unified:
-            return max(host.gpu_mib, host.ram_mib) - u[GPU] - u[RAM]
+            total = _pool(host) - u[GPU] - u[RAM]
+            return min(total, host.gpu_mib - u[GPU]) if m == GPU else total
         return (host.gpu_mib if m == GPU else host.ram_mib) - u[m]
 
     def full(h: str) -> bool:

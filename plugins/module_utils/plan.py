@@ -237,8 +237,12 @@ def _ollama_host(
     # What llama.cpp and distributed-llama booked on this host first.
     taken = {key: sum(mib for _who, mib in users) for (h, key), users in booked.items() if h == name}
     if unified:
+        # One pool, of which the GPU may map only what the firmware assigns
+        # it (herd_gpus vram_mib, e.g. 96 of 128 GiB): two budgets (issue 21).
         pool = memory.usable_mib(max(vram_total, ram or 0), margin) - reserve - sum(taken.values())
-        gpu_budget = ram_budget = max(pool, 0.0)
+        ram_budget = max(pool, 0.0)
+        gpu_side = memory.usable_mib(vram_total, margin) - reserve - sum(taken.values()) if vram_total else pool
+        gpu_budget = max(min(gpu_side, pool), 0.0)
     else:
         gpu_budget = sum(
             max(memory.usable_mib(int(g.get("vram_mib", 0)), margin) - reserve - taken.get(f"GPU{i}", 0), 0)
@@ -310,6 +314,25 @@ def last_placement(nodes: Iterable[str], hostvars: Mapping[str, Mapping[str, Any
     return out
 
 
+def _gpu_formula(info: Mapping[str, Any], margin: float) -> str:
+    """How a host's usable GPU memory was reckoned, as the reason prints it:
+    the reserve once per GPU, and an APU's GPU-assignable share."""
+    reserve = memory.OLLAMA_GPU_RESERVE_MIB
+    vram = [int(g.get("vram_mib", 0)) for g in info["gpus"]]
+    if info["unified"]:
+        raw = info["vram_mib"] or max(info["ram_mib"] or 0, 0)
+        return f"unified memory ({raw} MiB GPU-assignable x {margin} - {reserve} MiB Ollama reserve)"
+    if len(vram) > 1 and len(set(vram)) == 1:
+        return f"VRAM ({len(vram)} x ({vram[0]} MiB x {margin} - {reserve} MiB Ollama reserve))"
+    if len(vram) > 1:
+        return (
+            "VRAM ("
+            + " + ".join(f"({v} MiB x {margin} - {reserve} MiB)" for v in vram)
+            + f", {reserve} MiB Ollama reserve per GPU)"
+        )
+    return f"VRAM ({info['vram_mib']} MiB x {margin} - {reserve} MiB Ollama reserve)"
+
+
 def _place_ollama(plan, models, hostvars, groups, margin, solver, catalog, sticky, booked):
     nodes = list(groups.get("ollama_nodes", []))
     last = last_placement(nodes, hostvars) if sticky else {}
@@ -340,7 +363,8 @@ def _place_ollama(plan, models, hostvars, groups, margin, solver, catalog, stick
             ctx, par, kv, fa = _ollama_settings(m, hv)
             ctx = min(ctx, int(entry.get("n_ctx_train") or ctx))  # Ollama caps num_ctx at the training context
             try:
-                need = memory.ollama_memory(entry, entry["file_mib"], ctx, par, kv, fa)
+                # on_gpu=False: Ollama's reserve is per GPU, taken once in the host's budget (_ollama_host)
+                need = memory.ollama_memory(entry, entry["file_mib"], ctx, par, kv, fa, on_gpu=False)
             except memory.MemoryError_ as exc:
                 plan["errors"].append(f"host {host.name}: {m['name']}: {exc}")
                 continue
@@ -392,11 +416,8 @@ def _place_ollama(plan, models, hostvars, groups, margin, solver, catalog, stick
                 shown_ram[host] += math.ceil(total)
             free = h.gpu_mib - used_gpu[host]
             item.update(on_gpu=True, gpu_layers=n_layer)
-            kind = "unified memory" if h.unified else "VRAM"
-            raw_mib = max(info["vram_mib"], info["ram_mib"] or 0) if h.unified else info["vram_mib"]
             item["reason"] = (
-                f"fits in {h.gpu_mib:.0f} MiB usable {kind} ({raw_mib} MiB x {margin}"
-                f" - {memory.OLLAMA_GPU_RESERVE_MIB} MiB Ollama reserve), {free:.0f} MiB free; "
+                f"fits in {h.gpu_mib:.0f} MiB usable {_gpu_formula(info, margin)}, {free:.0f} MiB free; "
                 f"{need['compute_mib']:.0f} MiB {memory.GPU_COMPUTE_ASSUMPTION}"
             )
         else:
@@ -733,15 +754,26 @@ def _plan_llama_cpp(plan, models, hostvars, groups, margin, catalog, booked):
         return
     head = heads[0]
     workers = list(groups.get("llama_cpp_workers", []))
+    if head in workers:
+        # Its GPUs are the head's own devices already; as an RPC worker too
+        # they would count twice in the split (issue 21).
+        workers.remove(head)
+        plan["warnings"].append(
+            f"host {head}: is in both llama_cpp_head and llama_cpp_workers; the head uses its own GPUs directly, "
+            "so the plan does not add it as an RPC worker of itself. Fix: remove it from llama_cpp_workers."
+        )
     # CUDA toolkit vs compute capability (seed 003: CUDA 13 cannot build for CC 7.0).
     for h in [head, *workers]:
         hv = hostvars.get(h, {})
         cuda = hv.get("herd_cuda_version")
+        whys = {}  # one error per host and cause, not one per GPU
         for g in plan["hosts"][h]["llama_cpp_gpus"]:
             if cuda and g.get("vendor") == "nvidia" and g.get("compute_capability"):
                 why = cuda_toolkit_problem(cuda, g["compute_capability"])
                 if why:
-                    plan["errors"].append(f"host {h}: herd_cuda_version: {why}.")
+                    whys[why] = whys.get(why, 0) + 1
+        for why, n in whys.items():
+            plan["errors"].append(f"host {h}: herd_cuda_version: {why}" + (f" ({n} GPUs)." if n > 1 else "."))
     devices = rpc_devices(head, workers, hostvars, margin)
     for i, m in enumerate(lmodels):
         entry, why = resolve_model(m, catalog)
