@@ -46,6 +46,47 @@ def cluster(n_hosts: int, seed: int = 0, n_models: int | None = None):
     return demands, hosts
 
 
+def hard_cluster(n_hosts: int, n_replicas: int, seed: int = 1):
+    """Issue 21's mixed fleet: heterogeneous GPUs (one to four cards), APUs
+    whose GPU share is part of a unified pool, CPU-only hosts, hosts capped by
+    herd_max_loaded_models, many models with one or two replicas and a few
+    with many, priorities, gpu required/preferred/never."""
+    rng = random.Random(seed)
+    hosts = []
+    for i in range(n_hosts):
+        kind = rng.choice(["gpu", "gpu", "multi", "apu", "cpu"])
+        ram = rng.choice([16384, 32768, 65536, 131072]) * 0.8
+        cap = rng.choice([None, None, 2, 3, 4])
+        if kind == "apu":
+            pool = rng.choice([65536, 131072]) * 0.8
+            hosts.append(placement.Host(f"h{i:04d}", pool * 0.75, pool, cap, True, i))
+        elif kind == "cpu":
+            hosts.append(placement.Host(f"h{i:04d}", 0.0, ram, cap, False, i))
+        else:
+            cards = 1 if kind == "gpu" else rng.randint(2, 4)
+            vram = cards * (rng.choice([8192, 12288, 16384, 24576]) * 0.8 - 457)
+            hosts.append(placement.Host(f"h{i:04d}", vram, ram, cap, False, i))
+    demands, asked, j = [], 0, 0
+    while asked < n_replicas:
+        many = rng.random() < 0.05
+        replicas = min(rng.randint(5, 20) if many else rng.choice([1, 1, 2, 2, 3]), n_replicas - asked)
+        size = rng.choice(SIZES_MIB) * rng.uniform(1.05, 1.3)
+        gpu = rng.choice(["preferred", "preferred", "preferred", "never", "required"])
+        d = placement.Demand(f"m{j:04d}", replicas, rng.choice([0, 0, 0, 1, 2, 5, 9]), gpu)
+        for h in hosts:
+            opts = {}
+            if h.gpu_mib >= size:
+                opts["gpu"] = size
+            if not h.unified and h.ram_mib >= size:
+                opts["ram"] = size
+            if opts:
+                d.sizes[h.name] = opts
+        demands.append(d)
+        asked += replicas
+        j += 1
+    return demands, hosts
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="5,20,50,50x80,200,1000", help="nodes, or nodes x models")

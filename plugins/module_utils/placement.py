@@ -45,9 +45,10 @@ KEEP_TOTAL = 0.5
 MAX_MILP_VARS = 50_000
 MILP_FULL_TIME_VARS = 10_000
 MIN_MILP_SECONDS = 0.5
-# The local search (improve) runs up to this many options (its moves scan
-# every host; at 1000 nodes it would take seconds).
-MAX_SEARCH_VARS = 50_000
+# The local search (improve) is bounded by its work budget (search_work),
+# not by the size; best-fit (one pass over every host per replica) runs up
+# to this many options.
+MAX_BEST_FIT_VARS = 400_000
 # When the heuristics are this close to the LP bound, HiGHS's MILP gets only
 # SHORT_MILP_SECONDS to close the rest.
 GOOD_GAP = 0.01
@@ -87,6 +88,7 @@ class Result:
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
     x: list[float] | None = None  # the LP relaxation's values per option (relax=True)
+    bound_source: str | None = None  # what proved ``bound``: the LP relaxation or HiGHS's MILP dual bound
 
 
 def _value(d: Demand, mode: str, host: str | None = None, unit: float = 0.0) -> float:
@@ -322,7 +324,15 @@ def highs(
         return Result("highs", assignment, float("-inf"), seconds=seconds, notes=[f"HiGHS: {res.message}"])
     bound = -float(getattr(res, "mip_dual_bound", res.fun) or res.fun) if not relax else -float(res.fun)
     if relax:
-        return Result("lp", assignment, -float(res.fun), bound=-float(res.fun), seconds=seconds, x=[float(v) for v in res.x])
+        return Result(
+            "lp",
+            assignment,
+            -float(res.fun),
+            bound=-float(res.fun),
+            seconds=seconds,
+            x=[float(v) for v in res.x],
+            bound_source="HiGHS's LP relaxation",
+        )
     for k, x in enumerate(res.x):
         if x > 0.5:
             i, h, mode, _s, _v = opts[k]
@@ -331,7 +341,15 @@ def highs(
     for places in assignment.values():
         places.sort(key=lambda p: host_order[p[0]])
     notes = [] if res.status == 0 else [f"HiGHS stopped early: {res.message}"]
-    return Result("highs", assignment, objective(demands, assignment), bound=bound, seconds=seconds, notes=notes)
+    return Result(
+        "highs",
+        assignment,
+        objective(demands, assignment),
+        bound=bound,
+        seconds=seconds,
+        notes=notes,
+        bound_source="HiGHS's MILP dual bound",
+    )
 
 
 def lp_rounding(demands: Sequence[Demand], hosts: Sequence[Host], lp: Result) -> Result:
@@ -362,7 +380,7 @@ def lp_rounding(demands: Sequence[Demand], hosts: Sequence[Host], lp: Result) ->
     host_order = {h.name: h.order for h in hosts}
     for places in assignment.values():
         places.sort(key=lambda p: host_order[p[0]])
-    return Result("highs-lp", assignment, objective(demands, assignment), bound=lp.bound)
+    return Result("highs-lp", assignment, objective(demands, assignment), bound=lp.bound, bound_source=lp.bound_source)
 
 
 def best_fit(demands: Sequence[Demand], hosts: Sequence[Host]) -> Result:
@@ -473,6 +491,7 @@ def improve(
     depth: int = 2,
     max_moves: int = 5000,
     label: str = "local search",
+    work: int | None = None,
 ) -> Result:
     """Local search from a feasible placement: place a missing replica, move
     a RAM replica onto a GPU, or move a replica back to a host where the last
@@ -480,8 +499,20 @@ def improve(
     target host that is then re-placed elsewhere (or dropped when that still
     gains). Only strictly improving moves, tried in a fixed order, so the
     result is deterministic; it stops when no move gains (or after
-    ``max_moves``). Closes most of the greedy's gap on dense clusters where
-    HiGHS's MILP spends seconds in its root node."""
+    ``max_moves``, or when ``work`` is spent: candidate (host, mode) slots
+    looked at, default :func:`search_work`; counted, not timed, so the same
+    input gives the same answer on any machine). Closes most of the greedy's
+    gap on dense clusters where HiGHS's MILP spends seconds in its root node."""
+    budget = [search_work(len(options(demands, hosts))) if work is None else work]
+
+    # One move's search may use at most a share of it: a replica that cannot
+    # be placed would otherwise spend it all on a depth-2 search that fails.
+    per_move = max(budget[0] // max(len(demands), 1), 2000)
+    call = [per_move]
+
+    def spent() -> bool:
+        return budget[0] <= 0
+
     hmap = {h.name: h for h in hosts}
     order = {h.name: h.order for h in hosts}
     index = {d.name: i for i, d in enumerate(demands)}
@@ -539,7 +570,10 @@ def improve(
 
     def direct(i: int, skip: frozenset = frozenset()) -> tuple[str, str] | None:
         best = None
-        for h, m in slots(i, skip):
+        cands = slots(i, skip)
+        budget[0] -= len(cands)
+        call[0] -= len(cands)
+        for h, m in cands:
             if not full(h) and room(h, m) >= size(i, h, m) - 1e-9:
                 key = (-value(i, h, m), room(h, m) - size(i, h, m), order[h])
                 if best is None or key < best[0]:
@@ -573,6 +607,10 @@ def improve(
             s = size(i, h, m)
             host = hmap[h]
             for j, mj in sorted(on[h].items()):
+                budget[0] -= 1
+                call[0] -= 1
+                if spent() or call[0] <= 0:
+                    return best  # the state is whole here: every eviction tried so far is undone
                 lost = value(j, h, mj)
                 if v - lost + top[j] <= (best[0] if best else 0.0) + 1e-9:
                     continue  # even re-placing j at its best value would not gain
@@ -599,12 +637,15 @@ def improve(
             add(index[name], h, m)
     moves = 0
     improved = True
-    while improved and moves < max_moves:
+    while improved and moves < max_moves and not spent():
         improved = False
         by_value = sorted(range(len(demands)), key=lambda i: (-_value(demands[i], _modes(demands[i])[0]), demands[i].name))
         for i in by_value:
             d = demands[i]
-            while len(place[i]) < d.replicas and moves < max_moves:
+            if spent():
+                break
+            while len(place[i]) < d.replicas and moves < max_moves and not spent():
+                call[0] = per_move
                 mv = best_insert(i, depth)
                 if mv is None:
                     break
@@ -615,10 +656,11 @@ def improve(
             for h, m in sorted(place[i].items(), key=lambda p: order[p[0]]):
                 to_gpu = m == RAM and d.gpu == "preferred"
                 home = unit and h not in d.keep and any(k in d.sizes and k not in place[i] for k in d.keep)
-                if not (to_gpu or home) or moves >= max_moves:
+                if not (to_gpu or home) or moves >= max_moves or spent():
                     continue
                 here = value(i, h, m)
                 drop(i, h)
+                call[0] = per_move
                 mv = best_insert(i, depth)
                 if mv is not None and mv[0] > here + 1e-9:
                     apply(mv[1])
@@ -627,9 +669,24 @@ def improve(
                 else:
                     add(i, h, m)
     assignment = {d.name: sorted(((h, m) for h, m in place[i].items()), key=lambda p: order[p[0]]) for i, d in enumerate(demands)}
-    out = Result(f"{start.solver}+search", assignment, objective(demands, assignment), bound=start.bound)
-    out.notes = [*start.notes, f"{label}: {moves} improving moves"]
+    out = Result(
+        f"{start.solver}+search", assignment, objective(demands, assignment), bound=start.bound, bound_source=start.bound_source
+    )
+    out.notes = [*start.notes, f"{label}: {moves} improving moves" + ("" if not spent() else ", stopped at its work budget")]
     return out
+
+
+# improve()'s work budget: candidate slots it may look at per placement
+# option, at least SEARCH_WORK_MIN (small clusters search to the end), at
+# most SEARCH_WORK_MAX (about a second of CPU on a 2-core machine; measured
+# in bench/placement_quality.py).
+SEARCH_WORK_PER_OPTION = 100
+SEARCH_WORK_MIN = 400_000
+SEARCH_WORK_MAX = 1_500_000
+
+
+def search_work(n_options: int) -> int:
+    return min(SEARCH_WORK_MAX, max(SEARCH_WORK_MIN, SEARCH_WORK_PER_OPTION * n_options))
 
 
 def milp_time_limit(n_options: int, time_limit: float) -> float:
@@ -670,49 +727,67 @@ def solve(demands: Sequence[Demand], hosts: Sequence[Host], solver: str = "auto"
             g = plain
 
     def done(r: Result) -> Result:
-        if sticky and solver != "greedy" and n <= MAX_SEARCH_VARS:
+        if sticky and solver != "greedy":
             # The MILP's gap tolerance and the LP-bound shortcut look at the
             # value only: move what can still go back where the last plan had it.
             p = improve(demands, hosts, r, label="local search toward the last plan")
             if better(p, r) and not check(demands, hosts, p.assignment):
                 p.solver = r.solver if r.solver.endswith("+search") else p.solver
-                p.bound = r.bound
+                p.bound, p.bound_source = r.bound, r.bound_source
                 r = p
         r.assignment = settle_modes(demands, hosts, r.assignment)
         r.objective = objective(demands, r.assignment)
         r.seconds = time.perf_counter() - t0
         g_ = gap(r.objective, r.bound)
         if g_ is not None:
-            r.notes.append("optimal (proven)" if g_ <= 1e-9 else f"within {100 * g_:.3f}% of the proven bound {r.bound:.1f}")
+            b = math.floor(r.bound + 1e-6)
+            src = f"{r.bound_source} " if r.bound_source else ""
+            r.notes.append(
+                f"optimal (proven: {src}bound {b})"
+                if g_ <= 1e-9
+                else f"within {100 * g_:.3f}% of the proven bound {b} ({src}bound)"
+            )
         return r
 
     if solver == "greedy":
         return done(g)
     best = g
-    if solver == "auto" and n <= MAX_SEARCH_VARS:
-        for start in (g, best_fit(demands, hosts)):
-            r = improve(demands, hosts, start)
+    if solver == "auto":
+        # The local search from both starts, each with half the work budget.
+        starts = [g, best_fit(demands, hosts)] if n <= MAX_BEST_FIT_VARS else [g]
+        for start in starts:
+            r = improve(demands, hosts, start, work=search_work(n) // len(starts))
             if better(r, best) and not check(demands, hosts, r.assignment):
                 best = r
     if solver == "auto" and n > MAX_MILP_VARS:
         best.notes.append(
             f"{n} placement options is more than {MAX_MILP_VARS}: the {best.solver} answered without HiGHS "
-            "(it would need seconds just to build the model; the greedy is benchmarked within 0.1% of the LP bound there)"
+            "(it would need seconds just to build the model), so no bound was proved"
         )
         return done(best)
+    # time_limit is the whole call's: HiGHS gets what the heuristics left.
     limit = time_limit if solver == "highs" else milp_time_limit(n, time_limit)
+
+    def left() -> float:
+        return max(limit - (time.perf_counter() - t0), MIN_MILP_SECONDS)
+
     try:
-        lp = highs(demands, hosts, time_limit=limit, relax=True)
+        lp = highs(demands, hosts, time_limit=left(), relax=True)
     except ImportError as exc:
         if solver == "highs":
             raise
         best.notes.append(f"SciPy is not available ({exc}): no bound, no MILP")
         return done(best)
+    if solver == "auto" and lp.x is None:
+        best.notes.append(
+            f"the LP relaxation did not finish within the time limit ({lp.notes[-1] if lp.notes else ''}): no bound"
+        )
+        return done(best)
     if solver == "auto" and lp.x is not None:
         r = lp_rounding(demands, hosts, lp)
         if better(r, best) and not check(demands, hosts, r.assignment):
             best = r
-        best.bound = lp.bound
+        best.bound, best.bound_source = lp.bound, "HiGHS's LP relaxation"
         g_ = gap(best.objective, lp.bound)
         if g_ is not None and g_ <= 1e-9:
             best.notes.append(f"{best.solver} reached the LP bound: no branching needed")
@@ -721,12 +796,13 @@ def solve(demands: Sequence[Demand], hosts: Sequence[Host], solver: str = "auto"
             # HiGHS's MILP seldom closes such a gap on dense clusters within
             # seconds (it stays in its root node); a short try only.
             limit = min(limit, SHORT_MILP_SECONDS)
-    h = highs(demands, hosts, time_limit=max(limit - (time.perf_counter() - t0), MIN_MILP_SECONDS))
+    h = highs(demands, hosts, time_limit=left())
+    milp_better = h.bound is not None and (best.bound is None or h.bound < best.bound)
     if h.objective > float("-inf") and not better(best, h) and not check(demands, hosts, h.assignment):
-        if best.bound is not None and h.bound is not None:
-            h.bound = min(h.bound, best.bound)
+        if not milp_better:
+            h.bound, h.bound_source = best.bound, best.bound_source
         return done(h)
     best.notes += [*h.notes, f"{best.solver} beat HiGHS's MILP within its time limit"]
-    if h.bound is not None:
-        best.bound = min(h.bound, best.bound) if best.bound is not None else h.bound
+    if milp_better:
+        best.bound, best.bound_source = h.bound, h.bound_source
     return done(best)
