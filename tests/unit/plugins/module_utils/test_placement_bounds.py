@@ -99,7 +99,7 @@ def test_the_reported_bound_holds_against_an_independent_lp_and_milp(seed):
 
 def test_solve_reaches_the_exact_optimum_and_the_heuristics_mostly_do():
     """solve() is exact on every small instance; the heuristics alone
-    (greedy and best-fit, then the local search, no HiGHS) on at least 6 of
+    (greedy and best-fit, then the local search, no HiGHS) on at least 5 of
     8 (today they miss a replica or a GPU slot on three: a pin, not a goal)."""
     exact = 0
     for seed in range(8):
