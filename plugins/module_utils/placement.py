@@ -32,6 +32,13 @@ GPU, RAM = "gpu", "ram"
 PLACE_VALUE = 1000.0  # a placed replica
 GPU_VALUE = 100.0  # ... on GPU (policy preferred/required)
 PRIORITY_VALUE = 10.0  # per priority point, on GPU
+# Speed: a replica earns up to SPEED_VALUE x (1 + priority), in proportion
+# to its device's memory bandwidth against the cluster's fastest
+# (Demand.speed), rounded to a whole number. Below a replica (1000) and
+# below GPU vs RAM (100 + 10 x priority) for priorities under 199: another
+# replica, or a GPU instead of RAM, always wins; among places that are
+# otherwise equal, a priority model goes to the fastest device that holds it.
+SPEED_VALUE = 5.0
 # Stickiness: a replica on a host where the last plan put it (Demand.keep)
 # earns a share of KEEP_TOTAL. Real values are whole numbers, so all the
 # shares together (< 1) only break ties: a placement worth more (another
@@ -77,6 +84,8 @@ class Demand:
     sizes: dict[str, dict[str, float]] = field(default_factory=dict)
     # hosts where the last plan put a replica (a tie-break, see KEEP_TOTAL)
     keep: frozenset[str] = frozenset()
+    # host -> {mode: 0..1}, the device's bandwidth over the cluster's fastest (see SPEED_VALUE)
+    speed: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -96,9 +105,16 @@ def _value(d: Demand, mode: str, host: str | None = None, unit: float = 0.0) -> 
     v = PLACE_VALUE + d.priority
     if mode == GPU and d.gpu != "never":
         v += GPU_VALUE + PRIORITY_VALUE * d.priority
+    if host is not None and d.speed:
+        v += speed_bonus(d, host, mode)
     if unit and host in d.keep:
         v += unit
     return v
+
+
+def speed_bonus(d: Demand, host: str, mode: str) -> float:
+    """What the device's speed adds to a replica's value (see SPEED_VALUE)."""
+    return float(round(SPEED_VALUE * (1 + d.priority) * d.speed.get(host, {}).get(mode, 0.0)))
 
 
 def keep_unit(demands: Sequence[Demand]) -> float:
@@ -140,7 +156,7 @@ def options(demands: Sequence[Demand], hosts: Sequence[Host]) -> list[tuple[int,
 
 def objective(demands: Sequence[Demand], assignment: dict[str, list[tuple[str, str]]]) -> float:
     by = {d.name: d for d in demands}
-    return sum(_value(by[m], mode) for m, places in assignment.items() for _host, mode in places)
+    return sum(_value(by[m], mode, host) for m, places in assignment.items() for host, mode in places)
 
 
 def check(demands: Sequence[Demand], hosts: Sequence[Host], assignment: dict[str, list[tuple[str, str]]]) -> list[str]:
@@ -469,7 +485,7 @@ def settle_modes(
                 size = by[m].sizes[hname][mode]
                 _take(free, host, mode, size)
                 if mode == GPU:
-                    gain += _value(by[m], GPU) - _value(by[m], RAM)
+                    gain += _value(by[m], GPU, hname) - _value(by[m], RAM, hname)
                     gpu += size
                     on_gpu.append(m)
             if free[GPU] < -1e-6 or free[RAM] < -1e-6:
@@ -580,7 +596,8 @@ def improve(
                     best = (key, h, m)
         return None if best is None else (best[1], best[2])
 
-    top = [_value(d, _modes(d)[0]) + (unit if d.keep else 0.0) for d in demands]
+    # an upper bound on what one replica of each demand is worth anywhere
+    top = [max((value(i, h, m) for h, m in ranked[i]), default=0.0) for i in range(len(demands))]
 
     def apply(actions) -> None:
         for op, j, h, m in actions:
@@ -656,7 +673,8 @@ def improve(
             for h, m in sorted(place[i].items(), key=lambda p: order[p[0]]):
                 to_gpu = m == RAM and d.gpu == "preferred"
                 home = unit and h not in d.keep and any(k in d.sizes and k not in place[i] for k in d.keep)
-                if not (to_gpu or home) or moves >= max_moves or spent():
+                faster = d.speed and top[i] > value(i, h, m) + 1e-9  # a faster device could hold it
+                if not (to_gpu or home or faster) or moves >= max_moves or spent():
                     continue
                 here = value(i, h, m)
                 drop(i, h)

@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from . import memory, ports
+from . import bandwidth, memory, ports
 from .catalog import OLLAMA_DEFAULT_QUANT, SHAPE_KEYS, extended_catalog, lookup, merge_entry, model_size_mib, quant_from_tag
 from .firewall import exposure
 from .gpu_facts import GPU_SOURCES, VENDOR_TOOLS
@@ -258,7 +258,11 @@ def _ollama_host(
         for who, mib in users
     ]
     cap = hv.get("ollama_max_loaded_models", hv.get("herd_max_loaded_models"))
+    gpu_gbps, ram_gbps, gbps_source = bandwidth.host_gbps(hv, gpus)
     info = {
+        "gpu_gbps": gpu_gbps,
+        "ram_gbps": ram_gbps,
+        "gbps_source": gbps_source,
         "gpus": gpus,
         "vram_mib": vram_total,
         "ram_mib": ram,
@@ -346,6 +350,14 @@ def _place_ollama(plan, models, hostvars, groups, margin, solver, catalog, stick
             plan["warnings"].append(
                 f"host {h}: herd_ram_mib: unknown, so no model can be placed in its RAM. Fix: set herd_ram_mib or run gpu_facts."
             )
+    # Each device's bandwidth over the cluster's fastest: the speed term of the objective.
+    fastest = max(
+        (max(infos[h.name]["gpu_gbps"] if h.gpu_mib > 0 else 0.0, infos[h.name]["ram_gbps"]) for h in hosts), default=0.0
+    )
+    speed = {
+        h.name: {GPU: infos[h.name]["gpu_gbps"] / fastest, RAM: infos[h.name]["ram_gbps"] / fastest} if fastest else {}
+        for h in hosts
+    }
     demands: list[Demand] = []
     needs: dict[str, dict[str, dict[str, Any]]] = {}
     entries: dict[str, dict[str, Any]] = {}
@@ -357,6 +369,7 @@ def _place_ollama(plan, models, hostvars, groups, margin, solver, catalog, stick
         entries[m["name"]] = entry
         d = Demand(m["name"], int(m.get("replicas", 1)), int(m.get("priority", 0)), str(m.get("gpu", "preferred")))
         d.keep = frozenset(last.get(m["name"], ()))
+        d.speed = speed
         needs[m["name"]] = {}
         for host in hosts:
             hv = hostvars.get(host.name, {})
@@ -455,6 +468,11 @@ def _place_ollama(plan, models, hostvars, groups, margin, solver, catalog, stick
         if moved_from.get((name, host)):
             item["reason"] += f"; moved here from {moved_from[(name, host)]}"
         item["memory_mib"] = math.ceil(total)
+        # Decode speed from bandwidth: the weights on the GPU at its speed, the rest at RAM's.
+        on_gpu_mib = need["weights_mib"] if mode == GPU else min(item["gpu_layers"] * need["per_layer_mib"], need["weights_mib"])
+        item["tokens_per_s"] = bandwidth.tokens_per_s(
+            on_gpu_mib, need["weights_mib"] - on_gpu_mib, info["gpu_gbps"], info["ram_gbps"]
+        )
         item["context"] = need["ctx"]
         item["parallel"] = need["parallel"]
         plan["hosts"].setdefault(host, {"ollama_models": []})["ollama_models"].append(item)
@@ -476,8 +494,10 @@ def _place_ollama(plan, models, hostvars, groups, margin, solver, catalog, stick
         ctx = next(iter(hn.values()))["ctx"]
         # Too few nodes pass its hosts/labels/tier limits: no measurement changes that.
         allowed = [h for h in nodes if _eligible(m, h, hostvars.get(h, {}))]
+        n_errors = len(plan["errors"])
         if len(allowed) < d.replicas:
             limits = [k for k in ("hosts", "labels", "tier") if m.get(k)]
+            constraint = f"its {', '.join(limits)} limits" if limits else "distinct hosts (fewer nodes than replicas)"
             said = ", ".join(f"{k}: {_flow(m[k])}" for k in limits)
             if not allowed:
                 plan["errors"].append(
@@ -496,9 +516,29 @@ def _place_ollama(plan, models, hostvars, groups, margin, solver, catalog, stick
                     f"({', '.join(nodes)}) and each replica needs its own node. Fix: lower replicas to {len(nodes)}, "
                     "or put more hosts in ollama_nodes"
                 )
-            continue
+        elif not options:
+            constraint = "memory: no host can hold it"
+        elif len(options) < d.replicas:
+            constraint = "distinct hosts: every other host that could hold it is too small"
+        else:
+            holding = {h for h, _mode in result.assignment.get(d.name, [])}
+            capped = [
+                h.name
+                for h in hosts
+                if h.name in options
+                and h.name not in holding
+                and h.max_models is not None
+                and sum(h.name in {x for x, _ in places} for places in result.assignment.values()) >= h.max_models
+            ]
+            constraint = (
+                f"the count cap (herd_max_loaded_models) on {', '.join(capped)}, memory on the rest"
+                if capped
+                else "memory: the hosts that could hold it are full with higher-value models"
+            )
         biggest = max(hosts, key=lambda x: max(x.gpu_mib, x.ram_mib), default=None)
-        if not options:
+        if len(allowed) < d.replicas:
+            pass
+        elif not options:
             if d.gpu == "required":
                 biggest = max(hosts, key=lambda x: x.gpu_mib, default=None)
             largest = (biggest.gpu_mib if d.gpu == "required" else max(biggest.gpu_mib, biggest.ram_mib)) if biggest else 0
@@ -519,6 +559,15 @@ def _place_ollama(plan, models, hostvars, groups, margin, solver, catalog, stick
                 f"{d.name}: placed {got} of {d.replicas} replicas; the hosts that could hold it ({', '.join(options)}) are full "
                 f"with higher-value models. Fix: lower replicas or context, or raise priority" + shared_note
             )
+        plan.setdefault("unplaced", []).append(
+            {
+                "model": d.name,
+                "asked": d.replicas,
+                "missing": d.replicas - got,
+                "constraint": constraint,
+                "why": plan["errors"][n_errors] if len(plan["errors"]) > n_errors else constraint,
+            }
+        )
         del m
 
     # Pools: a model on two or more Ollama nodes.
@@ -556,8 +605,11 @@ def _place_ollama(plan, models, hostvars, groups, margin, solver, catalog, stick
             row["hosts"][host.name] = {"can": cap, "need_mib": round(t)}
         plan["capability"].append(row)
     # Redundancy map (seed 002): primary / backups per model.
+    # The primary is the replica predicted fastest (then inventory order).
+    tps = {(it["name"], h): it.get("tokens_per_s", 0.0) for h, v in plan["hosts"].items() for it in v.get("ollama_models", [])}
     for m in models:
         places = [h for h, _mode in result.assignment.get(m["name"], [])]
+        places.sort(key=lambda h, name=m["name"]: -tps.get((name, h), 0.0))
         plan["redundancy"].append(
             {"model": m["name"], "alias": m.get("alias"), "replicas": places, "asked": int(m.get("replicas", 1))}
         )
