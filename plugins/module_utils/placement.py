@@ -759,11 +759,9 @@ def solve(demands: Sequence[Demand], hosts: Sequence[Host], solver: str = "auto"
         g_ = gap(r.objective, r.bound)
         if g_ is not None:
             b = math.floor(r.bound + 1e-6)
-            src = f"{r.bound_source} " if r.bound_source else ""
+            src = r.bound_source or "a bound"
             r.notes.append(
-                f"optimal (proven: {src}bound {b})"
-                if g_ <= 1e-9
-                else f"within {100 * g_:.3f}% of the proven bound {b} ({src}bound)"
+                f"optimal (proven by {src}, {b})" if g_ <= 1e-9 else f"within {100 * g_:.3f}% of the proven bound {b} ({src})"
             )
         return r
 
