@@ -56,6 +56,8 @@ MIN_MILP_SECONDS = 0.5
 # not by the size; best-fit (one pass over every host per replica) runs up
 # to this many options.
 MAX_BEST_FIT_VARS = 400_000
+# ... and the local search up to this many (it ranks every option once).
+MAX_SEARCH_VARS = 2_000_000
 # When the heuristics are this close to the LP bound, HiGHS's MILP gets only
 # SHORT_MILP_SECONDS to close the rest.
 GOOD_GAP = 0.01
@@ -152,6 +154,78 @@ def options(demands: Sequence[Demand], hosts: Sequence[Host]) -> list[tuple[int,
                     continue
                 out.append((i, h.name, mode, float(d.sizes[h.name][mode]), _value(d, mode, h.name, unit)))
     return out
+
+
+def n_options(demands: Sequence[Demand], hosts: Sequence[Host]) -> int:
+    """len(options(...)) without building them (millions on big clusters)."""
+    names = {h.name for h in hosts}
+    n = 0
+    for d in demands:
+        modes = _modes(d)
+        n += sum(m in sz for h, sz in d.sizes.items() if h in names for m in modes)
+    return n
+
+
+def greedy_vectorized(demands: Sequence[Demand], hosts: Sequence[Host]) -> Result:
+    """The greedy's rule (most room, GPU before RAM, kept hosts first, then
+    host order) with NumPy over the hosts: for clusters of thousands of
+    hosts, where the pure-Python greedy takes seconds per thousand replicas.
+    Falls back to :func:`greedy` without NumPy."""
+    try:
+        import numpy as np
+    except ImportError:
+        return greedy(demands, hosts)
+    t0 = time.perf_counter()
+    hs = sorted(hosts, key=lambda h: (h.order, h.name))
+    col = {h.name: k for k, h in enumerate(hs)}
+    free_gpu = np.array([h.gpu_mib for h in hs], dtype=float)
+    free_ram = np.array([_pool(h) if h.unified else h.ram_mib for h in hs], dtype=float)
+    unified = np.array([h.unified for h in hs])
+    cap = np.array([h.max_models if h.max_models is not None else 1 << 30 for h in hs])
+    count = np.zeros(len(hs), dtype=int)
+    assignment: dict[str, list[tuple[str, str]]] = {d.name: [] for d in demands}
+
+    def biggest(d: Demand) -> float:
+        return max((s for sz in d.sizes.values() for s in sz.values()), default=0.0)
+
+    order = sorted(range(len(demands)), key=lambda i: (-demands[i].priority, -biggest(demands[i]), demands[i].name))
+    for i in order:
+        d = demands[i]
+        sizes = {m: np.full(len(hs), np.nan) for m in _modes(d)}
+        for h, sz in d.sizes.items():
+            k = col.get(h)
+            if k is not None:
+                for m, v in sz.items():
+                    if m in sizes:
+                        sizes[m][k] = v
+        taken = np.zeros(len(hs), dtype=bool)
+        keep = np.array([h.name in d.keep for h in hs]) if d.keep else None
+        for _replica in range(d.replicas):
+            best = None
+            for mode, size in sizes.items():
+                room = np.where(unified, np.minimum(free_gpu, free_ram), free_gpu) if mode == GPU else free_ram
+                left = room - size
+                ok = ~np.isnan(size) & ~taken & (count < cap) & (left >= 0)
+                if not ok.any():
+                    continue
+                pick = ok & keep if keep is not None and (ok & keep).any() else ok
+                k = int(np.argmax(np.where(pick, left, -np.inf)))  # first (lowest order) of the roomiest
+                best = (k, mode)
+                break
+            if best is None:
+                break
+            k, mode = best
+            v = sizes[mode][k]
+            if mode == GPU:
+                free_gpu[k] -= v
+                if hs[k].unified:
+                    free_ram[k] -= v
+            else:
+                free_ram[k] -= v
+            count[k] += 1
+            taken[k] = True
+            assignment[d.name].append((hs[k].name, mode))
+    return Result("greedy", assignment, objective(demands, assignment), seconds=time.perf_counter() - t0)
 
 
 def objective(demands: Sequence[Demand], assignment: dict[str, list[tuple[str, str]]]) -> float:
@@ -519,7 +593,7 @@ def improve(
     looked at, default :func:`search_work`; counted, not timed, so the same
     input gives the same answer on any machine). Closes most of the greedy's
     gap on dense clusters where HiGHS's MILP spends seconds in its root node."""
-    budget = [search_work(len(options(demands, hosts))) if work is None else work]
+    budget = [search_work(n_options(demands, hosts)) if work is None else work]
 
     # One move's search may use at most a share of it: a replica that cannot
     # be placed would otherwise spend it all on a depth-2 search that fails.
@@ -732,20 +806,20 @@ def solve(demands: Sequence[Demand], hosts: Sequence[Host], solver: str = "auto"
     if solver not in ("auto", "highs", "greedy"):
         raise ValueError(f"unknown solver {solver!r}; use auto, highs or greedy")
     t0 = time.perf_counter()
-    n = len(options(demands, hosts))
+    n = n_options(demands, hosts)
     sticky = keep_unit(demands) > 0
 
     def better(a: Result, b: Result) -> bool:
         return score(demands, a.assignment) > score(demands, b.assignment) + 1e-9
 
-    g = greedy(demands, hosts)
-    if sticky:  # keeping costs the greedy nothing: the plain greedy wins when it places more value
+    g = greedy(demands, hosts) if n <= MAX_BEST_FIT_VARS else greedy_vectorized(demands, hosts)
+    if sticky and n <= MAX_BEST_FIT_VARS:  # keeping costs the greedy nothing: the plain greedy wins when it places more value
         plain = greedy(demands, hosts, sticky=False)
         if plain.objective > g.objective + 1e-9:
             g = plain
 
     def done(r: Result) -> Result:
-        if sticky and solver != "greedy":
+        if sticky and solver != "greedy" and n <= MAX_SEARCH_VARS:
             # The MILP's gap tolerance and the LP-bound shortcut look at the
             # value only: move what can still go back where the last plan had it.
             p = improve(demands, hosts, r, label="local search toward the last plan")
@@ -768,7 +842,7 @@ def solve(demands: Sequence[Demand], hosts: Sequence[Host], solver: str = "auto"
     if solver == "greedy":
         return done(g)
     best = g
-    if solver == "auto":
+    if solver == "auto" and n <= MAX_SEARCH_VARS:
         # The local search from both starts, each with half the work budget.
         starts = [g, best_fit(demands, hosts)] if n <= MAX_BEST_FIT_VARS else [g]
         for start in starts:

@@ -129,3 +129,13 @@ def test_the_local_search_is_bounded_by_work_not_time_and_repeats_exactly():
     assert full.objective >= small.objective >= start.objective
     assert P.check(demands, hosts, full.assignment) == []
     assert P.search_work(10) == P.SEARCH_WORK_MIN and P.search_work(10**9) == P.SEARCH_WORK_MAX
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_vectorized_greedy_places_exactly_as_the_greedy(seed):
+    """Big clusters take the NumPy greedy; same rule, same answer."""
+    demands, hosts = _instance(seed, n_hosts=12, n_models=10)
+    for i, d in enumerate(demands):
+        d.keep = frozenset({f"h{(i * 5) % 12}"}) & d.sizes.keys()
+    assert P.greedy_vectorized(demands, hosts).assignment == P.greedy(demands, hosts).assignment
+    assert P.n_options(demands, hosts) == len(P.options(demands, hosts))
