@@ -78,3 +78,16 @@ def test_the_report_shows_tokens_per_second_and_what_stopped_a_replica():
     (u,) = p["unplaced"]
     assert u["model"] == "llama3.2:3b" and u["missing"] == 1 and u["constraint"].startswith("distinct hosts")
     assert "## Replicas not placed" in text and u["constraint"] in text
+
+
+def test_a_replica_stopped_by_the_count_cap_says_so():
+    hosts = {h: {**v, "herd_max_loaded_models": 1} for h, v in HOSTS.items()}
+    models = [
+        {"name": "qwen2.5:14b", "priority": 9},
+        {"name": "llama3.2:3b", "priority": 5},
+        {"name": "qwen2.5:3b", "priority": 1},
+    ]
+    p = _plan([*models, {"name": "llama3.2:1b"}], hosts)
+    (u,) = p["unplaced"]
+    assert u["model"] == "llama3.2:1b" and u["constraint"].startswith("the count cap (herd_max_loaded_models) on ")
+    assert all(h in u["constraint"] for h in hosts)
