@@ -15,10 +15,12 @@ Two solvers, same input and output:
   the most free GPU memory where it fits, else the most free RAM (seed 001's
   "routes to nodes with most free space").
 
-``solve(..., solver="auto")`` runs the greedy, then (when SciPy is present
-and the problem is not huge) HiGHS's LP relaxation rounded to a placement
+``solve(..., solver="auto")`` runs the greedy and best-fit, a local search
+from each under a counted work budget, then (when SciPy is present and the
+problem is not huge) HiGHS's LP relaxation rounded to a placement
 (``highs-lp``: optimal when it reaches the LP bound), then the MILP within
-the time left; it keeps the best and says which one answered. Pure Python otherwise; no Ansible imports.
+what is left of ``time_limit``; it keeps the best, says which one answered
+and which bound proves how close it is. Pure Python otherwise; no Ansible imports.
 """
 
 from __future__ import annotations
