@@ -94,6 +94,8 @@ HERD_VARS = {
     "herd_plan",
     "herd_firewall",
     "herd_max_loaded_models",
+    "herd_memory_bandwidth_gbps",  # {gpu: GB/s, ram: GB/s}: overrides plugins/module_utils/bandwidth.py
+    "herd_platform",  # the CPU platform, for its RAM bandwidth (bandwidth.RAM_GBPS)
     "herd_measured",  # a fact set by gpu_facts (cached facts show up as host vars)
     "herd_plan_report_dir",  # playbooks/plan.yml: where the reports go
     "herd_placed",  # a fact older releases cached; read once when no placement record exists

@@ -15,10 +15,12 @@ Two solvers, same input and output:
   the most free GPU memory where it fits, else the most free RAM (seed 001's
   "routes to nodes with most free space").
 
-``solve(..., solver="auto")`` runs the greedy, then (when SciPy is present
-and the problem is not huge) HiGHS's LP relaxation rounded to a placement
+``solve(..., solver="auto")`` runs the greedy and best-fit, a local search
+from each under a counted work budget, then (when SciPy is present and the
+problem is not huge) HiGHS's LP relaxation rounded to a placement
 (``highs-lp``: optimal when it reaches the LP bound), then the MILP within
-the time left; it keeps the best and says which one answered. Pure Python otherwise; no Ansible imports.
+what is left of ``time_limit``; it keeps the best, says which one answered
+and which bound proves how close it is. Pure Python otherwise; no Ansible imports.
 """
 
 from __future__ import annotations
@@ -32,6 +34,13 @@ GPU, RAM = "gpu", "ram"
 PLACE_VALUE = 1000.0  # a placed replica
 GPU_VALUE = 100.0  # ... on GPU (policy preferred/required)
 PRIORITY_VALUE = 10.0  # per priority point, on GPU
+# Speed: a replica earns up to SPEED_VALUE x (1 + priority), in proportion
+# to its device's memory bandwidth against the cluster's fastest
+# (Demand.speed), rounded to a whole number. Below a replica (1000) and
+# below GPU vs RAM (100 + 10 x priority) for priorities under 199: another
+# replica, or a GPU instead of RAM, always wins; among places that are
+# otherwise equal, a priority model goes to the fastest device that holds it.
+SPEED_VALUE = 5.0
 # Stickiness: a replica on a host where the last plan put it (Demand.keep)
 # earns a share of KEEP_TOTAL. Real values are whole numbers, so all the
 # shares together (< 1) only break ties: a placement worth more (another
@@ -45,9 +54,12 @@ KEEP_TOTAL = 0.5
 MAX_MILP_VARS = 50_000
 MILP_FULL_TIME_VARS = 10_000
 MIN_MILP_SECONDS = 0.5
-# The local search (improve) runs up to this many options (its moves scan
-# every host; at 1000 nodes it would take seconds).
-MAX_SEARCH_VARS = 50_000
+# The local search (improve) is bounded by its work budget (search_work),
+# not by the size; best-fit (one pass over every host per replica) runs up
+# to this many options.
+MAX_BEST_FIT_VARS = 400_000
+# ... and the local search up to this many (it ranks every option once).
+MAX_SEARCH_VARS = 2_000_000
 # When the heuristics are this close to the LP bound, HiGHS's MILP gets only
 # SHORT_MILP_SECONDS to close the rest.
 GOOD_GAP = 0.01
@@ -60,7 +72,9 @@ class Host:
     gpu_mib: float = 0.0  # usable GPU budget (after margin and reserves)
     ram_mib: float = 0.0  # usable RAM budget (after margin)
     max_models: int | None = None
-    unified: bool = False  # GPU and RAM are one pool (APUs)
+    # APUs: GPU and RAM are one pool of max(gpu_mib, ram_mib), of which the
+    # GPU may use at most gpu_mib (its firmware-assigned share)
+    unified: bool = False
     order: int = 0
 
 
@@ -74,6 +88,8 @@ class Demand:
     sizes: dict[str, dict[str, float]] = field(default_factory=dict)
     # hosts where the last plan put a replica (a tie-break, see KEEP_TOTAL)
     keep: frozenset[str] = frozenset()
+    # host -> {mode: 0..1}, the device's bandwidth over the cluster's fastest (see SPEED_VALUE)
+    speed: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -85,6 +101,7 @@ class Result:
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
     x: list[float] | None = None  # the LP relaxation's values per option (relax=True)
+    bound_source: str | None = None  # what proved ``bound``: the LP relaxation or HiGHS's MILP dual bound
 
 
 def _value(d: Demand, mode: str, host: str | None = None, unit: float = 0.0) -> float:
@@ -92,9 +109,16 @@ def _value(d: Demand, mode: str, host: str | None = None, unit: float = 0.0) -> 
     v = PLACE_VALUE + d.priority
     if mode == GPU and d.gpu != "never":
         v += GPU_VALUE + PRIORITY_VALUE * d.priority
+    if host is not None and d.speed:
+        v += speed_bonus(d, host, mode)
     if unit and host in d.keep:
         v += unit
     return v
+
+
+def speed_bonus(d: Demand, host: str, mode: str) -> float:
+    """What the device's speed adds to a replica's value (see SPEED_VALUE)."""
+    return float(round(SPEED_VALUE * (1 + d.priority) * d.speed.get(host, {}).get(mode, 0.0)))
 
 
 def keep_unit(demands: Sequence[Demand]) -> float:
@@ -134,9 +158,81 @@ def options(demands: Sequence[Demand], hosts: Sequence[Host]) -> list[tuple[int,
     return out
 
 
+def n_options(demands: Sequence[Demand], hosts: Sequence[Host]) -> int:
+    """len(options(...)) without building them (millions on big clusters)."""
+    names = {h.name for h in hosts}
+    n = 0
+    for d in demands:
+        modes = _modes(d)
+        n += sum(m in sz for h, sz in d.sizes.items() if h in names for m in modes)
+    return n
+
+
+def greedy_vectorized(demands: Sequence[Demand], hosts: Sequence[Host]) -> Result:
+    """The greedy's rule (most room, GPU before RAM, kept hosts first, then
+    host order) with NumPy over the hosts: for clusters of thousands of
+    hosts, where the pure-Python greedy takes seconds per thousand replicas.
+    Falls back to :func:`greedy` without NumPy."""
+    try:
+        import numpy as np
+    except ImportError:
+        return greedy(demands, hosts)
+    t0 = time.perf_counter()
+    hs = sorted(hosts, key=lambda h: (h.order, h.name))
+    col = {h.name: k for k, h in enumerate(hs)}
+    free_gpu = np.array([h.gpu_mib for h in hs], dtype=float)
+    free_ram = np.array([_pool(h) if h.unified else h.ram_mib for h in hs], dtype=float)
+    unified = np.array([h.unified for h in hs])
+    cap = np.array([h.max_models if h.max_models is not None else 1 << 30 for h in hs])
+    count = np.zeros(len(hs), dtype=int)
+    assignment: dict[str, list[tuple[str, str]]] = {d.name: [] for d in demands}
+
+    def biggest(d: Demand) -> float:
+        return max((s for sz in d.sizes.values() for s in sz.values()), default=0.0)
+
+    order = sorted(range(len(demands)), key=lambda i: (-demands[i].priority, -biggest(demands[i]), demands[i].name))
+    for i in order:
+        d = demands[i]
+        sizes = {m: np.full(len(hs), np.nan) for m in _modes(d)}
+        for h, sz in d.sizes.items():
+            k = col.get(h)
+            if k is not None:
+                for m, v in sz.items():
+                    if m in sizes:
+                        sizes[m][k] = v
+        taken = np.zeros(len(hs), dtype=bool)
+        keep = np.array([h.name in d.keep for h in hs]) if d.keep else None
+        for _replica in range(d.replicas):
+            best = None
+            for mode, size in sizes.items():
+                room = np.where(unified, np.minimum(free_gpu, free_ram), free_gpu) if mode == GPU else free_ram
+                left = room - size
+                ok = ~np.isnan(size) & ~taken & (count < cap) & (left >= 0)
+                if not ok.any():
+                    continue
+                pick = ok & keep if keep is not None and (ok & keep).any() else ok
+                k = int(np.argmax(np.where(pick, left, -np.inf)))  # first (lowest order) of the roomiest
+                best = (k, mode)
+                break
+            if best is None:
+                break
+            k, mode = best
+            v = sizes[mode][k]
+            if mode == GPU:
+                free_gpu[k] -= v
+                if hs[k].unified:
+                    free_ram[k] -= v
+            else:
+                free_ram[k] -= v
+            count[k] += 1
+            taken[k] = True
+            assignment[d.name].append((hs[k].name, mode))
+    return Result("greedy", assignment, objective(demands, assignment), seconds=time.perf_counter() - t0)
+
+
 def objective(demands: Sequence[Demand], assignment: dict[str, list[tuple[str, str]]]) -> float:
     by = {d.name: d for d in demands}
-    return sum(_value(by[m], mode) for m, places in assignment.items() for _host, mode in places)
+    return sum(_value(by[m], mode, host) for m, places in assignment.items() for host, mode in places)
 
 
 def check(demands: Sequence[Demand], hosts: Sequence[Host], assignment: dict[str, list[tuple[str, str]]]) -> list[str]:
@@ -156,8 +252,10 @@ def check(demands: Sequence[Demand], hosts: Sequence[Host], assignment: dict[str
     for name, u in used.items():
         h = hmap[name]
         if h.unified:
-            if u[GPU] + u[RAM] > max(h.gpu_mib, h.ram_mib) + 1e-6:
+            if u[GPU] + u[RAM] > _pool(h) + 1e-6:
                 problems.append(f"{name}: unified memory over budget")
+            if u[GPU] > h.gpu_mib + 1e-6:
+                problems.append(f"{name}: GPU over its share of unified memory")
         else:
             if u[GPU] > h.gpu_mib + 1e-6:
                 problems.append(f"{name}: GPU over budget")
@@ -168,20 +266,36 @@ def check(demands: Sequence[Demand], hosts: Sequence[Host], assignment: dict[str
     return problems
 
 
+def _pool(host: Host) -> float:
+    """An APU's whole unified pool."""
+    return max(host.gpu_mib, host.ram_mib)
+
+
+def _free(hosts: Sequence[Host]) -> dict[str, dict[str, float]]:
+    """Free MiB per host and mode; an APU's RAM entry is its whole pool."""
+    return {h.name: {GPU: h.gpu_mib, RAM: _pool(h) if h.unified else h.ram_mib} for h in hosts}
+
+
+def _room(free: dict[str, float], host: Host, mode: str) -> float:
+    """Free MiB for one more replica in ``mode`` (an APU's GPU share and pool both bind)."""
+    if host.unified and mode == GPU:
+        return min(free[GPU], free[RAM])
+    return free[mode]
+
+
 def _take(free: dict[str, float], host: Host, mode: str, size: float) -> None:
-    """Book ``size`` MiB of a host's free memory (both pools on an APU)."""
-    if host.unified:
-        free[GPU] -= size
+    """Book ``size`` MiB of a host's free memory (on an APU, GPU use takes
+    from its share and from the pool)."""
+    free[mode] -= size
+    if host.unified and mode == GPU:
         free[RAM] -= size
-    else:
-        free[mode] -= size
 
 
 def greedy(demands: Sequence[Demand], hosts: Sequence[Host], sticky: bool = True) -> Result:
     """``sticky``: among the hosts where a replica fits in the same mode, one
     in ``d.keep`` wins over the one with the most room."""
     t0 = time.perf_counter()
-    free = {h.name: {GPU: h.gpu_mib, RAM: h.ram_mib} for h in hosts}
+    free = _free(hosts)
     count = {h.name: 0 for h in hosts}
     hmap = {h.name: h for h in hosts}
     assignment: dict[str, list[tuple[str, str]]] = {d.name: [] for d in demands}
@@ -204,7 +318,7 @@ def greedy(demands: Sequence[Demand], hosts: Sequence[Host], sticky: bool = True
                     if h.max_models is not None and count[h.name] >= h.max_models:
                         continue
                     size = d.sizes[h.name][mode]
-                    room = (free[h.name][GPU] if h.unified else free[h.name][mode]) - size
+                    room = _room(free[h.name], h, mode) - size
                     if room >= 0:
                         cands.append((sticky and h.name not in d.keep, -room, h.order, h.name))
                 if cands:
@@ -263,8 +377,15 @@ def highs(
             rows += [r] * len(ks)
             cols += ks
             vals += [opts[k][3] for k in ks]
-            ub.append(max(h.gpu_mib, h.ram_mib))
+            ub.append(_pool(h))
             r += 1
+            km = [k for k in ks if opts[k][2] == GPU]
+            if km and h.gpu_mib < _pool(h):
+                rows += [r] * len(km)
+                cols += km
+                vals += [opts[k][3] for k in km]
+                ub.append(h.gpu_mib)
+                r += 1
         else:
             for mode, cap in ((GPU, h.gpu_mib), (RAM, h.ram_mib)):
                 km = [k for k in ks if opts[k][2] == mode]
@@ -295,7 +416,15 @@ def highs(
         return Result("highs", assignment, float("-inf"), seconds=seconds, notes=[f"HiGHS: {res.message}"])
     bound = -float(getattr(res, "mip_dual_bound", res.fun) or res.fun) if not relax else -float(res.fun)
     if relax:
-        return Result("lp", assignment, -float(res.fun), bound=-float(res.fun), seconds=seconds, x=[float(v) for v in res.x])
+        return Result(
+            "lp",
+            assignment,
+            -float(res.fun),
+            bound=-float(res.fun),
+            seconds=seconds,
+            x=[float(v) for v in res.x],
+            bound_source="HiGHS's LP relaxation",
+        )
     for k, x in enumerate(res.x):
         if x > 0.5:
             i, h, mode, _s, _v = opts[k]
@@ -304,7 +433,15 @@ def highs(
     for places in assignment.values():
         places.sort(key=lambda p: host_order[p[0]])
     notes = [] if res.status == 0 else [f"HiGHS stopped early: {res.message}"]
-    return Result("highs", assignment, objective(demands, assignment), bound=bound, seconds=seconds, notes=notes)
+    return Result(
+        "highs",
+        assignment,
+        objective(demands, assignment),
+        bound=bound,
+        seconds=seconds,
+        notes=notes,
+        bound_source="HiGHS's MILP dual bound",
+    )
 
 
 def lp_rounding(demands: Sequence[Demand], hosts: Sequence[Host], lp: Result) -> Result:
@@ -314,7 +451,7 @@ def lp_rounding(demands: Sequence[Demand], hosts: Sequence[Host], lp: Result) ->
     opts = options(demands, hosts)
     x = lp.x or [0.0] * len(opts)
     hmap = {h.name: h for h in hosts}
-    free = {h.name: {GPU: h.gpu_mib, RAM: h.ram_mib} for h in hosts}
+    free = _free(hosts)
     count = {h.name: 0 for h in hosts}
     left = {i: d.replicas for i, d in enumerate(demands)}
     taken: set[tuple[int, str]] = set()
@@ -325,7 +462,7 @@ def lp_rounding(demands: Sequence[Demand], hosts: Sequence[Host], lp: Result) ->
         host = hmap[h]
         if left[i] <= 0 or (i, h) in taken or (host.max_models is not None and count[h] >= host.max_models):
             continue
-        if (free[h][GPU] if host.unified else free[h][mode]) < size:
+        if _room(free[h], host, mode) < size:
             continue
         _take(free[h], host, mode, size)
         count[h] += 1
@@ -335,7 +472,7 @@ def lp_rounding(demands: Sequence[Demand], hosts: Sequence[Host], lp: Result) ->
     host_order = {h.name: h.order for h in hosts}
     for places in assignment.values():
         places.sort(key=lambda p: host_order[p[0]])
-    return Result("highs-lp", assignment, objective(demands, assignment), bound=lp.bound)
+    return Result("highs-lp", assignment, objective(demands, assignment), bound=lp.bound, bound_source=lp.bound_source)
 
 
 def best_fit(demands: Sequence[Demand], hosts: Sequence[Host]) -> Result:
@@ -344,7 +481,7 @@ def best_fit(demands: Sequence[Demand], hosts: Sequence[Host]) -> Result:
     first, each on the host where it leaves the least room, GPU before RAM.
     Packs dense clusters tighter than the greedy's "most free space"."""
     hmap = {h.name: h for h in hosts}
-    free = {h.name: {GPU: h.gpu_mib, RAM: h.ram_mib} for h in hosts}
+    free = _free(hosts)
     count = {h.name: 0 for h in hosts}
     assignment: dict[str, list[tuple[str, str]]] = {d.name: [] for d in demands}
     biggest = [max((s for sz in d.sizes.values() for s in sz.values()), default=0.0) for d in demands]
@@ -359,7 +496,7 @@ def best_fit(demands: Sequence[Demand], hosts: Sequence[Host]) -> Result:
                     continue
                 if h.max_models is not None and count[h.name] >= h.max_models:
                     continue
-                left = (free[h.name][GPU] if h.unified else free[h.name][mode]) - d.sizes[h.name][mode]
+                left = _room(free[h.name], h, mode) - d.sizes[h.name][mode]
                 key = (h.name not in d.keep, left, h.order)  # a kept host first
                 if left >= 0 and (best is None or key < best[0]):
                     best = (key, h.name, mode)
@@ -404,8 +541,7 @@ def settle_modes(
     chosen: dict[tuple[str, str], str] = {}
     for hname, items in on_host.items():
         host = hmap[hname]
-        pool = max(host.gpu_mib, host.ram_mib) if host.unified else None
-        fixed = {GPU: host.gpu_mib if pool is None else pool, RAM: host.ram_mib if pool is None else pool}
+        fixed = _free([host])[hname]
         movable = []
         for m, mode in sorted(items):
             sizes = by[m].sizes.get(hname, {})
@@ -425,7 +561,7 @@ def settle_modes(
                 size = by[m].sizes[hname][mode]
                 _take(free, host, mode, size)
                 if mode == GPU:
-                    gain += _value(by[m], GPU) - _value(by[m], RAM)
+                    gain += _value(by[m], GPU, hname) - _value(by[m], RAM, hname)
                     gpu += size
                     on_gpu.append(m)
             if free[GPU] < -1e-6 or free[RAM] < -1e-6:
@@ -447,6 +583,7 @@ def improve(
     depth: int = 2,
     max_moves: int = 5000,
     label: str = "local search",
+    work: int | None = None,
 ) -> Result:
     """Local search from a feasible placement: place a missing replica, move
     a RAM replica onto a GPU, or move a replica back to a host where the last
@@ -454,8 +591,20 @@ def improve(
     target host that is then re-placed elsewhere (or dropped when that still
     gains). Only strictly improving moves, tried in a fixed order, so the
     result is deterministic; it stops when no move gains (or after
-    ``max_moves``). Closes most of the greedy's gap on dense clusters where
-    HiGHS's MILP spends seconds in its root node."""
+    ``max_moves``, or when ``work`` is spent: candidate (host, mode) slots
+    looked at, default :func:`search_work`; counted, not timed, so the same
+    input gives the same answer on any machine). Closes most of the greedy's
+    gap on dense clusters where HiGHS's MILP spends seconds in its root node."""
+    budget = [search_work(n_options(demands, hosts)) if work is None else work]
+
+    # One move's search may use at most a share of it: a replica that cannot
+    # be placed would otherwise spend it all on a depth-2 search that fails.
+    per_move = max(budget[0] // max(len(demands), 1), 2000)
+    call = [per_move]
+
+    def spent() -> bool:
+        return budget[0] <= 0
+
     hmap = {h.name: h for h in hosts}
     order = {h.name: h.order for h in hosts}
     index = {d.name: i for i, d in enumerate(demands)}
@@ -474,7 +623,8 @@ def improve(
     def room(h: str, m: str) -> float:
         host, u = hmap[h], used[h]
         if host.unified:
-            return max(host.gpu_mib, host.ram_mib) - u[GPU] - u[RAM]
+            total = _pool(host) - u[GPU] - u[RAM]
+            return min(total, host.gpu_mib - u[GPU]) if m == GPU else total
         return (host.gpu_mib if m == GPU else host.ram_mib) - u[m]
 
     def full(h: str) -> bool:
@@ -512,14 +662,18 @@ def improve(
 
     def direct(i: int, skip: frozenset = frozenset()) -> tuple[str, str] | None:
         best = None
-        for h, m in slots(i, skip):
+        cands = slots(i, skip)
+        budget[0] -= len(cands)
+        call[0] -= len(cands)
+        for h, m in cands:
             if not full(h) and room(h, m) >= size(i, h, m) - 1e-9:
                 key = (-value(i, h, m), room(h, m) - size(i, h, m), order[h])
                 if best is None or key < best[0]:
                     best = (key, h, m)
         return None if best is None else (best[1], best[2])
 
-    top = [_value(d, _modes(d)[0]) + (unit if d.keep else 0.0) for d in demands]
+    # an upper bound on what one replica of each demand is worth anywhere
+    top = [max((value(i, h, m) for h, m in ranked[i]), default=0.0) for i in range(len(demands))]
 
     def apply(actions) -> None:
         for op, j, h, m in actions:
@@ -546,6 +700,10 @@ def improve(
             s = size(i, h, m)
             host = hmap[h]
             for j, mj in sorted(on[h].items()):
+                budget[0] -= 1
+                call[0] -= 1
+                if spent() or call[0] <= 0:
+                    return best  # the state is whole here: every eviction tried so far is undone
                 lost = value(j, h, mj)
                 if v - lost + top[j] <= (best[0] if best else 0.0) + 1e-9:
                     continue  # even re-placing j at its best value would not gain
@@ -572,12 +730,15 @@ def improve(
             add(index[name], h, m)
     moves = 0
     improved = True
-    while improved and moves < max_moves:
+    while improved and moves < max_moves and not spent():
         improved = False
         by_value = sorted(range(len(demands)), key=lambda i: (-_value(demands[i], _modes(demands[i])[0]), demands[i].name))
         for i in by_value:
             d = demands[i]
-            while len(place[i]) < d.replicas and moves < max_moves:
+            if spent():
+                break
+            while len(place[i]) < d.replicas and moves < max_moves and not spent():
+                call[0] = per_move
                 mv = best_insert(i, depth)
                 if mv is None:
                     break
@@ -588,10 +749,12 @@ def improve(
             for h, m in sorted(place[i].items(), key=lambda p: order[p[0]]):
                 to_gpu = m == RAM and d.gpu == "preferred"
                 home = unit and h not in d.keep and any(k in d.sizes and k not in place[i] for k in d.keep)
-                if not (to_gpu or home) or moves >= max_moves:
+                faster = d.speed and top[i] > value(i, h, m) + 1e-9  # a faster device could hold it
+                if not (to_gpu or home or faster) or moves >= max_moves or spent():
                     continue
                 here = value(i, h, m)
                 drop(i, h)
+                call[0] = per_move
                 mv = best_insert(i, depth)
                 if mv is not None and mv[0] > here + 1e-9:
                     apply(mv[1])
@@ -600,9 +763,24 @@ def improve(
                 else:
                     add(i, h, m)
     assignment = {d.name: sorted(((h, m) for h, m in place[i].items()), key=lambda p: order[p[0]]) for i, d in enumerate(demands)}
-    out = Result(f"{start.solver}+search", assignment, objective(demands, assignment), bound=start.bound)
-    out.notes = [*start.notes, f"{label}: {moves} improving moves"]
+    out = Result(
+        f"{start.solver}+search", assignment, objective(demands, assignment), bound=start.bound, bound_source=start.bound_source
+    )
+    out.notes = [*start.notes, f"{label}: {moves} improving moves" + ("" if not spent() else ", stopped at its work budget")]
     return out
+
+
+# improve()'s work budget: candidate slots it may look at per placement
+# option, at least SEARCH_WORK_MIN (small clusters search to the end), at
+# most SEARCH_WORK_MAX (about a second of CPU on a 2-core machine; measured
+# in bench/placement_quality.py).
+SEARCH_WORK_PER_OPTION = 100
+SEARCH_WORK_MIN = 400_000
+SEARCH_WORK_MAX = 1_500_000
+
+
+def search_work(n_options: int) -> int:
+    return min(SEARCH_WORK_MAX, max(SEARCH_WORK_MIN, SEARCH_WORK_PER_OPTION * n_options))
 
 
 def milp_time_limit(n_options: int, time_limit: float) -> float:
@@ -630,14 +808,14 @@ def solve(demands: Sequence[Demand], hosts: Sequence[Host], solver: str = "auto"
     if solver not in ("auto", "highs", "greedy"):
         raise ValueError(f"unknown solver {solver!r}; use auto, highs or greedy")
     t0 = time.perf_counter()
-    n = len(options(demands, hosts))
+    n = n_options(demands, hosts)
     sticky = keep_unit(demands) > 0
 
     def better(a: Result, b: Result) -> bool:
         return score(demands, a.assignment) > score(demands, b.assignment) + 1e-9
 
-    g = greedy(demands, hosts)
-    if sticky:  # keeping costs the greedy nothing: the plain greedy wins when it places more value
+    g = greedy(demands, hosts) if n <= MAX_BEST_FIT_VARS else greedy_vectorized(demands, hosts)
+    if sticky and n <= MAX_BEST_FIT_VARS:  # keeping costs the greedy nothing: the plain greedy wins when it places more value
         plain = greedy(demands, hosts, sticky=False)
         if plain.objective > g.objective + 1e-9:
             g = plain
@@ -649,43 +827,59 @@ def solve(demands: Sequence[Demand], hosts: Sequence[Host], solver: str = "auto"
             p = improve(demands, hosts, r, label="local search toward the last plan")
             if better(p, r) and not check(demands, hosts, p.assignment):
                 p.solver = r.solver if r.solver.endswith("+search") else p.solver
-                p.bound = r.bound
+                p.bound, p.bound_source = r.bound, r.bound_source
                 r = p
         r.assignment = settle_modes(demands, hosts, r.assignment)
         r.objective = objective(demands, r.assignment)
         r.seconds = time.perf_counter() - t0
         g_ = gap(r.objective, r.bound)
         if g_ is not None:
-            r.notes.append("optimal (proven)" if g_ <= 1e-9 else f"within {100 * g_:.3f}% of the proven bound {r.bound:.1f}")
+            b = math.floor(r.bound + 1e-6)
+            src = r.bound_source or "a bound"
+            r.notes.append(
+                f"optimal (proven by {src}, {b})" if g_ <= 1e-9 else f"within {100 * g_:.3f}% of the proven bound {b} ({src})"
+            )
         return r
 
     if solver == "greedy":
         return done(g)
     best = g
     if solver == "auto" and n <= MAX_SEARCH_VARS:
-        for start in (g, best_fit(demands, hosts)):
-            r = improve(demands, hosts, start)
+        # The local search from both starts, each with half the work budget.
+        starts = [g, best_fit(demands, hosts)] if n <= MAX_BEST_FIT_VARS else [g]
+        for start in starts:
+            r = improve(demands, hosts, start, work=search_work(n) // len(starts))
             if better(r, best) and not check(demands, hosts, r.assignment):
                 best = r
     if solver == "auto" and n > MAX_MILP_VARS:
         best.notes.append(
             f"{n} placement options is more than {MAX_MILP_VARS}: the {best.solver} answered without HiGHS "
-            "(it would need seconds just to build the model; the greedy is benchmarked within 0.1% of the LP bound there)"
+            "(it would need seconds just to build the model), so no bound was proved"
         )
         return done(best)
+    # time_limit is the whole call's: HiGHS gets what the heuristics left.
     limit = time_limit if solver == "highs" else milp_time_limit(n, time_limit)
+
+    def left() -> float:
+        return max(limit - (time.perf_counter() - t0), MIN_MILP_SECONDS)
+
     try:
-        lp = highs(demands, hosts, time_limit=limit, relax=True)
+        lp = highs(demands, hosts, time_limit=left(), relax=True)
     except ImportError as exc:
         if solver == "highs":
             raise
         best.notes.append(f"SciPy is not available ({exc}): no bound, no MILP")
         return done(best)
+    if solver == "auto" and lp.x is None:
+        best.notes.append(
+            f"the LP relaxation did not finish within the time limit ({lp.notes[-1] if lp.notes else ''}): no bound"
+        )
+        return done(best)
     if solver == "auto" and lp.x is not None:
         r = lp_rounding(demands, hosts, lp)
         if better(r, best) and not check(demands, hosts, r.assignment):
             best = r
-        best.bound = lp.bound
+        best.bound, best.bound_source = lp.bound, "HiGHS's LP relaxation"
         g_ = gap(best.objective, lp.bound)
         if g_ is not None and g_ <= 1e-9:
             best.notes.append(f"{best.solver} reached the LP bound: no branching needed")
@@ -694,12 +888,13 @@ def solve(demands: Sequence[Demand], hosts: Sequence[Host], solver: str = "auto"
             # HiGHS's MILP seldom closes such a gap on dense clusters within
             # seconds (it stays in its root node); a short try only.
             limit = min(limit, SHORT_MILP_SECONDS)
-    h = highs(demands, hosts, time_limit=max(limit - (time.perf_counter() - t0), MIN_MILP_SECONDS))
+    h = highs(demands, hosts, time_limit=left())
+    milp_better = h.bound is not None and (best.bound is None or h.bound < best.bound)
     if h.objective > float("-inf") and not better(best, h) and not check(demands, hosts, h.assignment):
-        if best.bound is not None and h.bound is not None:
-            h.bound = min(h.bound, best.bound)
+        if not milp_better:
+            h.bound, h.bound_source = best.bound, best.bound_source
         return done(h)
     best.notes += [*h.notes, f"{best.solver} beat HiGHS's MILP within its time limit"]
-    if h.bound is not None:
-        best.bound = min(h.bound, best.bound) if best.bound is not None else h.bound
+    if milp_better:
+        best.bound, best.bound_source = h.bound, h.bound_source
     return done(best)

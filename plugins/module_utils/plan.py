@@ -18,7 +18,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from . import memory, ports
+from . import bandwidth, memory, ports
 from .catalog import OLLAMA_DEFAULT_QUANT, SHAPE_KEYS, extended_catalog, lookup, merge_entry, model_size_mib, quant_from_tag
 from .dllama import per_node_mib, topology_problems
 from .firewall import exposure
@@ -139,8 +139,12 @@ def _ollama_host(
     # What llama.cpp and distributed-llama booked on this host first.
     taken = {key: sum(mib for _who, mib in users) for (h, key), users in booked.items() if h == name}
     if unified:
+        # One pool, of which the GPU may map only what the firmware assigns
+        # it (herd_gpus vram_mib, e.g. 96 of 128 GiB): two budgets (issue 21).
         pool = memory.usable_mib(max(vram_total, ram or 0), margin) - reserve - sum(taken.values())
-        gpu_budget = ram_budget = max(pool, 0.0)
+        ram_budget = max(pool, 0.0)
+        gpu_side = memory.usable_mib(vram_total, margin) - reserve - sum(taken.values()) if vram_total else pool
+        gpu_budget = max(min(gpu_side, pool), 0.0)
     else:
         gpu_budget = sum(
             max(memory.usable_mib(int(g.get("vram_mib", 0)), margin) - reserve - taken.get(f"GPU{i}", 0), 0)
@@ -156,7 +160,11 @@ def _ollama_host(
         for who, mib in users
     ]
     cap = hv.get("ollama_max_loaded_models", hv.get("herd_max_loaded_models"))
+    gpu_gbps, ram_gbps, gbps_source = bandwidth.host_gbps(hv, gpus)
     info = {
+        "gpu_gbps": gpu_gbps,
+        "ram_gbps": ram_gbps,
+        "gbps_source": gbps_source,
         "gpus": gpus,
         "vram_mib": vram_total,
         "ram_mib": ram,
@@ -212,6 +220,25 @@ def last_placement(nodes: Iterable[str], hostvars: Mapping[str, Mapping[str, Any
     return out
 
 
+def _gpu_formula(info: Mapping[str, Any], margin: float) -> str:
+    """How a host's usable GPU memory was reckoned, as the reason prints it:
+    the reserve once per GPU, and an APU's GPU-assignable share."""
+    reserve = memory.OLLAMA_GPU_RESERVE_MIB
+    vram = [int(g.get("vram_mib", 0)) for g in info["gpus"]]
+    if info["unified"]:
+        raw = info["vram_mib"] or max(info["ram_mib"] or 0, 0)
+        return f"unified memory ({raw} MiB GPU-assignable x {margin} - {reserve} MiB Ollama reserve)"
+    if len(vram) > 1 and len(set(vram)) == 1:
+        return f"VRAM ({len(vram)} x ({vram[0]} MiB x {margin} - {reserve} MiB Ollama reserve))"
+    if len(vram) > 1:
+        return (
+            "VRAM ("
+            + " + ".join(f"({v} MiB x {margin} - {reserve} MiB)" for v in vram)
+            + f", {reserve} MiB Ollama reserve per GPU)"
+        )
+    return f"VRAM ({info['vram_mib']} MiB x {margin} - {reserve} MiB Ollama reserve)"
+
+
 def _place_ollama(plan, models, hostvars, groups, margin, solver, catalog, sticky, booked):
     nodes = list(groups.get("ollama_nodes", []))
     last = last_placement(nodes, hostvars) if sticky else {}
@@ -225,6 +252,14 @@ def _place_ollama(plan, models, hostvars, groups, margin, solver, catalog, stick
             plan["warnings"].append(
                 f"host {h}: herd_ram_mib: unknown, so no model can be placed in its RAM. Fix: set herd_ram_mib or run gpu_facts."
             )
+    # Each device's bandwidth over the cluster's fastest: the speed term of the objective.
+    fastest = max(
+        (max(infos[h.name]["gpu_gbps"] if h.gpu_mib > 0 else 0.0, infos[h.name]["ram_gbps"]) for h in hosts), default=0.0
+    )
+    speed = {
+        h.name: {GPU: infos[h.name]["gpu_gbps"] / fastest, RAM: infos[h.name]["ram_gbps"] / fastest} if fastest else {}
+        for h in hosts
+    }
     demands: list[Demand] = []
     needs: dict[str, dict[str, dict[str, Any]]] = {}
     entries: dict[str, dict[str, Any]] = {}
@@ -236,13 +271,15 @@ def _place_ollama(plan, models, hostvars, groups, margin, solver, catalog, stick
         entries[m["name"]] = entry
         d = Demand(m["name"], int(m.get("replicas", 1)), int(m.get("priority", 0)), str(m.get("gpu", "preferred")))
         d.keep = frozenset(last.get(m["name"], ()))
+        d.speed = speed
         needs[m["name"]] = {}
         for host in hosts:
             hv = hostvars.get(host.name, {})
             ctx, par, kv, fa = _ollama_settings(m, hv)
             ctx = min(ctx, int(entry.get("n_ctx_train") or ctx))  # Ollama caps num_ctx at the training context
             try:
-                need = memory.ollama_memory(entry, entry["file_mib"], ctx, par, kv, fa)
+                # on_gpu=False: Ollama's reserve is per GPU, taken once in the host's budget (_ollama_host)
+                need = memory.ollama_memory(entry, entry["file_mib"], ctx, par, kv, fa, on_gpu=False)
             except memory.MemoryError_ as exc:
                 plan["errors"].append(f"host {host.name}: {m['name']}: {exc}")
                 continue
@@ -294,11 +331,8 @@ def _place_ollama(plan, models, hostvars, groups, margin, solver, catalog, stick
                 shown_ram[host] += math.ceil(total)
             free = h.gpu_mib - used_gpu[host]
             item.update(on_gpu=True, gpu_layers=n_layer)
-            kind = "unified memory" if h.unified else "VRAM"
-            raw_mib = max(info["vram_mib"], info["ram_mib"] or 0) if h.unified else info["vram_mib"]
             item["reason"] = (
-                f"fits in {h.gpu_mib:.0f} MiB usable {kind} ({raw_mib} MiB x {margin}"
-                f" - {memory.OLLAMA_GPU_RESERVE_MIB} MiB Ollama reserve), {free:.0f} MiB free; "
+                f"fits in {h.gpu_mib:.0f} MiB usable {_gpu_formula(info, margin)}, {free:.0f} MiB free; "
                 f"{need['compute_mib']:.0f} MiB {memory.GPU_COMPUTE_ASSUMPTION}"
             )
         else:
@@ -336,6 +370,11 @@ def _place_ollama(plan, models, hostvars, groups, margin, solver, catalog, stick
         if moved_from.get((name, host)):
             item["reason"] += f"; moved here from {moved_from[(name, host)]}"
         item["memory_mib"] = math.ceil(total)
+        # Decode speed from bandwidth: the weights on the GPU at its speed, the rest at RAM's.
+        on_gpu_mib = need["weights_mib"] if mode == GPU else min(item["gpu_layers"] * need["per_layer_mib"], need["weights_mib"])
+        item["tokens_per_s"] = bandwidth.tokens_per_s(
+            on_gpu_mib, need["weights_mib"] - on_gpu_mib, info["gpu_gbps"], info["ram_gbps"]
+        )
         item["context"] = need["ctx"]
         item["parallel"] = need["parallel"]
         plan["hosts"].setdefault(host, {"ollama_models": []})["ollama_models"].append(item)
@@ -357,8 +396,10 @@ def _place_ollama(plan, models, hostvars, groups, margin, solver, catalog, stick
         ctx = next(iter(hn.values()))["ctx"]
         # Too few nodes pass its hosts/labels/tier limits: no measurement changes that.
         allowed = [h for h in nodes if _eligible(m, h, hostvars.get(h, {}))]
+        n_errors = len(plan["errors"])
         if len(allowed) < d.replicas:
             limits = [k for k in ("hosts", "labels", "tier") if m.get(k)]
+            constraint = f"its {', '.join(limits)} limits" if limits else "distinct hosts (fewer nodes than replicas)"
             said = ", ".join(f"{k}: {_flow(m[k])}" for k in limits)
             if not allowed:
                 plan["errors"].append(
@@ -377,9 +418,29 @@ def _place_ollama(plan, models, hostvars, groups, margin, solver, catalog, stick
                     f"({', '.join(nodes)}) and each replica needs its own node. Fix: lower replicas to {len(nodes)}, "
                     "or put more hosts in ollama_nodes"
                 )
-            continue
+        elif not options:
+            constraint = "memory: no host can hold it"
+        elif len(options) < d.replicas:
+            constraint = "distinct hosts: every other host that could hold it is too small"
+        else:
+            holding = {h for h, _mode in result.assignment.get(d.name, [])}
+            capped = [
+                h.name
+                for h in hosts
+                if h.name in options
+                and h.name not in holding
+                and h.max_models is not None
+                and sum(h.name in {x for x, _ in places} for places in result.assignment.values()) >= h.max_models
+            ]
+            constraint = (
+                f"the count cap (herd_max_loaded_models) on {', '.join(capped)}, memory on the rest"
+                if capped
+                else "memory: the hosts that could hold it are full with higher-value models"
+            )
         biggest = max(hosts, key=lambda x: max(x.gpu_mib, x.ram_mib), default=None)
-        if not options:
+        if len(allowed) < d.replicas:
+            pass
+        elif not options:
             if d.gpu == "required":
                 biggest = max(hosts, key=lambda x: x.gpu_mib, default=None)
             largest = (biggest.gpu_mib if d.gpu == "required" else max(biggest.gpu_mib, biggest.ram_mib)) if biggest else 0
@@ -400,6 +461,15 @@ def _place_ollama(plan, models, hostvars, groups, margin, solver, catalog, stick
                 f"{d.name}: placed {got} of {d.replicas} replicas; the hosts that could hold it ({', '.join(options)}) are full "
                 f"with higher-value models. Fix: lower replicas or context, or raise priority" + shared_note
             )
+        plan.setdefault("unplaced", []).append(
+            {
+                "model": d.name,
+                "asked": d.replicas,
+                "missing": d.replicas - got,
+                "constraint": constraint,
+                "why": plan["errors"][n_errors] if len(plan["errors"]) > n_errors else constraint,
+            }
+        )
         del m
 
     # Pools: a model on two or more Ollama nodes.
@@ -437,8 +507,11 @@ def _place_ollama(plan, models, hostvars, groups, margin, solver, catalog, stick
             row["hosts"][host.name] = {"can": cap, "need_mib": round(t)}
         plan["capability"].append(row)
     # Redundancy map (seed 002): primary / backups per model.
+    # The primary is the replica predicted fastest (then inventory order).
+    tps = {(it["name"], h): it.get("tokens_per_s", 0.0) for h, v in plan["hosts"].items() for it in v.get("ollama_models", [])}
     for m in models:
         places = [h for h, _mode in result.assignment.get(m["name"], [])]
+        places.sort(key=lambda h, name=m["name"]: -tps.get((name, h), 0.0))
         plan["redundancy"].append(
             {"model": m["name"], "alias": m.get("alias"), "replicas": places, "asked": int(m.get("replicas", 1))}
         )
@@ -635,15 +708,26 @@ def _plan_llama_cpp(plan, models, hostvars, groups, margin, catalog, booked):
         return
     head = heads[0]
     workers = list(groups.get("llama_cpp_workers", []))
+    if head in workers:
+        # Its GPUs are the head's own devices already; as an RPC worker too
+        # they would count twice in the split (issue 21).
+        workers.remove(head)
+        plan["warnings"].append(
+            f"host {head}: is in both llama_cpp_head and llama_cpp_workers; the head uses its own GPUs directly, "
+            "so the plan does not add it as an RPC worker of itself. Fix: remove it from llama_cpp_workers."
+        )
     # CUDA toolkit vs compute capability (seed 003: CUDA 13 cannot build for CC 7.0).
     for h in [head, *workers]:
         hv = hostvars.get(h, {})
         cuda = hv.get("herd_cuda_version")
+        whys = {}  # one error per host and cause, not one per GPU
         for g in plan["hosts"][h]["llama_cpp_gpus"]:
             if cuda and g.get("vendor") == "nvidia" and g.get("compute_capability"):
                 why = cuda_toolkit_problem(cuda, g["compute_capability"])
                 if why:
-                    plan["errors"].append(f"host {h}: herd_cuda_version: {why}.")
+                    whys[why] = whys.get(why, 0) + 1
+        for why, n in whys.items():
+            plan["errors"].append(f"host {h}: herd_cuda_version: {why}" + (f" ({n} GPUs)." if n > 1 else "."))
     devices = rpc_devices(head, workers, hostvars, margin)
     for i, m in enumerate(lmodels):
         entry, why = resolve_model(m, catalog)

@@ -24,6 +24,11 @@ def _table(head: list[str], rows: list[list[Any]]) -> list[str]:
     return out
 
 
+def _tps(it: Mapping[str, Any]) -> str:
+    """Predicted decode tokens/s (memory bandwidth / weights read per token)."""
+    return f"~{it['tokens_per_s']:g}" if it.get("tokens_per_s") else "-"
+
+
 def markdown(plan: Mapping[str, Any]) -> str:
     lines = [f"# llama-herd plan (solver: {plan.get('solver')}, safety margin {plan.get('margin')})", ""]
     if plan.get("errors"):
@@ -45,8 +50,8 @@ def markdown(plan: Mapping[str, Any]) -> str:
         rows = []
         for h, items in placed.items():
             for it in items:
-                rows.append([h, it["name"], it.get("alias", ""), where(it), it["memory_mib"], it["reason"]])
-        lines += [*_table(["node", "model", "alias", "where", "MiB", "why"], rows), ""]
+                rows.append([h, it["name"], it.get("alias", ""), where(it), it["memory_mib"], _tps(it), it["reason"]])
+        lines += [*_table(["node", "model", "alias", "where", "MiB", "tok/s", "why"], rows), ""]
     red = plan.get("redundancy") or []
     if red:
         lines += ["## Redundancy map", ""]
@@ -64,6 +69,10 @@ def markdown(plan: Mapping[str, Any]) -> str:
                 ]
             )
         lines += [*_table(["model", "primary", "backup 1", "backup 2", "more", "placed"], rows), ""]
+    if plan.get("unplaced"):
+        lines += ["## Replicas not placed", ""]
+        rows = [[u["model"], f"{u['missing']} of {u['asked']}", u["constraint"], u["why"]] for u in plan["unplaced"]]
+        lines += [*_table(["model", "not placed", "constraint", "why"], rows), ""]
     if plan.get("pools"):
         lines += ["## Load-balanced pools", ""]
         lines += [
@@ -568,11 +577,17 @@ def console(
     for host in plan.get("node_usage") or {}:
         items = (plan.get("hosts") or {}).get(host, {}).get("ollama_models") or []
         for i, it in enumerate(items):
-            rows.append((host if i == 0 else "", it["name"], where(it), f"{it['memory_mib']} MiB"))
+            rows.append((host if i == 0 else "", it["name"], where(it), f"{it['memory_mib']} MiB", _tps(it)))
         if not items:
-            rows.append((host, "-", "nothing placed", ""))
+            rows.append((host, "-", "nothing placed", "", ""))
     if rows:
-        out += ["", "Ollama (host, model, where, memory)", *_columns(rows, right=(3,), caps={0: 24, 1: 30})]
+        out += [
+            "",
+            "Ollama (host, model, where, memory, predicted decode tok/s)",
+            *_columns(rows, right=(3, 4), caps={0: 24, 1: 30}),
+        ]
+    for u in plan.get("unplaced") or []:
+        out += _wrap(f"{u['model']}: {u['missing']} of {u['asked']} replicas not placed: {u['why']}", "  ! ")
     for s in plan.get("rpc_splits") or []:
         ch = s["chosen"]
         out += ["", f"llama.cpp {s['model']} {ch['quant']}, ctx {s['ctx']}: {'fits' if ch['fits'] else 'DOES NOT FIT'}"]

@@ -244,7 +244,7 @@ def test_a_record_never_lowers_the_value(seed):
     with_record = P.solve(demands, hosts, solver="highs")
     without = P.solve(plain, hosts, solver="highs")
     assert P.check(demands, hosts, with_record.assignment) == []
-    assert with_record.notes[-1] == "optimal (proven)" and without.notes[-1] == "optimal (proven)"
+    assert with_record.notes[-1].startswith("optimal (proven") and without.notes[-1].startswith("optimal (proven")
     assert with_record.objective == without.objective
     assert P.kept(demands, with_record.assignment) >= P.kept(demands, without.assignment)
     auto = P.solve(demands, hosts, time_limit=1.0)
