@@ -75,6 +75,15 @@ def node_metrics_config(
     return config
 
 
+def nginx_status_url(host: str, hv: Mapping[str, Any]) -> str:
+    """The nginx_lb role's stub_status page on a load balancer: its first
+    listen address (the role's default: ``herd_common_bind_address``, else
+    the cluster address) and ``nginx_lb_status_port``."""
+    listen = hv.get("nginx_lb_listen_addresses") or [hv.get("herd_common_bind_address")]
+    address = str(listen[0]) if listen[0] else _address(host, hv)
+    return f"http://{url_host(address)}:{_port(hv, 'nginx_lb_status_port')}/nginx_status"
+
+
 def _target(address: str, port: int, host: str) -> dict[str, str]:
     return {"target": f"{url_host(address)}:{port}", "host": host}
 
