@@ -70,3 +70,29 @@ def test_the_cases_catch_a_broken_rule(tmp_path):
         [PROMTOOL, "test", "rules", "rules_test.yml"], cwd=tmp_path, capture_output=True, text=True, check=False
     )
     assert test.returncode != 0 and "HerdGpuMemoryAboveMargin" in test.stdout + test.stderr
+
+
+def test_the_dashboard_is_valid_and_names_only_metrics_that_exist():
+    """The Grafana dashboard (files/grafana): valid JSON, unique panel ids,
+    every query on the provisioned data source, and every llama_herd_*
+    metric it reads is one the node metrics or the GPU router write.
+    molecule/monitoring runs each query against the real Prometheus."""
+    import json
+    import re
+    import sys
+
+    from ansible_collections.llamaherd.cluster.plugins.module_utils.node_metrics import FAMILIES
+
+    sys.path.insert(0, str(REPO / "tools/router/src"))
+    from llama_herd_router.metrics import _HELP
+
+    dashboard = json.loads((ROLE / "files/grafana/llama-herd-overview.json").read_text())
+    uid = re.search(r"uid: (\S+)", (ROLE / "templates/grafana-datasources.yaml.j2").read_text()).group(1)
+    panels = dashboard["panels"]
+    assert dashboard["uid"] and len({p["id"] for p in panels}) == len(panels)
+    targets = [t for p in panels for t in p["targets"]]
+    assert targets and all(t["expr"].strip() and t["datasource"]["uid"] == uid for t in targets)
+    assert all(p["datasource"]["uid"] == uid and {"x", "y", "w", "h"} <= set(p["gridPos"]) for p in panels)
+    used = {m for t in targets for m in re.findall(r"\bllama_herd_[a-z_]+", t["expr"])}
+    assert used and used <= set(FAMILIES) | set(_HELP), used - set(FAMILIES) - set(_HELP)
+    assert (ROLE / "vars/main.yml").read_text().count("llama-herd-overview.json") == 1
