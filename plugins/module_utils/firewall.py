@@ -44,7 +44,14 @@ from ansible_collections.llamaherd.cluster.plugins.module_utils.ports import LLA
 RESTRICTED: dict[str, tuple[tuple[str, ...], str]] = {
     "llama_cpp_rpc_port": (("llama_cpp_head",), "llama.cpp RPC: the heads only"),
     "dllama_worker_port": (("dllama_root", "dllama_workers"), "distributed-llama worker: the root and the other workers"),
+    # Unauthenticated metrics: Prometheus (the monitoring hosts) only.
+    "monitoring_node_exporter_port": (("monitoring",), "node exporter: the monitoring hosts only"),
+    "monitoring_nginx_exporter_port": (("monitoring",), "nginx exporter: the monitoring hosts only"),
+    "gpu_router_metrics_port": (("monitoring",), "GPU router metrics: the monitoring hosts only"),
 }
+# Ports that exist only with a monitoring group (the monitoring play installs
+# their exporters then); without one they get no rule.
+MONITORING_ONLY = ("monitoring_node_exporter_port", "monitoring_nginx_exporter_port")
 
 # The comment on every ufw rule the role adds: how it tells its rules from the user's.
 UFW_COMMENT = "llama-herd"
@@ -144,7 +151,9 @@ def host_rules(
     service = _networks(service_sources, host, "firewall_service_sources") if level == "cluster" else []
     rules: dict[int, dict[str, Any]] = {}
     for port, var in host_ports(host, hv, member):
-        base = var.split("[")[0]
+        base = _restricted_var(var, groups)
+        if base is None:
+            continue
         if base in RESTRICTED:
             peer_groups, why = RESTRICTED[base]
             sources = sorted(
@@ -166,6 +175,20 @@ def host_rules(
             continue
         rules[port] = {"port": port, "var": var, "sources": sources, "why": why}
     return [rules[p] for p in sorted(rules)]
+
+
+def _restricted_var(var: str, groups: Mapping[str, Iterable[str]]) -> str | None:
+    """The variable a port's rule is looked up by (the list item's base
+    name), or None for an exporter port without a monitoring group (nothing
+    listens there). Without Prometheus the router's metrics stay a plain
+    service port."""
+    base = var.split("[")[0]
+    if not list(groups.get("monitoring") or []):
+        if base in MONITORING_ONLY:
+            return None
+        if RESTRICTED.get(base, ((),))[0] == ("monitoring",):
+            return "service port"
+    return base
 
 
 def _peers(host: str, groups: Mapping[str, Iterable[str]], peer_groups: Iterable[str]) -> list[str]:
@@ -201,7 +224,9 @@ def exposure(host: str, hostvars: Mapping[str, Mapping[str, Any]], groups: Mappi
     member = _groups_of(host, groups)
     out = []
     for port, var in host_ports(host, hv, member):
-        base = var.split("[")[0]
+        base = _restricted_var(var, groups)
+        if base is None:
+            continue
         if level != "off" and base in RESTRICTED:
             peers = _peers(host, groups, RESTRICTED[base][0])
             open_to = ", ".join(peers) if peers else "nobody (no peer in the inventory)"

@@ -36,7 +36,9 @@ is not a source, and the failure is reported.
 
 from __future__ import annotations
 
+import glob
 import json
+import os
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -77,15 +79,10 @@ def parse_meminfo(text: str) -> int:
     return int(m.group(1)) // 1024
 
 
-def parse_nvidia_smi(text: str, fields: str = NVIDIA_QUERY) -> list[dict[str, Any]]:
-    """GPUs from ``nvidia-smi --query-gpu=<fields> --format=csv,noheader,nounits``.
-
-    ``memory.total`` with ``nounits`` is MiB. Values nvidia-smi cannot give
-    (``[N/A]``, ``[Not Supported]``) become absent keys. An error message
-    instead of CSV (driver not loaded, unknown field) raises GpuFactsError.
-    """
+def _nvidia_rows(text: str, fields: str) -> list[tuple[str, dict[str, str]]]:
+    """(line, {field: value}) for each CSV line nvidia-smi printed."""
     names = [f.strip() for f in fields.split(",")]
-    gpus = []
+    rows = []
     for line in text.splitlines():
         if not line.strip():
             continue
@@ -97,7 +94,19 @@ def parse_nvidia_smi(text: str, fields: str = NVIDIA_QUERY) -> list[dict[str, An
             cols[i : i + extra + 1] = [", ".join(cols[i : i + extra + 1])]
         if len(cols) != len(names):
             raise GpuFactsError(f"nvidia-smi printed {line.strip()!r}, not {len(names)} CSV fields ({fields})")
-        row = {name: cols[i] for i, name in enumerate(names)}
+        rows.append((line, {name: cols[i] for i, name in enumerate(names)}))
+    return rows
+
+
+def parse_nvidia_smi(text: str, fields: str = NVIDIA_QUERY) -> list[dict[str, Any]]:
+    """GPUs from ``nvidia-smi --query-gpu=<fields> --format=csv,noheader,nounits``.
+
+    ``memory.total`` with ``nounits`` is MiB. Values nvidia-smi cannot give
+    (``[N/A]``, ``[Not Supported]``) become absent keys. An error message
+    instead of CSV (driver not loaded, unknown field) raises GpuFactsError.
+    """
+    gpus = []
+    for line, row in _nvidia_rows(text, fields):
         try:
             index = int(row["index"])
             vram = int(float(row["memory.total"]))
@@ -373,3 +382,182 @@ def normalize_arch(machine: str) -> str:
     """``uname -m`` -> the names the inventory uses (x86_64, aarch64)."""
     m = str(machine).strip().lower()
     return {"amd64": "x86_64", "arm64": "aarch64"}.get(m, m)
+
+
+# What the GPUs do now, for node-exporter's textfile collector
+# (roles/monitoring's llama-herd-node-metrics): the same tools and parsers as
+# above, with the fields each tool reports on use. Every reading is optional:
+# a value a tool cannot give is left out, never written as 0.
+NVIDIA_USAGE_QUERY = "index,name,memory.total,uuid,memory.used,utilization.gpu,temperature.gpu,power.draw"
+ROCM_SMI_USAGE_ARGS = (*ROCM_SMI_ARGS[:-1], "--showuse", "--showtemp", "--showpower", "--json")
+# The amdgpu sysfs files read besides those of parse_amdgpu_sysfs (kernel
+# docs, gpu/amdgpu/driver-misc and thermal): bytes, percent; hwmon's
+# millidegrees Celsius and microwatts.
+AMDGPU_USAGE_FILES = ("mem_info_vram_used", "gpu_busy_percent")
+AMDGPU_HWMON_FILES = ("temp1_input", "power1_average", "power1_input")
+# xpu-smi stats -d N -j (intel/xpumanager, cli/src/cli_wrapper.cpp's stats
+# JSON): device_level [{metrics_type, value}], memory used in MiB.
+XPU_STATS = {
+    "XPUM_STATS_MEMORY_USED": "vram_used_mib",
+    "XPUM_STATS_GPU_UTILIZATION": "utilization_percent",
+    "XPUM_STATS_GPU_CORE_TEMPERATURE": "temperature_celsius",
+    "XPUM_STATS_POWER": "power_watts",
+}
+
+
+def _reading(value: Any) -> float | None:
+    """A number a tool printed, or None for N/A and the like."""
+    text = str(value).strip()
+    if text.lower() in _NA:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _usage(gpu: dict[str, Any], **readings: float | None) -> dict[str, Any]:
+    out = {k: gpu[k] for k in ("vendor", "index", "name", "uuid") if k in gpu}
+    out["vram_total_mib"] = gpu["vram_mib"]
+    out.update({k: v for k, v in readings.items() if v is not None})
+    return out
+
+
+def parse_nvidia_smi_usage(text: str) -> list[dict[str, Any]]:
+    """Use of each GPU from ``nvidia-smi --query-gpu=NVIDIA_USAGE_QUERY
+    --format=csv,noheader,nounits``: ``{vendor, index, name[, uuid],
+    vram_total_mib, vram_used_mib, utilization_percent,
+    temperature_celsius, power_watts}`` (MiB, %, °C, W)."""
+    base = {g["index"]: g for g in parse_nvidia_smi(text, NVIDIA_USAGE_QUERY)}
+    out = []
+    for _line, row in _nvidia_rows(text, NVIDIA_USAGE_QUERY):
+        gpu = base[int(row["index"])]
+        out.append(
+            _usage(
+                gpu,
+                vram_used_mib=_reading(row["memory.used"]),
+                utilization_percent=_reading(row["utilization.gpu"]),
+                temperature_celsius=_reading(row["temperature.gpu"]),
+                power_watts=_reading(row["power.draw"]),
+            )
+        )
+    return sorted(out, key=lambda g: g["index"])
+
+
+def _first(card: dict[str, Any], *prefixes: str) -> float | None:
+    for prefix in prefixes:
+        for key, value in card.items():
+            if key.startswith(prefix):
+                found = _reading(value)
+                if found is not None:
+                    return found
+    return None
+
+
+def parse_rocm_smi_usage(text: str) -> list[dict[str, Any]]:
+    """Use of each card from ``rocm-smi ROCM_SMI_USAGE_ARGS`` (the JSON of
+    :func:`parse_rocm_smi` with the use, temperature and power keys)."""
+    cards = parse_rocm_smi(text)
+    if not cards:
+        return []
+    data = json.loads(text)
+    out = []
+    for gpu in cards:
+        card = data.get(f"card{gpu['index']}", {})
+        used = _first(card, "VRAM Total Used Memory")
+        out.append(
+            _usage(
+                gpu,
+                vram_used_mib=used // 2**20 if used is not None else None,
+                utilization_percent=_first(card, "GPU use"),
+                temperature_celsius=_first(card, "Temperature (Sensor edge)", "Temperature (Sensor junction)"),
+                power_watts=_first(card, "Average Graphics Package Power", "Current Socket Graphics Package Power"),
+            )
+        )
+    return out
+
+
+def parse_amdgpu_sysfs_usage(cards: dict[str, dict[str, str]]) -> list[dict[str, Any]]:
+    """Use of each AMD card from sysfs (:func:`read_amdgpu_sysfs` with
+    ``usage=True``): VRAM used, busy percent, hwmon temperature and power."""
+    out = []
+    for gpu in parse_amdgpu_sysfs(cards):
+        files = cards[f"card{gpu['index']}"]
+        used = _reading(files.get("mem_info_vram_used", ""))
+        temp = _reading(files.get("temp1_input", ""))
+        power = _reading(files.get("power1_average", "")) or _reading(files.get("power1_input", ""))
+        out.append(
+            _usage(
+                gpu,
+                vram_used_mib=used // 2**20 if used is not None else None,
+                utilization_percent=_reading(files.get("gpu_busy_percent", "")),
+                temperature_celsius=temp / 1000 if temp is not None else None,
+                power_watts=power / 1e6 if power is not None else None,
+            )
+        )
+    return out
+
+
+def parse_xpu_smi_stats(text: str) -> dict[str, float]:
+    """Readings of ``xpu-smi stats -d N -j``, keyed as :data:`XPU_STATS`."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise GpuFactsError(f"xpu-smi stats -d did not print JSON: {_snip(text)!r}") from None
+    rows = data.get("device_level") if isinstance(data, dict) else None
+    if not isinstance(rows, list):
+        raise GpuFactsError(f"xpu-smi stats -d printed no device_level: {_snip(text)!r}")
+    out: dict[str, float] = {}
+    for row in rows:
+        key = XPU_STATS.get(str(row.get("metrics_type"))) if isinstance(row, dict) else None
+        value = _reading(row.get("value")) if key else None
+        if key and value is not None:
+            out[key] = value
+    return out
+
+
+def intel_gpus_usage(discovery: str, details: dict[int, str], stats: dict[int, str]) -> list[dict[str, Any]]:
+    """Use of each Intel GPU: :func:`intel_gpus` with its ``stats -d N -j``."""
+    out = []
+    for gpu in intel_gpus(discovery, details):
+        readings = parse_xpu_smi_stats(stats[gpu["index"]]) if gpu["index"] in stats else {}
+        out.append(_usage(gpu, **readings))
+    return out
+
+
+def _read_text(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read().strip()
+    except OSError:
+        return ""
+
+
+def read_amdgpu_sysfs(root: str, usage: bool = False) -> dict[str, dict[str, str]]:
+    """``{cardN: {vendor, mem_info_vram_total, gfx_target_version}}`` of the
+    DRM cards under ``root`` (sysfs); the gfx target comes from the KFD
+    topology node whose drm_render_minor is the card's renderD minor. With
+    ``usage``, also :data:`AMDGPU_USAGE_FILES` and the card's first hwmon's
+    :data:`AMDGPU_HWMON_FILES`."""
+    kfd: dict[str, str] = {}
+    for props in glob.glob(os.path.join(root, "class/kfd/kfd/topology/nodes/*/properties")):
+        fields = dict(line.split(None, 1) for line in _read_text(props).splitlines() if len(line.split(None, 1)) == 2)
+        if fields.get("drm_render_minor") and fields.get("gfx_target_version", "0") != "0":
+            kfd[fields["drm_render_minor"].strip()] = fields["gfx_target_version"].strip()
+    cards: dict[str, dict[str, str]] = {}
+    for dev in sorted(glob.glob(os.path.join(root, "class/drm/card[0-9]*/device"))):
+        card = os.path.basename(os.path.dirname(dev))
+        if "-" in card:  # connectors (card0-DP-1) are not devices
+            continue
+        names = ("vendor", "mem_info_vram_total", *(AMDGPU_USAGE_FILES if usage else ()))
+        files = {name: _read_text(os.path.join(dev, name)) for name in names}
+        if usage:
+            hwmon = sorted(glob.glob(os.path.join(dev, "hwmon/hwmon*")))
+            for name in AMDGPU_HWMON_FILES if hwmon else ():
+                files[name] = _read_text(os.path.join(hwmon[0], name))
+        for render in glob.glob(os.path.join(dev, "drm/renderD*")):
+            minor = os.path.basename(render)[len("renderD") :]
+            if minor in kfd:
+                files["gfx_target_version"] = kfd[minor]
+        cards[card] = files
+    return cards

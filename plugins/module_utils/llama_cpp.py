@@ -419,7 +419,8 @@ def llama_server_argv(binary: str, server: Mapping[str, Any], host: str, threads
         argv += ["--api-key-file", str(server["api_key_file"])]
     if server.get("verbosity") is not None:
         argv += ["--log-verbosity", str(int(server["verbosity"]))]
-    argv += ["--no-webui"]
+    # Prometheus metrics at /metrics (roles/monitoring scrapes them).
+    argv += [*(["--metrics"] if "--metrics" not in rest else []), "--no-webui"]
     argv += rest
     return argv
 

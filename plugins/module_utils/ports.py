@@ -21,6 +21,10 @@ PORT_VARS: dict[str, tuple[str, int]] = {
     "gpu_router_metrics_port": ("gpu_router", 9110),
     "monitoring_prometheus_port": ("monitoring", 9090),
     "gateway_port": ("gateway", 4000),
+    # Exporters Prometheus scrapes (roles/monitoring): the node exporter on
+    # every llama-herd host, Debian's nginx exporter on the load balancers.
+    "monitoring_node_exporter_port": ("herd_monitored", 9100),
+    "monitoring_nginx_exporter_port": ("loadbalancers", 9113),
 }
 # List-valued variables whose items carry a port: variable -> (group, key).
 PORT_LIST_VARS: dict[str, tuple[str, str]] = {

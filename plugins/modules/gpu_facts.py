@@ -132,8 +132,6 @@ problems:
   elements: str
 """
 
-import glob
-import os
 import platform
 from typing import Any
 
@@ -146,6 +144,7 @@ from ansible_collections.llamaherd.cluster.plugins.module_utils.gpu_facts import
     measured,
     nvidia_field_unsupported,
     parse_xpu_smi_discovery,
+    read_amdgpu_sysfs,
 )
 
 
@@ -157,37 +156,6 @@ def _run(module: AnsibleModule, argv: list[str], errors: list[str], failed: list
         failed.append(tool)
         return None
     return out
-
-
-def _read(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return fh.read().strip()
-    except OSError:
-        return ""
-
-
-def _amdgpu_sysfs(root: str) -> dict[str, dict[str, str]]:
-    """``{cardN: {vendor, mem_info_vram_total, gfx_target_version}}`` of the
-    DRM cards under ``root``; the gfx target comes from the KFD topology node
-    whose drm_render_minor is the card's renderD minor."""
-    kfd: dict[str, str] = {}
-    for props in glob.glob(os.path.join(root, "class/kfd/kfd/topology/nodes/*/properties")):
-        fields = dict(line.split(None, 1) for line in _read(props).splitlines() if len(line.split(None, 1)) == 2)
-        if fields.get("drm_render_minor") and fields.get("gfx_target_version", "0") != "0":
-            kfd[fields["drm_render_minor"].strip()] = fields["gfx_target_version"].strip()
-    cards: dict[str, dict[str, str]] = {}
-    for dev in sorted(glob.glob(os.path.join(root, "class/drm/card[0-9]*/device"))):
-        card = os.path.basename(os.path.dirname(dev))
-        if "-" in card:  # connectors (card0-DP-1) are not devices
-            continue
-        files = {name: _read(os.path.join(dev, name)) for name in ("vendor", "mem_info_vram_total")}
-        for render in glob.glob(os.path.join(dev, "drm/renderD*")):
-            minor = os.path.basename(render)[len("renderD") :]
-            if minor in kfd:
-                files["gfx_target_version"] = kfd[minor]
-        cards[card] = files
-    return cards
 
 
 def main() -> None:
@@ -242,7 +210,7 @@ def main() -> None:
 
     amdgpu_sysfs = None
     if not rocm and not rinfo:
-        amdgpu_sysfs = _amdgpu_sysfs(p["sysfs_root"]) or None
+        amdgpu_sysfs = read_amdgpu_sysfs(p["sysfs_root"]) or None
 
     xpu_out = None
     xpu_devices: dict[int, str] = {}

@@ -176,3 +176,29 @@ def test_plan_shows_each_hosts_exposure_before_a_run():
     assert "| w1 | 50100 | llama_cpp_rpc_port | head |" in markdown(plan)
     hv["w1"]["herd_firewall"] = "bogus"  # preflight's to report; the plan does not raise
     assert "w1" not in build_plan(hv, GROUPS)["exposure"]
+
+
+def test_exporter_ports_open_to_the_monitoring_hosts_only():
+    """With a monitoring group, the node exporter (every llama-herd host), the
+    nginx exporter and the router's metrics are fenced at every level but
+    off, open to Prometheus's hosts alone; without one they get no rule (no
+    exporter is installed) and the router's metrics stay a service port."""
+    groups = {**GROUPS, "gpu_router": ["lb"], "monitoring": ["mon"], "herd_monitored": ["w1", "lb", "mon"]}
+    hv = {
+        **HOSTVARS,
+        "mon": {"herd_cluster_address": "10.0.0.5"},
+        "lb": {"herd_cluster_address": "10.0.0.20", "monitoring_nginx_exporter_port": 9200},
+    }
+    rules = _by_port(fw.host_rules("lb", hv, groups, []))
+    assert {p: r["sources"] for p, r in rules.items()} == {9100: ["10.0.0.5"], 9110: ["10.0.0.5"], 9200: ["10.0.0.5"]}
+    assert rules[9100]["why"] == "node exporter: the monitoring hosts only"
+    assert 9100 in _by_port(fw.host_rules("w1", hv, groups, []))
+    exposed = {r["port"]: r["open_to"] for r in fw.exposure("lb", hv, groups)}
+    assert exposed[9100] == exposed[9200] == "mon"
+    assert fw.host_rules("lb", hv, groups, [], level="off") == []
+
+    unmonitored = {g: m for g, m in groups.items() if g != "monitoring"}
+    assert fw.host_rules("lb", hv, unmonitored, []) == []
+    at_cluster = _by_port(fw.host_rules("lb", hv, unmonitored, CIDR, level="cluster"))
+    assert set(at_cluster) == {8088, 9110} and at_cluster[9110]["sources"] == CIDR
+    assert {r["port"] for r in fw.exposure("lb", hv, unmonitored)} == {8088, 9110}

@@ -98,6 +98,10 @@ def test_llama_server_command_line_from_plan_entry():
     assert "--tensor-split 1,1,1" in cmd
     assert "--ctx-size 4096 --parallel 1 --flash-attn on --ubatch-size 512 --batch-size 2048" in cmd
     assert "--cache-type-k f16 --cache-type-v f16 --no-kv-unified --cache-ram 0 --threads 40" in cmd
+    # /metrics for Prometheus (roles/monitoring), never twice when extra_args has it.
+    assert cmd.endswith(" --metrics --no-webui")
+    again = lc.llama_server_argv("llama-server", {**server, "extra_args": ["--metrics"]}, "127.0.0.1")
+    assert again.count("--metrics") == 1
 
 
 def test_shell_join_escapes_for_systemd():
