@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", default=",".join(STEPS), help=f"comma-separated subset of {', '.join(STEPS)}")
     p.add_argument("--root", type=Path, default=REPO / ".cache" / "matrix")
     args = p.parse_args(argv)
-    steps = [s for s in STEPS if s in args.steps.split(",")]
+    steps = [s for s in args.steps.split(",") if s in STEPS]  # in the order given
     syntax = managed_node_syntax()
     results = {release: run_core(release, steps, args.root) for release in args.core.split(",")}
     commit = subprocess.run(
@@ -181,8 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     ).stdout.strip()
     dirty = subprocess.run(["git", "status", "--porcelain"], cwd=REPO, capture_output=True, text=True, check=False).stdout.strip()
     print(f"\n## Version matrix at {commit}{' (uncommitted changes)' if dirty else ''}\n")
-    print("| ansible-core | Python | " + " | ".join(steps[1:] if steps[0] == "venv" else steps) + " |")
     shown = [s for s in steps if s != "venv"]
+    print("| ansible-core | Python | " + " | ".join(shown) + " |")
     print("| --- | --- | " + " | ".join("---" for _ in shown) + " |")
     failed = bool(syntax)
     for r in results.values():
