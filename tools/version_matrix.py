@@ -117,8 +117,8 @@ def run_core(release: str, steps: list[str], root: Path) -> dict:
     venv = root / f"core-{release}" / "venv"
     logs = root / f"core-{release}" / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    for old in logs.glob("*.log"):
-        old.unlink()
+    for step in steps:  # a step's log from an earlier run
+        (logs / f"{step}.log").unlink(missing_ok=True)
     print(f"ansible-core {release}:", flush=True)
     t0 = time.monotonic()
     make_venv(release, venv, logs / "venv.log")
