@@ -127,8 +127,8 @@ galaxy: venv $(GALAXY_VENV)/.installed ## opt-in: galaxy-importer, ansible-test 
 # The other ansible-core releases meta/runtime.yml declares (make test covers
 # the pinned one): each in a venv of its own under .cache/matrix, Python from
 # pyenv; lint, unit, the plan on every example inventory, molecule default and
-# ansible-test sanity. About 25 minutes here once the venvs exist, so not in
-# make test; results go to bench/results/version-matrix-<date>.md.
+# ansible-test sanity. 15-40 minutes here once the venvs exist (by load), so
+# not in make test; results go to bench/results/version-matrix-<date>.md.
 .PHONY: test-matrix
 test-matrix: venv image ## ansible-core 2.20 and 2.21: lint, unit, plan, molecule default, sanity
 	nice -n 10 $(PY) tools/version_matrix.py
