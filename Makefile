@@ -17,14 +17,16 @@ ARCH      := $(shell uname -m | sed 's/x86_64/amd64/;s/aarch64/arm64/')
 help: ## list targets
 	@grep -E '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: requirements.txt
+# requirements.txt: what a user's controller needs; requirements-dev.txt: the
+# test, lint and docs tooling. Both pinned, both in .venv.
+$(VENV)/.installed: requirements.txt requirements-dev.txt
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q -r requirements.txt -r requirements-dev.txt
 	touch $@
 
 .PHONY: venv
-venv: $(VENV)/.installed ## controller tooling in .venv (pinned requirements.txt)
+venv: $(VENV)/.installed ## controller and test tooling in .venv (requirements.txt + requirements-dev.txt)
 
 .PHONY: system-deps
 system-deps: ## podman, runc, debootstrap (+ runc as podman's runtime), promtool (Debian prometheus)
@@ -121,6 +123,23 @@ $(GALAXY_VENV)/.installed: requirements-galaxy.txt requirements.txt
 .PHONY: galaxy
 galaxy: venv $(GALAXY_VENV)/.installed ## opt-in: galaxy-importer, ansible-test sanity, antsibull-docs lint on the artifact
 	$(PY) tools/galaxy_check.py --tools-venv $(GALAXY_VENV) --work .cache/galaxy
+
+# The other ansible-core releases meta/runtime.yml declares (make test covers
+# the pinned one): each in a venv of its own under .cache/matrix, Python from
+# pyenv; lint, unit, the plan on every example inventory, molecule default and
+# ansible-test sanity. 15-40 minutes here once the venvs exist (by load), so
+# not in make test; results go to bench/results/version-matrix-<date>.md.
+.PHONY: test-matrix
+test-matrix: venv image ## ansible-core 2.20 and 2.21: lint, unit, plan, molecule default, sanity
+	nice -n 10 $(PY) tools/version_matrix.py
+
+# Release notes: one YAML fragment per change in changelogs/fragments/;
+# `make changelog` folds them into the release galaxy.yml names
+# (changelogs/changelog.yaml) and regenerates CHANGELOG.md; fragments go.
+.PHONY: changelog
+changelog: venv ## CHANGELOG.md from changelogs/ (antsibull-changelog)
+	antsibull-changelog lint
+	antsibull-changelog release
 
 .PHONY: build
 build: venv ## the collection artifact (ansible-galaxy collection build)

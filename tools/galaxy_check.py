@@ -155,16 +155,16 @@ def docs(coll: Path, tools: Path, work: Path) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--tools-venv", type=Path, required=True, help="venv with galaxy-importer and antsibull-docs")
+    p.add_argument("--tools-venv", type=Path, help="venv with galaxy-importer and antsibull-docs (not needed for sanity alone)")
     p.add_argument("--only", default="importer,sanity,docs", help="comma-separated subset of importer,sanity,docs")
     p.add_argument("--work", type=Path, help="scratch directory (default: a new temporary one)")
     args = p.parse_args(argv)
-    tools = args.tools_venv.resolve()
-    if not (tools / "bin" / "python").exists():
+    only = set(args.only.split(","))
+    tools = (args.tools_venv or Path("/nonexistent")).resolve()
+    if only & {"importer", "docs"} and not (tools / "bin" / "python").exists():
         sys.exit(f"{tools} is not a venv: make it with `make galaxy` (pip install -r requirements-galaxy.txt)")
     work = (args.work or Path(tempfile.mkdtemp(prefix="llamaherd-galaxy-"))).resolve()
     work.mkdir(parents=True, exist_ok=True)
-    only = set(args.only.split(","))
     tarball = build(work)
     results = {}
     if "importer" in only:
@@ -178,6 +178,16 @@ def main(argv: list[str] | None = None) -> int:
         # Only the directory install() made (a guard: never a parent of it).
         assert scratch.name.startswith("llamaherd-galaxy-") and coll.is_relative_to(scratch), scratch
         shutil.rmtree(scratch)
+    repository = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in (REPO / "galaxy.yml").read_text().splitlines()
+            if line.startswith("repository:")
+        ),
+        "",
+    )
+    if "example.invalid" in repository:
+        print(f"NOTE: galaxy.yml's repository is the placeholder {repository}: set the real address before publishing.")
     failed = [name for name, ok in results.items() if not ok]
     print("galaxy checks:", ", ".join(f"{n} {'ok' if ok else 'FAILED'}" for n, ok in results.items()))
     return 1 if failed else 0

@@ -478,13 +478,14 @@ def _check_models(report: Report, models: Any, owner: str | None) -> None:
                     report.error(owner, f"{var}.keep_alive", str(exc), 'write a duration like "10m" or "-1" (keep loaded)')
         if "extra_args" in m:
             _check_server_args(report, owner, var, m)
-        for key in ("replicas", "context", "parallel", "priority", "pool_port"):
+        examples = {"replicas": 2, "context": 4096, "parallel": 1, "priority": 1, "pool_port": 11435}
+        for key, example in examples.items():
             if key in m and (not is_int(m[key]) or m[key] < (0 if key == "priority" else 1)):
                 report.error(
                     owner,
                     f"{var}.{key}",
                     f"must be a positive whole number, got {shown(m[key])}",
-                    f"set {key} to a number like { {'replicas': 2, 'context': 4096, 'parallel': 1, 'priority': 1, 'pool_port': 11435}[key] }",
+                    f"set {key} to a number like {example}",
                 )
 
 

@@ -36,7 +36,9 @@ def installed(tmp_path_factory):
     # Galaxy refuses roles without a README; the repository's tests and benchmarks stay out,
     # except the sanity ignore file ansible-test reads from the artifact.
     assert {f"roles/{r}/README.md" for r in ("ollama", "herd_common")} <= set(listing)
-    assert "tests/sanity/ignore-2.19.txt" in listing
+    assert {f"tests/sanity/ignore-2.{minor}.txt" for minor in (19, 20, 21)} <= set(listing)
+    assert "CHANGELOG.md" in listing and "changelogs/changelog.yaml" in listing
+    assert not [p for p in listing if p.startswith(("requirements-dev", ".pre-commit", "changelogs/fragments"))]
     assert not [p for p in listing if p.startswith(("molecule/", "bench/", "tests/unit/", "tests/integration/"))]
     dest = tmp_path_factory.mktemp("colls")
     env = ansible_env()

@@ -1,12 +1,14 @@
 """The dllama units, rendered from the role's templates: a start that cannot
 succeed stops after a few tries (StartLimit* in [Unit]), and the root's
 units refuse to start, saying which file and the fix, when the model or the
-tokenizer cannot be read (the ExecStartPre line, run here as systemd would)."""
+tokenizer cannot be read (the ExecStartPre line, run here as systemd would);
+`systemd-analyze verify` finds nothing to say about any of them."""
 
 from __future__ import annotations
 
 import configparser
 import shlex
+import shutil
 import subprocess
 
 import pytest
@@ -24,7 +26,8 @@ def units(tmp_path_factory) -> dict[str, configparser.ConfigParser]:
     for name in UNITS:
         cp = configparser.ConfigParser(strict=False, interpolation=None)
         cp.optionxform = str
-        cp.read_string((out / name).read_text())
+        cp.text = (out / name).read_text()  # for systemd-analyze verify
+        cp.read_string(cp.text)
         parsed[name] = cp
     return parsed
 
@@ -63,3 +66,38 @@ def test_root_units_check_the_model_files_first(units, name, tmp_path):
     tokenizer.write_bytes(b"x")
     ok = subprocess.run(run, capture_output=True, text=True, check=False)
     assert (ok.returncode, ok.stderr) == (0, "")
+
+
+def systemd_verify(unit_text: str, name: str, root) -> subprocess.CompletedProcess:
+    """`systemd-analyze verify` of one unit in a scratch root: the host's
+    packaged units (targets the unit orders against) and an empty executable
+    at each absolute path an Exec line starts."""
+    system = root / "etc/systemd/system"
+    system.mkdir(parents=True, exist_ok=True)
+    if not (root / "usr/lib/systemd/system").exists():
+        shutil.copytree("/usr/lib/systemd/system", root / "usr/lib/systemd/system", symlinks=True)
+    for line in unit_text.splitlines():
+        key, _, value = line.partition("=")
+        if key.startswith("Exec") and value:
+            path = exec_argv(value.lstrip("-@:+!"))[0]
+            stub = root / path.lstrip("/")
+            stub.parent.mkdir(parents=True, exist_ok=True)
+            stub.write_text("#!/bin/sh\n")
+            stub.chmod(0o755)
+    (system / name).write_text(unit_text)
+    return subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", f"--root={root}", name], capture_output=True, text=True, check=False
+    )
+
+
+@pytest.mark.parametrize("name", UNITS)
+def test_systemd_analyze_verify_passes(units, name, tmp_path):
+    text = units[name].text
+    res = systemd_verify(text, name, tmp_path)
+    assert (res.returncode, res.stdout + res.stderr) == (0, "")
+
+
+def test_systemd_analyze_verify_can_fail(units, tmp_path):
+    text = units["dllama-worker.service"].text.replace("[Service]\n", "[Service]\nNoSuchSetting=1\n")
+    res = systemd_verify(text, "dllama-worker.service", tmp_path)
+    assert "Unknown key 'NoSuchSetting'" in res.stderr
