@@ -122,14 +122,22 @@ def cuda_toolkit_choice(
     nv = [g for g in gpus if str(g.get("vendor", "")).lower() == "nvidia"]
     dist = (str(distribution).lower(), str(distribution_major).split(".")[0])
     out: dict[str, Any] = {
-        "source": "none", "version": "", "nvcc": "", "packages": [], "runtime_packages": [],
-        "components": [], "repo_dist": NVIDIA_REPO_DIST.get(dist, ""), "architectures": cuda_architectures(nv), "problem": None,
+        "source": "none",
+        "version": "",
+        "nvcc": "",
+        "packages": [],
+        "runtime_packages": [],
+        "components": [],
+        "repo_dist": NVIDIA_REPO_DIST.get(dist, ""),
+        "architectures": cuda_architectures(nv),
+        "problem": None,
     }
     if not nv:
         return out
 
     def problems(version: str) -> list[str]:
-        return [p for g in nv if (p := cuda_toolkit_problem(version, g["compute_capability"]))]
+        found = [cuda_toolkit_problem(version, g["compute_capability"]) for g in nv]
+        return [p for p in found if p]
 
     if pin not in (None, ""):
         major, minor = _version(pin)
@@ -153,17 +161,26 @@ def cuda_toolkit_choice(
         # /usr/include, where FindCUDAToolkit looks first.
         runtime = {"11": ["libcudart11.0", "libcublas11", "libcublaslt11"], "12": ["libcudart12", "libcublas12", "libcublaslt12"]}
         return {
-            **out, "source": "distro", "version": version, "nvcc": "/usr/bin/nvcc", "packages": ["nvidia-cuda-toolkit"],
-            "runtime_packages": runtime.get(str(major), []), "components": list(distro[1]),
+            **out,
+            "source": "distro",
+            "version": version,
+            "nvcc": "/usr/bin/nvcc",
+            "packages": ["nvidia-cuda-toolkit"],
+            "runtime_packages": runtime.get(str(major), []),
+            "components": list(distro[1]),
         }
     if not out["repo_dist"]:
         return {
-            **out, "version": version,
+            **out,
+            "version": version,
             "problem": f"CUDA {version} has no package the role knows for {dist[0]} {dist[1]} "
             f"(it installs from Debian 12, Ubuntu 22.04/24.04 or NVIDIA's repository for those)",
         }
     return {
-        **out, "source": "nvidia", "version": version, "nvcc": f"/usr/local/cuda-{major}.{minor}/bin/nvcc",
+        **out,
+        "source": "nvidia",
+        "version": version,
+        "nvcc": f"/usr/local/cuda-{major}.{minor}/bin/nvcc",
         "packages": [f"cuda-toolkit-{major}-{minor}"],
         "runtime_packages": [f"cuda-cudart-{major}-{minor}", f"libcublas-{major}-{minor}"],
     }

@@ -40,7 +40,14 @@ def resolve(tmp_path, gpus, dist=("Debian", "12"), **inventory):
     play.write_text(PLAY.format(repo=REPO, dist=dist[0], major=dist[1], out=out))
     given = tmp_path / "vars.json"
     given.write_text(
-        json.dumps({"llama_cpp_gpus": gpus, "llama_cpp_source_archive": "/x.tar.gz", "llama_cpp_source_archive_sha256": "0" * 64, **inventory})
+        json.dumps(
+            {
+                "llama_cpp_gpus": gpus,
+                "llama_cpp_source_archive": "/x.tar.gz",
+                "llama_cpp_source_archive_sha256": "0" * 64,
+                **inventory,
+            }
+        )
     )
     res = run_playbook(str(play), "-e", f"@{given}", timeout=120)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
