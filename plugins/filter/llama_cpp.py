@@ -12,9 +12,14 @@ def llama_cpp_cmake_flags(gpus, build_number=None, extra=None, ccache=False, cud
     return lc.cmake_flags(gpus, build_number=build_number, extra=extra, ccache=ccache, cuda_compiler=cuda_compiler)
 
 
-def llama_cpp_build_key(flags, version, source, arch):
-    """Versioned build directory name for these flags."""
-    return lc.build_key(version, source, flags, arch)
+def llama_cpp_build_key(flags, version, source, arch, toolkit=""):
+    """Versioned build directory name for these flags (and CUDA toolkit)."""
+    return lc.build_key(version, source, flags, arch, toolkit=toolkit or "")
+
+
+def llama_cpp_cuda_toolkit(gpus, distribution, distribution_major, pin=None):
+    """The CUDA toolkit a host installs for its GPUs (source, version, packages)."""
+    return lc.cuda_toolkit_choice(gpus, distribution, distribution_major, pin=pin)
 
 
 def llama_cpp_rpc_server_cmd(binary, host, port, threads=None, cache=False):
@@ -46,4 +51,5 @@ class FilterModule:
             "llama_cpp_server_cmd": llama_cpp_server_cmd,
             "llama_cpp_rpc_endpoints": llama_cpp_rpc_endpoints,
             "llama_cpp_cuda_problem": llama_cpp_cuda_problem,
+            "llama_cpp_cuda_toolkit": llama_cpp_cuda_toolkit,
         }

@@ -396,7 +396,8 @@ def _check_cuda(report: Report, host: str, hv: Mapping[str, Any]) -> None:
                 host,
                 "herd_cuda_version",
                 f"{problem} (herd_gpus[{i}] {gpu.get('name', '')})".replace(" )", ")"),
-                "install that CUDA toolkit on the host and set herd_cuda_version to it",
+                "set herd_cuda_version to that version (the llama_cpp role installs it where nvcc is missing), "
+                "or remove herd_cuda_version and the role chooses the newest toolkit every GPU of the host supports",
             )
 
 

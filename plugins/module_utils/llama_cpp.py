@@ -83,6 +83,109 @@ def cuda_toolkit_problem(cuda_version: Any, compute_capability: Any) -> str | No
     return None
 
 
+# Where a host's CUDA toolkit comes from when the role installs it (issue 16;
+# docs/roles/llama_cpp.md argues the choice). The distribution's package
+# wins where it supports every GPU of the host: it comes from the same
+# mirror as the rest of the system, is signed by it, and apt-mirror/aptly
+# copy it for offline sites. Otherwise NVIDIA's apt repository, one pinned
+# cuda-toolkit-X-Y package (about 4 GB installed) in /usr/local/cuda-X.Y.
+# (distribution, major version): (toolkit version, apt components it needs)
+DISTRO_CUDA: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
+    ("debian", "12"): ("11.8", ("contrib", "non-free")),
+    ("ubuntu", "24"): ("12.0", ("multiverse",)),
+}
+# The newest series NVIDIA ships per case, when nothing pins one: 12.8 is the
+# last that builds for compute capability below 7.5 and the first for
+# Blackwell; 13.0 is the newest checked against a real nvcc here.
+NEWEST_CUDA = "13.0"
+# NVIDIA's apt repository directory per distribution (a URL under
+# llama_cpp_cuda_nvidia_repo); the keyring package is cuda-keyring.
+NVIDIA_REPO_DIST = {("debian", "12"): "debian12", ("ubuntu", "24"): "ubuntu2404", ("ubuntu", "22"): "ubuntu2204"}
+
+
+def cuda_toolkit_choice(
+    gpus: Iterable[Mapping[str, Any]],
+    distribution: str,
+    distribution_major: Any,
+    pin: Any = None,
+) -> dict[str, Any]:
+    """The CUDA toolkit a host installs for its NVIDIA GPUs: the pinned
+    version if ``pin`` (``herd_cuda_version``) is given, else the newest
+    that builds for every GPU, from the distribution when its package does.
+
+    Returns ``source`` (none, distro or nvidia), ``version`` ('11.8'),
+    ``nvcc`` (its path), ``packages`` (to build), ``runtime_packages`` (what
+    the built binaries load: cudart and cublas of the same major),
+    ``components`` (apt components the distro source needs), ``repo_dist``
+    (NVIDIA's repository directory), ``architectures`` ('70;86') and
+    ``problem`` (a sentence; then nothing is installed)."""
+    nv = [g for g in gpus if str(g.get("vendor", "")).lower() == "nvidia"]
+    dist = (str(distribution).lower(), str(distribution_major).split(".")[0])
+    out: dict[str, Any] = {
+        "source": "none",
+        "version": "",
+        "nvcc": "",
+        "packages": [],
+        "runtime_packages": [],
+        "components": [],
+        "repo_dist": NVIDIA_REPO_DIST.get(dist, ""),
+        "architectures": cuda_architectures(nv),
+        "problem": None,
+    }
+    if not nv:
+        return out
+
+    def problems(version: str) -> list[str]:
+        found = [cuda_toolkit_problem(version, g["compute_capability"]) for g in nv]
+        return [p for p in found if p]
+
+    if pin not in (None, ""):
+        major, minor = _version(pin)
+        version = f"{major}.{minor}"
+        why = problems(version)
+        if why:
+            return {**out, "version": version, "problem": why[0]}
+    else:
+        ccs = [float(str(g["compute_capability"])) for g in nv]
+        if min(ccs) < 5.0:
+            return {**out, "problem": cuda_toolkit_problem(NEWEST_CUDA, min(ccs))}
+        distro = DISTRO_CUDA.get(dist)
+        if distro and not problems(distro[0]):
+            version = distro[0]
+        else:
+            version = RECOMMENDED_CUDA_FOR_OLD_GPUS if min(ccs) < 7.5 else NEWEST_CUDA
+    major, minor = _version(version)
+    distro = DISTRO_CUDA.get(dist)
+    if distro and distro[0] == version:
+        # Debian/Ubuntu's nvidia-cuda-toolkit: nvcc in /usr/bin, headers in
+        # /usr/include, where FindCUDAToolkit looks first.
+        runtime = {"11": ["libcudart11.0", "libcublas11", "libcublaslt11"], "12": ["libcudart12", "libcublas12", "libcublaslt12"]}
+        return {
+            **out,
+            "source": "distro",
+            "version": version,
+            "nvcc": "/usr/bin/nvcc",
+            "packages": ["nvidia-cuda-toolkit"],
+            "runtime_packages": runtime.get(str(major), []),
+            "components": list(distro[1]),
+        }
+    if not out["repo_dist"]:
+        return {
+            **out,
+            "version": version,
+            "problem": f"CUDA {version} has no package the role knows for {dist[0]} {dist[1]} "
+            f"(it installs from Debian 12, Ubuntu 22.04/24.04 or NVIDIA's repository for those)",
+        }
+    return {
+        **out,
+        "source": "nvidia",
+        "version": version,
+        "nvcc": f"/usr/local/cuda-{major}.{minor}/bin/nvcc",
+        "packages": [f"cuda-toolkit-{major}-{minor}"],
+        "runtime_packages": [f"cuda-cudart-{major}-{minor}", f"libcublas-{major}-{minor}"],
+    }
+
+
 def cuda_architectures(gpus: Iterable[Mapping[str, Any]]) -> str:
     """CMAKE_CUDA_ARCHITECTURES for the NVIDIA GPUs of a host: '70;86'."""
     archs = sorted({str(g["compute_capability"]).replace(".", "") for g in gpus if str(g.get("vendor", "")).lower() == "nvidia"})
@@ -145,12 +248,15 @@ def cuda_compiler_flags(nvcc: str) -> list[str]:
     return [f"-DCMAKE_CUDA_COMPILER={nvcc}", f"-DCUDAToolkit_ROOT={root}"]
 
 
-def build_key(version: str, source: str, flags: Sequence[str], arch: str) -> str:
+def build_key(version: str, source: str, flags: Sequence[str], arch: str, toolkit: str = "") -> str:
     """Directory name of a build: the version plus a hash of everything that
-    changes the binaries (source identity, flags, CPU architecture). The
-    compiler launcher is left out: ccache does not change the output."""
+    changes the binaries (source identity, flags, CPU architecture, and the
+    CUDA toolkit's version when there is one: the same flags with 11.8 and
+    12.8 are different binaries). The compiler launcher is left out: ccache
+    does not change the output."""
     relevant = [f for f in flags if "COMPILER_LAUNCHER" not in f]
-    digest = hashlib.sha256("\n".join([source, arch, *relevant]).encode()).hexdigest()[:12]
+    parts = [source, arch, *relevant] + ([f"cuda-toolkit={toolkit}"] if toolkit else [])
+    digest = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", str(version))
     return f"{safe}-{arch}-{digest}"
 

@@ -288,3 +288,77 @@ def test_a_quantized_kv_cache_halves_the_kv_and_needs_flash_attention():
     assert same == q8
     p = _seed003_plan(["-fa", "off"], kv_cache_type="q8_0")
     assert any("needs flash attention" in e for e in p["errors"])
+
+
+def _nv(*ccs):
+    return [{"vendor": "nvidia", "compute_capability": cc} for cc in ccs]
+
+
+@pytest.mark.parametrize(
+    ("gpus", "dist", "pin", "source", "version", "archs"),
+    [
+        # Volta and Pascal: Debian's 11.8 builds both; Ubuntu 24.04's 12.0 too.
+        (_nv("7.0"), ("Debian", "12"), None, "distro", "11.8", "70"),
+        (_nv("6.1"), ("Debian", "12"), None, "distro", "11.8", "61"),
+        (_nv("7.0"), ("Ubuntu", "24"), None, "distro", "12.0", "70"),
+        # Ampere: the distribution's toolkit builds 8.6.
+        (_nv("8.6"), ("Debian", "12"), None, "distro", "11.8", "86"),
+        # Blackwell needs 12.8, which no distribution ships: NVIDIA's newest.
+        (_nv("12.0"), ("Debian", "12"), None, "nvidia", "13.0", "120"),
+        (_nv("12.0"), ("Ubuntu", "24"), None, "nvidia", "13.0", "120"),
+        # Mixed generations: one toolkit for all, every architecture in one build.
+        (_nv("7.0", "8.6"), ("Debian", "12"), None, "distro", "11.8", "70;86"),
+        (_nv("7.0", "12.0"), ("Debian", "12"), None, "nvidia", "12.8", "120;70"),
+        (_nv("8.6", "12.0"), ("Ubuntu", "24"), None, "nvidia", "13.0", "120;86"),
+        # A pin wins: from the distribution when it is its version, else NVIDIA's.
+        (_nv("7.0"), ("Debian", "12"), "12.8", "nvidia", "12.8", "70"),
+        (_nv("7.0"), ("Debian", "12"), "11.8", "distro", "11.8", "70"),
+        (_nv("8.6"), ("Ubuntu", "24"), "13", "nvidia", "13.0", "86"),
+        # No NVIDIA GPU: nothing to install.
+        ([{"vendor": "amd", "gfx_target": "gfx1100"}], ("Debian", "12"), None, "none", "", ""),
+    ],
+)
+def test_cuda_toolkit_choice(gpus, dist, pin, source, version, archs):
+    got = lc.cuda_toolkit_choice(gpus, *dist, pin=pin)
+    assert (got["source"], got["version"], got["architectures"], got["problem"]) == (source, version, archs, None), got
+    for g in gpus:
+        if g["vendor"] == "nvidia":
+            assert lc.cuda_toolkit_problem(got["version"], g["compute_capability"]) is None
+
+
+def test_cuda_toolkit_choice_layout_per_source():
+    debian = lc.cuda_toolkit_choice(_nv("7.0"), "Debian", "12")
+    assert debian["nvcc"] == "/usr/bin/nvcc" and debian["packages"] == ["nvidia-cuda-toolkit"]
+    assert debian["components"] == ["contrib", "non-free"]
+    # The binaries link libcudart.so.11.0, libcublas.so.11 and libcublasLt.so.11.
+    assert debian["runtime_packages"] == ["libcudart11.0", "libcublas11", "libcublaslt11"]
+    nvidia = lc.cuda_toolkit_choice(_nv("7.0"), "Debian", "12", pin="12.8")
+    assert nvidia["nvcc"] == "/usr/local/cuda-12.8/bin/nvcc" and nvidia["packages"] == ["cuda-toolkit-12-8"]
+    assert nvidia["runtime_packages"] == ["cuda-cudart-12-8", "libcublas-12-8"] and nvidia["repo_dist"] == "debian12"
+    assert lc.cuda_compiler_flags(nvidia["nvcc"])[1] == "-DCUDAToolkit_ROOT=/usr/local/cuda-12.8"
+
+
+@pytest.mark.parametrize(
+    ("gpus", "dist", "pin", "words"),
+    [
+        (_nv("7.0"), ("Debian", "12"), "13.0", ["CUDA 13.0 dropped compute capability 7.0", "install CUDA 12.8"]),
+        (_nv("7.0", "8.6"), ("Ubuntu", "24"), "13.0", ["dropped compute capability 7.0"]),
+        (_nv("12.0"), ("Debian", "12"), "11.8", ["cannot build for compute capability 12.0", "install CUDA 12.8"]),
+        (_nv("3.5"), ("Debian", "12"), None, ["older than any CUDA 12 toolkit"]),
+        (_nv("7.0"), ("Fedora", "40"), None, ["no package the role knows for fedora 40"]),
+    ],
+)
+def test_cuda_toolkit_choice_refuses(gpus, dist, pin, words):
+    got = lc.cuda_toolkit_choice(gpus, *dist, pin=pin)
+    assert got["source"] == "none" and got["packages"] == [] and got["problem"], got
+    for w in words:
+        assert w in got["problem"], got["problem"]
+
+
+def test_build_key_changes_with_the_toolkit():
+    flags = lc.cmake_flags(_nv("7.0"), cuda_compiler="/usr/bin/nvcc")
+    keys = {lc.build_key("b11312", "git:x@b11312", flags, "x86_64", toolkit=t) for t in ("", "11.8", "12.8")}
+    assert len(keys) == 3
+    # CPU builds keep their key (no toolkit): existing builds are not rebuilt.
+    cpu = lc.cmake_flags([])
+    assert lc.build_key("b1", "s", cpu, "x86_64") == lc.build_key("b1", "s", cpu, "x86_64", toolkit="")
