@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -80,6 +81,31 @@ def test_more_nodes_than_kv_heads_is_refused_before_connecting(built):
     ports = [str(bench.free_port()) for _ in range(3)]
     p = run(bin_dir, *inference(models, "--workers", *(f"127.0.0.1:{x}" for x in ports)))
     refused(p, "does not support more nodes than the number of KV heads")
+
+
+def test_three_nodes_are_refused(built):
+    """Not a power of two. The messages differ: upstream has no check and
+    aborts in its KV cache slicing (`kvDim % nNodes == 0`, SIGABRT), the
+    stand-in says so; both end the root with a failure."""
+    bin_dir, models, _ = built
+    bench.dm.write_model(models / "kv4.m", bench.dm.Shape(weights="q40", n_kv_heads=4))
+    ports = [bench.free_port() for _ in range(2)]
+    workers = [
+        subprocess.Popen(
+            [str(bin_dir / "dllama"), "worker", "--host", "127.0.0.1", "--port", str(x), "--nthreads", "1"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for x in ports
+    ]
+    try:
+        time.sleep(0.5)  # never probe a worker's port: a non-root connection makes it exit
+        p = run(bin_dir, *inference(models, "--workers", *(f"127.0.0.1:{x}" for x in ports), model="kv4.m"))
+    finally:
+        for w in workers:
+            bench.stop(w)
+    assert p.returncode != 0, p.stdout[-500:]
+    assert "Tokens" not in p.stdout and "nTokens" not in p.stdout, p.stdout[-500:]
 
 
 def test_a_tokenizer_with_a_wrong_magic_is_refused(built):
