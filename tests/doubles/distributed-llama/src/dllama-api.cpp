@@ -113,12 +113,17 @@ static void serve(CliArgs &args) {
                 } else {
                     n++;
                     std::string content = "stand-in reply from " + std::to_string(workers.size() + 1) + " nodes";
+                    // It "generates" one token: cut by max_tokens 1 that is "length", as upstream
+                    // (with the role's patch 0003) says; otherwise it stops.
+                    size_t mt = body.find("\"max_tokens\"");
+                    size_t colon = mt == std::string::npos ? mt : body.find(':', mt);
+                    bool cut = colon != std::string::npos && std::atoi(body.c_str() + colon + 1) == 1;
                     respond(fd, 200, "OK",
                             "{\"id\":\"cmpl-j0\",\"object\":\"chat.completion\",\"created\":" +
                                 std::to_string((long)std::time(nullptr)) +
                                 ",\"model\":\"Distributed Model\",\"usage\":{\"completion_tokens\":1,\"prompt_tokens\":1,"
                                 "\"total_tokens\":2},\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"" +
-                                jsonEscape(content) + "\"},\"finish_reason\":\"stop\"}]}");
+                                jsonEscape(content) + "\"},\"finish_reason\":\"" + (cut ? "length" : "stop") + "\"}]}");
                 }
             } else {
                 respond(fd, 404, "Not Found", "{\"error\":\"not found\"}");
