@@ -1059,16 +1059,22 @@ def _context_problems(plan: dict[str, Any], models: list[dict[str, Any]], catalo
             )
 
 
-def declared_plan_problems(plan: Mapping[str, Any], measured: bool = False) -> tuple[list[str], list[str]]:
+def declared_plan_problems(
+    plan: Mapping[str, Any], measured: bool = False, declared: bool = False
+) -> tuple[list[str], list[str]]:
     """(errors, warnings) preflight reports from a plan built before any host
     was contacted. What no measurement can change (a model the catalog does
-    not know, a malformed quant, an inventory-wide setting) is an error; what
-    depends on memory is a warning, since measure.yml may still find more,
-    unless every model host's memory is already ``measured`` (cached)."""
+    not know, a malformed quant, an inventory-wide setting) is an error. What
+    depends on memory is an error too once every model host's memory is
+    known: ``measured`` (cached), or ``declared`` by the user (prefixed, so a
+    wrong declaration is the fix); else a warning, since measure.yml may
+    still find more."""
     errors, warnings = [], []
     for e in plan.get("errors") or []:
         if measured or e.startswith(("herd_models[", "inventory:")):
             errors.append(e)
+        elif declared:
+            errors.append(f"on the declared hardware: {e}")
         else:
             warnings.append(f"on the declared hardware: {e}")
     # A model's own warnings (a capped context) hold whatever is measured.
@@ -1089,11 +1095,16 @@ def preflight_problems(
     errors, warnings = list(report.errors), list(report.warnings)
     if not errors:
         known = known if known is not None else hostvars
-        # Every model host measured already (the fact cache): measuring again
-        # finds the same memory, so what does not fit stops here.
+        # Every model host measured already (the fact cache) or its memory
+        # declared: what does not fit stops here, before any host is
+        # contacted. A host whose RAM nobody stated may still have more.
         nodes = derived_groups(groups)["herd_model_nodes"]
         measured = bool(nodes) and all(isinstance((known.get(h) or {}).get("herd_measured"), Mapping) for h in nodes)
-        plan_errors, plan_warnings = declared_plan_problems(build_plan(known, groups), measured)
+        declared = bool(nodes) and all(
+            isinstance((known.get(h) or {}).get("herd_measured"), Mapping) or (known.get(h) or {}).get("herd_ram_mib")
+            for h in nodes
+        )
+        plan_errors, plan_warnings = declared_plan_problems(build_plan(known, groups), measured, declared)
         errors += plan_errors
         warnings += plan_warnings
     return errors, warnings

@@ -297,17 +297,20 @@ def test_preflight_takes_unresolvable_models_as_errors_and_capacity_as_warnings(
     assert len(warnings) == 1 and warnings[0].startswith("on the declared hardware: qwen2.5:72b needs")
 
 
-def test_preflight_stops_what_does_not_fit_once_every_model_host_is_measured():
+def test_preflight_stops_what_does_not_fit_once_every_model_hosts_memory_is_known():
     from ansible_collections.llamaherd.cluster.plugins.module_utils.plan import preflight_problems
 
     measured = {"ram_mib": 4096, "arch": "x86_64", "gpus": [], "gpu_sources": ["nvidia-smi"]}
     hv = {
         "n1": {"herd_models": [{"name": "qwen2.5:72b"}], "herd_cluster_address": "192.0.2.1", "herd_measured": measured},
-        "n2": {"herd_models": [{"name": "qwen2.5:72b"}], "herd_cluster_address": "192.0.2.2", "herd_ram_mib": 4096},
+        "n2": {"herd_models": [{"name": "qwen2.5:72b"}], "herd_cluster_address": "192.0.2.2"},
     }
     groups = {"all": ["n1", "n2"], "ollama_nodes": ["n1", "n2"]}
     errors, warnings = preflight_problems(hv, groups)
-    assert errors == [] and any("qwen2.5:72b needs" in w for w in warnings)  # n2 is not measured yet
+    assert errors == [] and any("qwen2.5:72b needs" in w for w in warnings)  # n2's memory is unknown
+    hv["n2"]["herd_ram_mib"] = 4096  # declared: the user's word stops it, naming the declaration
+    errors, _ = preflight_problems(hv, groups)
+    assert len(errors) == 1 and errors[0].startswith("on the declared hardware: qwen2.5:72b needs")
     hv["n2"]["herd_measured"] = measured
     errors, _ = preflight_problems(hv, groups)
     assert len(errors) == 1 and errors[0].startswith("qwen2.5:72b needs")
