@@ -3,13 +3,18 @@ chromedriver and Selenium. For every example inventory and the demo (and one
 plan with errors): one card per host, every bar's segments add up to the
 plan's MiB, every error and warning visible, and on a plan that follows an
 edited one, every change since the last plan; no console error, no request
-that leaves the file; screenshots at 1280 and 390 px wide go to
-bench/results/plan-report/<example>-<width>.png for a person to look at."""
+that leaves the file; screenshots at 1280 and 390 px wide go to a temporary
+directory, or with HERD_RECORD_SHOTS=1 to
+bench/results/plan-report/<example>-<width>.png for a person to look at (a
+plain test run leaves the tree clean)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 from conftest import REPO
@@ -27,7 +32,11 @@ pytestmark = pytest.mark.skipif(
     not (CHROMIUM and CHROMEDRIVER),
     reason="Debian's chromium and chromium-driver are not installed (.ci/run installs them: apt-get install chromium chromium-driver)",
 )
-SHOTS = REPO / "bench" / "results" / "plan-report"
+SHOTS = (
+    REPO / "bench" / "results" / "plan-report"
+    if os.environ.get("HERD_RECORD_SHOTS") == "1"
+    else Path(tempfile.gettempdir()) / "llama-herd-plan-report"
+)
 INVENTORIES = [*(f"examples/{p.name}" for p in sorted((REPO / "inventory/examples").iterdir()) if p.is_dir()), "demo"]
 WIDTHS = (1280, 390)
 
