@@ -250,6 +250,8 @@ def _ollama_bars(host: str, u: Mapping[str, Any], items: list[dict[str, Any]], c
                 where = f"RAM + {it['gpu_layers']} layers on GPU" if it["gpu_layers"] else "RAM"
             else:
                 continue
+            if it.get("tokens_per_s") and (kind == "gpu") == bool(it["on_gpu"]):
+                where += f" · {_tps(it)} tok/s predicted"
             reason, note = short_reason(it["reason"])
             if kind == "gpu" and not it["on_gpu"] and not u.get("unified"):
                 reason, note = "", False  # said once, on the RAM bar
