@@ -237,18 +237,24 @@ def amd_gpus(rocm_smi_out: str | None, rocminfo_out: str | None) -> list[dict[st
     return out
 
 
+def _xpu_list(text: str, command: str, key: str) -> list[Any]:
+    """The list under ``key`` in xpu-smi's JSON output of ``command``."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise GpuFactsError(f"xpu-smi {command} did not print JSON: {_snip(text)!r}") from None
+    rows = data.get(key) if isinstance(data, dict) else None
+    if not isinstance(rows, list):
+        raise GpuFactsError(f"xpu-smi {command} printed no {key}: {_snip(text)!r}")
+    return rows
+
+
 def parse_xpu_smi_discovery(text: str) -> list[dict[str, Any]]:
     """Physical GPUs of ``xpu-smi discovery -j``: ``{index, name, uuid}``.
 
     Virtual functions (SR-IOV) and non-GPU devices are skipped: their memory
     is a slice of a physical card already counted."""
-    try:
-        data = json.loads(text)
-    except ValueError:
-        raise GpuFactsError(f"xpu-smi discovery -j did not print JSON: {_snip(text)!r}") from None
-    devices = data.get("device_list") if isinstance(data, dict) else None
-    if not isinstance(devices, list):
-        raise GpuFactsError(f"xpu-smi discovery -j printed no device_list: {_snip(text)!r}")
+    devices = _xpu_list(text, "discovery -j", "device_list")
     out = []
     for dev in devices:
         if not isinstance(dev, dict) or str(dev.get("device_type", "GPU")).upper() != "GPU":
@@ -500,13 +506,7 @@ def parse_amdgpu_sysfs_usage(cards: dict[str, dict[str, str]]) -> list[dict[str,
 
 def parse_xpu_smi_stats(text: str) -> dict[str, float]:
     """Readings of ``xpu-smi stats -d N -j``, keyed as :data:`XPU_STATS`."""
-    try:
-        data = json.loads(text)
-    except ValueError:
-        raise GpuFactsError(f"xpu-smi stats -d did not print JSON: {_snip(text)!r}") from None
-    rows = data.get("device_level") if isinstance(data, dict) else None
-    if not isinstance(rows, list):
-        raise GpuFactsError(f"xpu-smi stats -d printed no device_level: {_snip(text)!r}")
+    rows = _xpu_list(text, "stats -d", "device_level")
     out: dict[str, float] = {}
     for row in rows:
         key = XPU_STATS.get(str(row.get("metrics_type"))) if isinstance(row, dict) else None

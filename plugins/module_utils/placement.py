@@ -168,6 +168,15 @@ def n_options(demands: Sequence[Demand], hosts: Sequence[Host]) -> int:
     return n
 
 
+def _greedy_order(demands: list[Demand]) -> list[int]:
+    """The greedy's order: priority first, then the biggest option, then the name."""
+
+    def biggest(d: Demand) -> float:
+        return max((s for sz in d.sizes.values() for s in sz.values()), default=0.0)
+
+    return sorted(range(len(demands)), key=lambda i: (-demands[i].priority, -biggest(demands[i]), demands[i].name))
+
+
 def greedy_vectorized(demands: Sequence[Demand], hosts: Sequence[Host]) -> Result:
     """The greedy's rule (most room, GPU before RAM, kept hosts first, then
     host order) with NumPy over the hosts: for clusters of thousands of
@@ -187,10 +196,7 @@ def greedy_vectorized(demands: Sequence[Demand], hosts: Sequence[Host]) -> Resul
     count = np.zeros(len(hs), dtype=int)
     assignment: dict[str, list[tuple[str, str]]] = {d.name: [] for d in demands}
 
-    def biggest(d: Demand) -> float:
-        return max((s for sz in d.sizes.values() for s in sz.values()), default=0.0)
-
-    order = sorted(range(len(demands)), key=lambda i: (-demands[i].priority, -biggest(demands[i]), demands[i].name))
+    order = _greedy_order(demands)
     for i in order:
         d = demands[i]
         sizes = {m: np.full(len(hs), np.nan) for m in _modes(d)}
@@ -300,10 +306,7 @@ def greedy(demands: Sequence[Demand], hosts: Sequence[Host], sticky: bool = True
     hmap = {h.name: h for h in hosts}
     assignment: dict[str, list[tuple[str, str]]] = {d.name: [] for d in demands}
 
-    def biggest(d: Demand) -> float:
-        return max((s for sz in d.sizes.values() for s in sz.values()), default=0.0)
-
-    order = sorted(range(len(demands)), key=lambda i: (-demands[i].priority, -biggest(demands[i]), demands[i].name))
+    order = _greedy_order(demands)
     for i in order:
         d = demands[i]
         modes = [GPU] if d.gpu == "required" else [RAM] if d.gpu == "never" else [GPU, RAM]
