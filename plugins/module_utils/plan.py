@@ -965,6 +965,13 @@ def build_plan(
     # they leave (booked: (host, "GPU<i>" | "RAM") -> [(who, MiB)]).
     booked: dict[tuple[str, str], list[tuple[str, float]]] = {}
     _plan_llama_cpp(plan, models, hostvars, groups, margin, catalog, booked)
+    # What the head downloads (the llama_cpp role's llama_cpp_models): each
+    # llama.cpp model that names its file by checksum.
+    plan["llama_cpp"]["models"] = [
+        {k: m[k] for k in ("name", "url", "parts", "sha256", "size_bytes") if k in m}
+        for m in models
+        if m.get("engine") == "llama_cpp" and m.get("sha256")
+    ]
     _plan_dllama(plan, models, hostvars, groups, margin, catalog, booked)
     _overbooked(plan, booked, hostvars, margin)
     if ollama_models and groups.get("ollama_nodes"):

@@ -472,14 +472,15 @@ def test_llama_cpp_is_built_for_the_gpus_the_plan_sees():
 def test_no_role_reads_the_inventorys_gpus_or_models():
     """Roles take the plan's records (llama_cpp_gpus, llama_cpp_servers,
     ollama_gpu, ollama_models, ...), which the plays hand them; herd_gpus and
-    herd_models are the inventory's, read only by the plan. A role may name
-    them in a message (advice to the user), never in an expression."""
+    herd_models are the inventory's, read only by the plan. A role, or a
+    concern's play, may name them in a message (advice to the user), never in
+    an expression."""
     import re
 
     jinja = re.compile(r"\{[{%].*?[}%]\}", re.S)
     bare = re.compile(r"^\s*(?:- )?(?:when|that|loop|until):.*$", re.M)
     readers = []
-    for path in (REPO / "roles").rglob("*"):
+    for path in [*(REPO / "roles").rglob("*"), *(REPO / "playbooks" / "plays").glob("*.yml")]:
         if not path.is_file() or path.suffix not in (".yml", ".j2") or path.name == "argument_specs.yml":
             continue
         text = "\n".join(line for line in path.read_text().splitlines() if not line.lstrip().startswith("#"))
@@ -490,6 +491,18 @@ def test_no_role_reads_the_inventorys_gpus_or_models():
     plays = REPO / "playbooks" / "plays"
     assert "herd_plan.hosts[inventory_hostname].llama_cpp_gpus" in (plays / "llama_cpp.yml").read_text()
     assert "herd_plan.hosts[inventory_hostname].ollama_gpu" in (plays / "ollama.yml").read_text()
+    assert "herd_plan.llama_cpp.models" in (plays / "llama_cpp.yml").read_text()
+
+
+def test_the_heads_downloads_are_the_plans():
+    model = {"name": "llama3.1:8b", "engine": "llama_cpp", "quant": "Q4_K_M", "context": 4096}
+    url = "https://models.invalid/llama-3.1-8b-q4_k_m.gguf"
+    hosts = {
+        "h": {"herd_ram_mib": 65536, "herd_models": [{**model, "url": url, "sha256": "ab" * 32}, {**model, "name": "qwen2.5:3b"}]}
+    }
+    p = build_plan(hosts, {"all": ["h"], "llama_cpp_head": ["h"]})
+    # Only a model that names its file by checksum is downloaded; the rest of its entry stays in the plan.
+    assert p["llama_cpp"]["models"] == [{"name": "llama3.1:8b", "url": url, "sha256": "ab" * 32}]
 
 
 def test_the_plan_gives_each_ollama_node_its_gpus_and_rocm_override():
