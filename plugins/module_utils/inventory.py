@@ -832,7 +832,44 @@ def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]], groups: Mappin
         report.error(
             None, "llama_cpp_head", "there are RPC workers but no llama-server head to use them", "put one host in llama_cpp_head"
         )
+    _check_downloads(report, hostvars, groups, any_hv.get("herd_models"))
     return report
+
+
+def _check_downloads(
+    report: Report, hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, list[str]], models: Any
+) -> None:
+    """What the roles download, said before any host is contacted: a llama.cpp
+    model needs a file on the head, the distributed-llama root its model and
+    tokenizer. Warnings, since plan-only inventories (the examples) name no
+    addresses."""
+    heads = groups.get("llama_cpp_head") or []
+    listed = {
+        str(m.get("name"))
+        for h in heads
+        for m in (hostvars.get(h, {}).get("llama_cpp_models") or [])
+        if isinstance(hostvars.get(h, {}).get("llama_cpp_models"), list) and isinstance(m, Mapping)
+    }
+    for m in models if isinstance(models, list) and heads else []:
+        if not isinstance(m, Mapping) or m.get("engine") != "llama_cpp" or str(m.get("name")) in listed:
+            continue
+        if not m.get("sha256") and not m.get("gguf"):
+            report.warn(
+                None,
+                f"herd_models[{m.get('name')}]",
+                "has no download (url or parts, and sha256), so the llama.cpp head has no model file to serve",
+                "add url and sha256 (or parts) to the entry, or list the file in llama_cpp_models on the head",
+            )
+    for root in (groups.get("dllama_root") or [])[:1]:
+        missing = [v for v in ("dllama_model_url", "dllama_tokenizer_url") if not hostvars.get(root, {}).get(v)]
+        if missing:
+            report.warn(
+                root,
+                missing[0],
+                "is not set, so the distributed-llama root has nothing to download and the play stops on it "
+                "after its workers are set up",
+                "set dllama_model_url, dllama_tokenizer_url and their sha256 on the root",
+            )
 
 
 # ------------------------------------------------------------------ summary
