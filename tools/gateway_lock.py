@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     found = problems(SOURCE.read_text(), LOCK.read_text())
     if found:
         raise SystemExit("; ".join(found))
-    print(f"wrote {LOCK.relative_to(REPO)}: {sum(1 for _ in lock_pins(LOCK.read_text()))} packages")
+    print(f"wrote {LOCK.relative_to(REPO)}: {len(lock_pins(LOCK.read_text()))} packages")
     return 0
 
 

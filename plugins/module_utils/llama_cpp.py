@@ -120,7 +120,7 @@ def cuda_toolkit_choice(
     (NVIDIA's repository directory), ``architectures`` ('70;86') and
     ``problem`` (a sentence; then nothing is installed)."""
     nv = [g for g in gpus if str(g.get("vendor", "")).lower() == "nvidia"]
-    dist = (str(distribution).lower(), str(distribution_major).split(".")[0])
+    dist = (str(distribution).lower(), str(distribution_major).split(".", maxsplit=1)[0])
     out: dict[str, Any] = {
         "source": "none",
         "version": "",

@@ -117,18 +117,20 @@ def render(
     return "\n".join(out) + "\n"
 
 
+def _say(line: str) -> None:
+    """One line to stderr: the journal of the metrics unit."""
+    sys.stderr.write(line + "\n")
+
+
 def _run(argv: Sequence[str]) -> str | None:
     """The tool's stdout, or None when it failed (the reason to stderr)."""
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=20, env={**os.environ, "LC_ALL": "C"}, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        print(f"{argv[0]}: {exc}", file=sys.stderr)
+        _say(f"{argv[0]}: {exc}")
         return None
     if done.returncode != 0:
-        print(
-            f"{' '.join(argv[:2])} exited {done.returncode}: {' '.join((done.stdout + done.stderr).split())[:300]}",
-            file=sys.stderr,
-        )
+        _say(f"{' '.join(argv[:2])} exited {done.returncode}: {' '.join((done.stdout + done.stderr).split())[:300]}")
         return None
     return done.stdout
 
@@ -143,7 +145,7 @@ def read_gpus(sysfs_root: str = "/sys", run: Runner = _run) -> tuple[list[dict[s
         try:
             found = parse()
         except (GpuFactsError, KeyError, ValueError) as exc:
-            print(f"{source}: {exc}", file=sys.stderr)
+            _say(f"{source}: {exc}")
             sources[source] = False
         else:
             gpus.extend(found)
@@ -190,7 +192,7 @@ def read_ollama(url: str, timeout: float = 5.0) -> dict[str, bool] | None:
     try:
         return dict.fromkeys(OllamaClient(url, timeout=timeout).tags(), True)
     except OllamaError as exc:
-        print(f"ollama: {exc}", file=sys.stderr)
+        _say(f"ollama: {exc}")
         return None
 
 
@@ -213,7 +215,7 @@ def write_atomically(path: str, text: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) != 1:
-        print("usage: python3 -m llama_herd_node.node_metrics CONFIG.json", file=sys.stderr)
+        _say("usage: python3 -m llama_herd_node.node_metrics CONFIG.json")
         return 2
     with open(args[0], encoding="utf-8") as fh:
         config = json.load(fh)
@@ -224,4 +226,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

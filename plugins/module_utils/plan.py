@@ -430,7 +430,7 @@ def _place_ollama(plan, models, hostvars, groups, margin, solver, catalog, stick
                 if h.name in options
                 and h.name not in holding
                 and h.max_models is not None
-                and sum(h.name in {x for x, _ in places} for places in result.assignment.values()) >= h.max_models
+                and sum(h.name in {x for x, _mode in places} for places in result.assignment.values()) >= h.max_models
             ]
             constraint = (
                 f"the count cap (herd_max_loaded_models) on {', '.join(capped)}, memory on the rest"
