@@ -15,7 +15,14 @@ sys.path.insert(0, str(REPO / "tests" / "harness"))
 from plan_inputs import load_inventory  # noqa: E402  (tests/harness)
 
 # Facts, the plan itself and the test harness's own: nobody writes these.
-NOT_SET_BY_USERS = {"herd_measured", "herd_plan", "herd_placed", "herd_plan_report_dir", "herd_podman_network", "herd_podman_arch"}
+NOT_SET_BY_USERS = {
+    "herd_measured",
+    "herd_plan",
+    "herd_placed",
+    "herd_plan_report_dir",
+    "herd_podman_network",
+    "herd_podman_arch",
+}
 
 
 def test_preflight_passes_and_explains_only_the_placeholders():
