@@ -98,13 +98,16 @@ def test_a_limited_add_node_run_keeps_the_last_placement(tmp_path, monkeypatch):
 def test_a_per_concern_playbook_alone_stops_on_plan_errors_and_records(tmp_path, monkeypatch):
     """playbooks/loadbalancer.yml imports plan.yml, which runs once per run:
     its last task marks the run as planned (group __herd_planned); marked
-    earlier, the stop on errors (and the record) would be skipped."""
+    earlier, the record would be skipped. A model too big for the declared
+    RAM stops the run in preflight now, before any record is written (the
+    plan's own stop in a per-concern playbook, on memory nobody declared:
+    test_dllama_topology.py)."""
     monkeypatch.setenv("ANSIBLE_CACHE_PLUGIN_CONNECTION", str(tmp_path / "facts"))
     inv = _inventory(tmp_path)
     args = ["-i", inv, "-e", f"herd_plan_report_dir={tmp_path / 'plan'}", "--tags", "plan", "playbooks/loadbalancer.yml"]
     res = run_playbook(*args, "-e", '{"herd_models": [{"name": "qwen2.5:72b"}]}')
     assert res.returncode != 0, res.stdout
-    assert "The plan cannot meet the demands" in res.stdout + res.stderr
+    assert "on the declared hardware: qwen2.5:72b needs" in res.stdout + res.stderr
     assert not (tmp_path / ".herd-state").exists()
     res = run_playbook(*args)
     assert res.returncode == 0, res.stdout + res.stderr
