@@ -58,7 +58,7 @@ def node_metrics_config(
 ) -> dict[str, Any]:
     """The node metrics script's configuration for ``host``: where to write,
     the plan's GPU figure and margin, and on an Ollama node its URL and the
-    models the plan puts there (else the inventory's ``ollama_models``)."""
+    models the plan puts there."""
     hv = hostvars[host]
     plan = plan or {}
     config: dict[str, Any] = {"output": output, "planned_gpu_mib": planned_gpu_mib(plan, host)}
@@ -67,10 +67,7 @@ def node_metrics_config(
     record = (plan.get("hosts") or {}).get(host)
     if host in (groups.get("ollama_nodes") or []):
         config["ollama_url"] = f"http://{url_host(_address(host, hv))}:{_port(hv, 'ollama_port')}"
-        if isinstance(record, Mapping) and "ollama_models" in record:
-            models = [m["name"] for m in record.get("ollama_models") or []]
-        else:
-            models = [m if isinstance(m, str) else m.get("name") for m in hv.get("ollama_models") or []]
+        models = [m["name"] for m in (record or {}).get("ollama_models") or []] if isinstance(record or {}, Mapping) else []
         config["ollama_models"] = sorted({str(m) for m in models if m})
     return config
 
