@@ -224,14 +224,18 @@ def test_the_shipped_script_writes_its_file_atomically(tmp_path, ollama_tags):
         )
     )
     env = {"PATH": f"{fakebin}:/usr/bin:/bin", "PYTHONPATH": str(lib)}
-    done = subprocess.run(
-        [sys.executable, "-s", "-m", "llama_herd_node.node_metrics", str(config)],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+
+    def run_timer_command() -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-s", "-m", "llama_herd_node.node_metrics", str(config)],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    done = run_timer_command()
     assert done.returncode == 0, done.stderr
     assert [p.name for p in out_dir.iterdir()] == ["llama-herd.prom"]  # no temporary file left
     assert oct((out_dir / "llama-herd.prom").stat().st_mode & 0o777) == "0o644"
@@ -246,14 +250,7 @@ def test_the_shipped_script_writes_its_file_atomically(tmp_path, ollama_tags):
     nvidia.write_text(
         "#!/bin/sh\necho 'NVIDIA-SMI has failed because it could not communicate with the NVIDIA driver.'\nexit 9\n"
     )
-    again = subprocess.run(
-        [sys.executable, "-s", "-m", "llama_herd_node.node_metrics", str(config)],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    again = run_timer_command()
     assert again.returncode == 0, again.stderr
     assert "exited 9" in again.stderr
     text = (out_dir / "llama-herd.prom").read_text()
