@@ -9,7 +9,11 @@ import json
 
 from ansible.errors import AnsibleError
 from ansible.plugins.action import ActionBase
-from ansible_collections.llamaherd.cluster.plugins.module_utils.inventory import derived_groups, preflight_summary
+from ansible_collections.llamaherd.cluster.plugins.module_utils.inventory import (
+    DOWNLOADING_CONCERNS,
+    derived_groups,
+    preflight_summary,
+)
 from ansible_collections.llamaherd.cluster.plugins.module_utils.plan import preflight_problems
 
 # hostvars that matter to validation; anything else is not read (reading every
@@ -20,13 +24,20 @@ _EXACT = ("ansible_host", "ansible_connection")
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("fail_on_warnings",))
+    _VALID_ARGS = frozenset(("fail_on_warnings", "deploys"))
     _requires_connection = False
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         task_vars = task_vars or {}
         fail_on_warnings = bool(self._task.args.get("fail_on_warnings", False))
+        deploys = self._task.args.get("deploys") or []
+        if isinstance(deploys, str) or not all(isinstance(d, str) for d in deploys):
+            raise AnsibleError("herd_preflight: deploys must be a list of concern names")
+        concerns = DOWNLOADING_CONCERNS if "all" in deploys else [d for d in deploys if d in DOWNLOADING_CONCERNS]
+        # The hosts this run reaches (--limit): only their downloads can stop it.
+        reached = list(task_vars.get("ansible_play_hosts_all") or [])
+        deploying = dict.fromkeys(concerns, reached)
         all_hostvars = task_vars["hostvars"]
         groups = {g: list(h) for g, h in task_vars["groups"].items()}
         collected = {}
@@ -48,7 +59,7 @@ class ActionModule(ActionBase):
             facts = all_hostvars[host].get("ansible_facts") or {}
             if isinstance(facts, dict) and facts.get("herd_measured"):
                 known[host]["herd_measured"] = json.loads(json.dumps(facts["herd_measured"], default=str))
-        errors, warnings = preflight_problems(collected, groups, known)
+        errors, warnings = preflight_problems(collected, groups, known, deploying)
         # A forgotten -i falls back to ansible.cfg's inventory: the demo.
         sources = task_vars.get("ansible_inventory_sources") or []
         demo = any(str(s).rstrip("/").endswith("inventory/demo") for s in sources)

@@ -554,9 +554,17 @@ def _check_model_hosts(
             )
 
 
-def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Iterable[str]]) -> Report:
+def validate_inventory(
+    hostvars: Mapping[str, Mapping[str, Any]],
+    groups: Mapping[str, Iterable[str]],
+    deploying: Mapping[str, Iterable[str]] | None = None,
+) -> Report:
     """Validate every host of an inventory. ``hostvars`` maps host -> vars,
-    ``groups`` maps group -> hosts (as Ansible's ``groups`` magic variable)."""
+    ``groups`` maps group -> hosts (as Ansible's ``groups`` magic variable).
+    ``deploying`` maps each concern this run deploys (``llama_cpp``,
+    ``distributed_llama``) to the hosts it reaches (the --limit): what those
+    hosts would fail to download is an error then, a warning in a plan-only
+    run."""
     report = Report()
     groups = {g: list(h) for g, h in groups.items()}
     host_groups: dict[str, set[str]] = {h: set() for h in hostvars}
@@ -832,17 +840,31 @@ def validate_inventory(hostvars: Mapping[str, Mapping[str, Any]], groups: Mappin
         report.error(
             None, "llama_cpp_head", "there are RPC workers but no llama-server head to use them", "put one host in llama_cpp_head"
         )
-    _check_downloads(report, hostvars, groups, any_hv.get("herd_models"))
+    _check_downloads(report, hostvars, groups, any_hv.get("herd_models"), deploying or {})
     return report
 
 
+# The concerns whose roles download files, as entry playbooks name them.
+DOWNLOADING_CONCERNS = ("llama_cpp", "distributed_llama")
+
+
 def _check_downloads(
-    report: Report, hostvars: Mapping[str, Mapping[str, Any]], groups: Mapping[str, list[str]], models: Any
+    report: Report,
+    hostvars: Mapping[str, Mapping[str, Any]],
+    groups: Mapping[str, list[str]],
+    models: Any,
+    deploying: Mapping[str, Iterable[str]],
 ) -> None:
     """What the roles download, said before any host is contacted: a llama.cpp
     model needs a file on the head, the distributed-llama root its model and
-    tokenizer. Warnings, since plan-only inventories (the examples) name no
-    addresses."""
+    tokenizer. Errors when this run deploys that concern to the host, since
+    the role would stop there (the dllama root only after its workers were
+    set up); warnings in a plan-only run (the examples name no addresses)."""
+
+    def say(concern: str, hosts: Iterable[str]) -> Any:
+        reached = set(deploying.get(concern) or ())
+        return report.error if reached.intersection(hosts) else report.warn
+
     heads = groups.get("llama_cpp_head") or []
     listed = {
         str(m.get("name"))
@@ -854,7 +876,7 @@ def _check_downloads(
         if not isinstance(m, Mapping) or m.get("engine") != "llama_cpp" or str(m.get("name")) in listed:
             continue
         if not m.get("sha256") and not m.get("gguf"):
-            report.warn(
+            say("llama_cpp", heads)(
                 None,
                 f"herd_models[{m.get('name')}]",
                 "has no download (url or parts, and sha256), so the llama.cpp head has no model file to serve",
@@ -863,11 +885,10 @@ def _check_downloads(
     for root in (groups.get("dllama_root") or [])[:1]:
         missing = [v for v in ("dllama_model_url", "dllama_tokenizer_url") if not hostvars.get(root, {}).get(v)]
         if missing:
-            report.warn(
+            say("distributed_llama", [root])(
                 root,
                 missing[0],
-                "is not set, so the distributed-llama root has nothing to download and the play stops on it "
-                "after its workers are set up",
+                "is not set, so the distributed-llama root has nothing to download and could not start",
                 "set dllama_model_url, dllama_tokenizer_url and their sha256 on the root",
             )
 

@@ -1093,12 +1093,14 @@ def preflight_problems(
     hostvars: Mapping[str, Mapping[str, Any]],
     groups: Mapping[str, Iterable[str]],
     known: Mapping[str, Mapping[str, Any]] | None = None,
+    deploying: Mapping[str, Iterable[str]] | None = None,
 ) -> tuple[list[str], list[str]]:
     """(errors, warnings) of preflight: the inventory's checks, then, when
     they pass, the plan on ``known`` (declared values and cached
-    measurements; default ``hostvars``). The herd_preflight action and the
-    docs test both call this, so the page quotes what users see."""
-    report = validate_inventory(hostvars, groups)
+    measurements; default ``hostvars``). ``deploying`` as for
+    ``validate_inventory``. The herd_preflight action and the docs test both
+    call this, so the page quotes what users see."""
+    report = validate_inventory(hostvars, groups, deploying)
     errors, warnings = list(report.errors), list(report.warnings)
     if not errors:
         known = known if known is not None else hostvars

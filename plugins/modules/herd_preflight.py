@@ -19,6 +19,16 @@ description:
 version_added: "0.1.0"
 author: llama-herd developers (!UNKNOWN)
 options:
+  deploys:
+    description:
+      - The concerns this run deploys (C(llama_cpp), C(distributed_llama), or C(all) for
+        C(site.yml)); the entry playbooks set it. A file one of them would have to download and
+        has no address for (a llama.cpp model without C(url)/C(sha256), a distributed-llama root
+        without C(dllama_model_url)) is then an error when its host is in this run's limit, and
+        a warning otherwise (a plan-only run).
+    type: list
+    elements: str
+    default: []
   fail_on_warnings:
     description: Treat warnings as errors.
     type: bool

@@ -89,3 +89,54 @@ def test_site_stops_at_preflight_before_touching_a_host(name, tmp_path):
     assert plays and all("Preflight" in p for p in plays), plays
     assert "UNREACHABLE" not in out
     assert "changed=0" in out and "changed=1" not in out
+
+
+# A deploy run (an entry playbook that deploys the engine) needs the files the
+# role downloads; a plan-only run only warns.
+DOWNLOAD_CASES = [
+    ("dllama-root-without-model", "site.yml"),
+    ("dllama-root-without-model", "playbooks/distributed_llama.yml"),
+    ("llama-cpp-model-without-download", "site.yml"),
+    ("llama-cpp-model-without-download", "playbooks/llama_cpp.yml"),
+]
+
+
+@pytest.mark.parametrize(("name", "playbook"), DOWNLOAD_CASES, ids=[f"{n}-{p.split('/')[-1]}" for n, p in DOWNLOAD_CASES])
+def test_a_deploy_run_stops_on_a_missing_download(name, playbook, tmp_path):
+    case = next(c for c in CASES if c["name"] == name)
+    inv = tmp_path / "hosts.yml"
+    inv.write_text(yaml.safe_dump(build_inventory(case)))
+    res = run_playbook("-i", str(inv), playbook, *NO_NETWORK)
+    out = flat(res.stdout + res.stderr)
+    assert res.returncode != 0, out
+    assert "nothing was changed" in out
+    for words in case["expect"]:
+        assert flat(words) in out, f"missing {words!r} in: {out[-2000:]}"
+    plays = [line for line in res.stdout.splitlines() if line.startswith("PLAY [")]
+    assert plays and all("Preflight" in p for p in plays), plays
+    assert "UNREACHABLE" not in res.stdout
+
+
+@pytest.mark.parametrize(
+    ("name", "args"),
+    [
+        # Another engine's entry playbook: llama.cpp's download is not its concern.
+        ("llama-cpp-model-without-download", ["playbooks/ollama.yml"]),
+        # site.yml with a limit that leaves the dllama root out.
+        ("dllama-root-without-model", ["site.yml", "--limit", "ollama-a"]),
+    ],
+    ids=["ollama-playbook", "site-limit-without-root"],
+)
+def test_a_run_that_does_not_reach_the_host_only_warns(name, args, tmp_path):
+    """Preflight passes with the warning; the run goes on to measure, which
+    fails only because the test's hosts do not exist."""
+    case = next(c for c in CASES if c["name"] == name)
+    inv = tmp_path / "hosts.yml"
+    inv.write_text(yaml.safe_dump(build_inventory(case)))
+    res = run_playbook("-i", str(inv), *args, *NO_NETWORK)
+    out = flat(res.stdout + res.stderr)
+    assert "[WARNING]" in out and "nothing was changed" not in out, out
+    for words in case["expect"]:
+        assert flat(words) in out, f"missing {words!r} in: {out[-2000:]}"
+    plays = [line for line in res.stdout.splitlines() if line.startswith("PLAY [")]
+    assert any("Measure" in p for p in plays), plays
