@@ -813,6 +813,10 @@ def _plan_dllama(plan, models, hostvars, groups, margin, catalog, booked):
     roots = list(groups.get("dllama_root", []))
     workers = list(groups.get("dllama_workers", []))
     if not dmodels:
+        # Nothing to size, but the plan still names the nodes: the play
+        # takes them from here, never from the groups.
+        if len(roots) == 1:
+            plan["dllama"] = {"root": roots[0], "workers": workers, "nodes": 1 + len(workers)}
         return
     if len(dmodels) > 1:
         plan["warnings"].append(
@@ -1237,7 +1241,7 @@ def endpoints(
                 }
             )
     d = plan.get("dllama") or {}
-    if d.get("root"):
+    if d.get("model"):
         out.append(
             {
                 "url": url(d["root"], port(d["root"], "dllama_api_port")),

@@ -46,6 +46,8 @@ def _holds(plan: Mapping[str, Any], host: str) -> list[str]:
                 device = str(r.get("device", "")).removeprefix(f"{host} ")
                 out.append(f"llama.cpp {s.get('model')} on {device} ({r.get('layers')} layers, {r.get('total_mib')} MiB)")
     d = plan.get("dllama") or {}
+    if not d.get("model"):
+        return out
     if d.get("root") == host:
         out.append(f"the distributed-llama root of {d.get('model')} ({d.get('root_mib')} MiB of RAM)")
     elif host in (d.get("workers") or []):
@@ -72,7 +74,7 @@ def _memory(plan: Mapping[str, Any]) -> dict[str, dict[str, int]]:
         for r in (s.get("chosen") or {}).get("rows") or []:
             add(r.get("host"), "GPU" if "GPU" in str(r.get("device", "")) else "RAM", r.get("total_mib"))
     d = plan.get("dllama") or {}
-    if d.get("root"):
+    if d.get("model"):
         add(d["root"], "RAM", d.get("root_mib"))
         for w in d.get("workers") or []:
             add(w, "RAM", d.get("per_node_mib"))
@@ -186,6 +188,8 @@ def _llama_cpp_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[s
 
 def _dllama_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     o, n = old.get("dllama") or {}, new.get("dllama") or {}
+    # Only a planned model is news (without one the plan just names the nodes).
+    o, n = (o if o.get("model") else {}), (n if n.get("model") else {})
     if not o.get("root") and not n.get("root"):
         return []
     if not o.get("root"):

@@ -114,7 +114,7 @@ def markdown(plan: Mapping[str, Any]) -> str:
             if sp.get("compute_note"):
                 lines += [f"GPU compute MiB: {sp['compute_note']}.", ""]
     d = plan.get("dllama") or {}
-    if d:
+    if d.get("model"):
         lines += [
             "## distributed-llama",
             "",
@@ -384,7 +384,7 @@ def page_data(plan: Mapping[str, Any], changes: list[Mapping[str, str]] | None =
         for b in [*bars, *rpc]:
             notes["compute"] |= any(s.get("note") for s in b["segments"])
         extra = []
-        if d.get("root") and u is None:
+        if d.get("model") and u is None:
             if h == d["root"]:
                 extra.append(f"distributed-llama root of {d['model']}: {d['root_mib']} MiB of RAM")
             elif h in (d.get("workers") or []):
@@ -479,7 +479,7 @@ def page_data(plan: Mapping[str, Any], changes: list[Mapping[str, str]] | None =
         "max_reps": max_reps,
         "pools": list(plan.get("pools") or []),
         "rpc_splits": rpc_splits,
-        "dllama": dict(d) if d.get("root") else None,
+        "dllama": dict(d) if d.get("model") else None,
         "exposure": exposure,
         "endpoints": endpoints,
         "notes": notes,
@@ -608,7 +608,7 @@ def console(
             caps={0: 48},
         )
     d = plan.get("dllama") or {}
-    if d.get("root"):
+    if d.get("model"):
         out += ["", f"distributed-llama {d['model']}, {d['nodes']} nodes, max_seq_len {d['max_seq_len']}"]
         out += _columns(
             [(d["root"], "root", f"{d['root_mib']} MiB")] + [(w, "worker", f"{d['per_node_mib']} MiB") for w in d["workers"]],

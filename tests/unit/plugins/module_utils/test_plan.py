@@ -630,3 +630,21 @@ def test_ollama_gpu_record_cpu_only():
 def test_ollama_gpu_record_rejects():
     with pytest.raises(ValueError, match="'gfx11' is not a gfx target"):
         ollama_gpu_record({"ollama_gfx_target": "gfx11"})
+
+
+def test_dllama_nodes_come_from_the_plan_without_a_dllama_model():
+    """No dllama model in herd_models: the plan still names the root and the
+    workers (the play reads only the plan), sizes nothing, and the report,
+    console and endpoints leave distributed-llama out."""
+    from ansible_collections.llamaherd.cluster.plugins.module_utils.plan_report import console
+
+    models = [{"name": "qwen2.5:3b"}]
+    hv = {h: {"herd_ram_mib": 8192, "herd_models": models} for h in ("ollama", "root", "w1")}
+    groups = {"all": list(hv), "ollama_nodes": ["ollama"], "dllama_root": ["root"], "dllama_workers": ["w1"]}
+    p = build_plan(hv, groups)
+    assert not p["errors"], p["errors"]
+    assert p["dllama"] == {"root": "root", "workers": ["w1"], "nodes": 2}
+    assert "distributed-llama" not in markdown(p)
+    assert "distributed-llama" not in "\n".join(console(p))
+    assert not [e for e in p.get("endpoints") or [] if e.get("engine") == "dllama"]
+    html_report(p)  # renders without a planned model
