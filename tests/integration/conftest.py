@@ -23,11 +23,13 @@ def ansible_env() -> dict[str, str]:
     return env
 
 
-def run_playbook(*args: str, cwd: Path = REPO, timeout: int = 300) -> subprocess.CompletedProcess:
+def run_playbook(
+    *args: str, cwd: Path = REPO, timeout: int = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     return subprocess.run(
         [str(VENV_BIN / "ansible-playbook"), *args],
         cwd=cwd,
-        env=ansible_env(),
+        env=ansible_env() | (env or {}),
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -3,6 +3,7 @@ any host, and each broken inventory is rejected with host, variable and fix."""
 
 from __future__ import annotations
 
+import re
 import sys
 
 import pytest
@@ -140,3 +141,46 @@ def test_a_run_that_does_not_reach_the_host_only_warns(name, args, tmp_path):
         assert flat(words) in out, f"missing {words!r} in: {out[-2000:]}"
     plays = [line for line in res.stdout.splitlines() if line.startswith("PLAY [")]
     assert any("Measure" in p for p in plays), plays
+
+
+def test_each_host_keeps_its_own_facts_after_preflight(tmp_path):
+    """Facts gathered after preflight belong to their host, with facts cached
+    in memory (Ansible's default, and molecule's). ansible-core 2.21 hands a
+    run_once task's fact layer to every host as one shared dict
+    (https://github.com/ansible/ansible/issues/87148); without preflight's first
+    task every host here reported the last host's environment. Local
+    connections: each host's setup runs on the controller with an environment
+    naming the host."""
+    inv_data = build_inventory({})
+    inv_data["all"]["vars"]["ansible_connection"] = "local"
+    inv = tmp_path / "hosts.yml"
+    inv.write_text(yaml.safe_dump(inv_data))
+    playbook = tmp_path / "facts.yml"
+    playbook.write_text(
+        yaml.safe_dump(
+            [
+                {"ansible.builtin.import_playbook": str(REPO / "playbooks" / "preflight.yml")},
+                {
+                    "name": "Gather a fact that differs per host",
+                    "hosts": "all",
+                    "gather_facts": False,
+                    "tasks": [
+                        {
+                            "ansible.builtin.setup": {"gather_subset": ["!all", "env"]},
+                            "environment": {"HERD_TEST_HOST": "{{ inventory_hostname }}"},
+                        },
+                        {
+                            "ansible.builtin.debug": {
+                                "msg": "facts of {{ inventory_hostname }}: {{ ansible_facts.env.HERD_TEST_HOST }}"
+                            }
+                        },
+                    ],
+                },
+            ]
+        )
+    )
+    res = run_playbook("-i", str(inv), str(playbook), env={"ANSIBLE_CACHE_PLUGIN": "memory"})
+    assert res.returncode == 0, res.stdout + res.stderr
+    reported = re.findall(r"facts of (\S+): (\S+?)[\"'\s]", res.stdout)
+    assert len(reported) >= 2, res.stdout
+    assert all(host == seen for host, seen in reported), reported
