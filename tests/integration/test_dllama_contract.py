@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import select
 import socket
 import subprocess
 import sys
@@ -269,3 +270,27 @@ def test_one_root_at_a_time(built):
         bench.stop(worker)
     refused(second, "Critical error: Cannot connect")
     assert "Cannot connect to 127.0.0.1:" in second.stdout, second.stdout[-500:]
+
+
+def first_line_while_running(argv: list[str], seconds: float = 10) -> str:
+    """The first line the program writes to a pipe, read while it still runs
+    (the journal is such a pipe): upstream buffers stdout in 4 KiB blocks
+    there; the role's patch 0004 makes it line-buffered."""
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        ready, _, _ = select.select([p.stdout], [], [], seconds)
+        line = p.stdout.readline().decode(errors="replace") if ready else ""
+        assert p.poll() is None, f"exited with {p.returncode}"
+        return line
+    finally:
+        bench.stop(p)
+
+
+def test_a_worker_and_the_api_write_their_log_line_by_line(built):
+    bin_dir, models, _ = built
+    port = bench.free_port()
+    worker = [str(bin_dir / "dllama"), "worker", "--host", "127.0.0.1", "--port", str(port), "--nthreads", "1"]
+    assert first_line_while_running(worker).startswith(f"Listening on 127.0.0.1:{port}")
+    api = [str(bin_dir / "dllama-api"), "--model", str(models / "m_q40.m"), "--tokenizer", str(models / "t.t")]
+    api += ["--buffer-float-type", "q80", "--nthreads", "1", "--host", "127.0.0.1", "--port", str(bench.free_port())]
+    assert first_line_while_running(api).strip()
