@@ -86,6 +86,15 @@ integration: venv image ## tests that start real programs (tests/integration)
 # The cluster scenario (site.yml on seven hosts, the fault matrix, add/remove
 # a node) is in make test; `HERD_CLUSTER_FAULTS=0 make molecule-cluster` skips
 # the fault matrix for a quicker local run.
+# Opt-in: the distributed_llama scenario (root + 3 workers) against a real
+# checkout, e.g. DLLAMA_SRC=/tmp/distributed-llama from `git archive` of the
+# pinned dllama_version: the role's patches, real-format model files with
+# random weights, the real dllama-api answering. CI keeps the stand-in.
+.PHONY: test-dllama-real
+test-dllama-real: image ## opt-in: molecule distributed_llama against a real checkout, real inference (DLLAMA_SRC=/path)
+	@test -d "$(DLLAMA_SRC)/src" || { echo "Set DLLAMA_SRC to a distributed-llama checkout (README.md says how to fetch it)."; exit 2; }
+	DLLAMA_SRC=$(abspath $(DLLAMA_SRC)) molecule test -s distributed_llama
+
 # Opt-in too: the arm64 scenario; the emulated image takes ~15 min to build here.
 .PHONY: molecule-distributed_llama_arm64
 molecule-distributed_llama_arm64: image ## opt-in: x86_64 dllama root + arm64 worker under qemu (slow)

@@ -311,7 +311,7 @@ void writeAll(int fd, const void *data, size_t size) {
     const char *p = (const char *)data;
     while (size > 0) {
         ssize_t r = ::send(fd, p, size, MSG_NOSIGNAL);
-        if (r < 0) throw std::runtime_error("Error writing to socket");
+        if (r < 0) throw std::runtime_error(std::strerror(errno));
         if (r == 0) throw std::runtime_error("Socket closed");
         p += r;
         size -= r;
@@ -358,6 +358,18 @@ std::vector<int> connectWorkers(const CliArgs &args) {
     std::printf("⭕ Network is initialized\n");
     std::fflush(stdout);
     return sockets;
+}
+
+void forwardWorkers(const std::vector<int> &sockets) {
+    NnUint packet[2] = {0, 1};  // position, batchSize 1
+    try {
+        for (size_t i = 0; i < sockets.size(); i++) writeAll(sockets[i], packet, sizeof(packet));
+        for (size_t i = 0; i < sockets.size(); i++) readAck(sockets[i]);
+    } catch (const std::runtime_error &e) {
+        std::printf("🚨 Execution error: %s\n", e.what());
+        std::fflush(stdout);
+        throw ExecutionError("Execution failed in one of the threads");
+    }
 }
 
 void stopWorkers(std::vector<int> &sockets) {
@@ -435,6 +447,12 @@ void runWorker(const CliArgs &args) {
             }
             if (packet[1] == 0) {
                 std::printf("🛑 Stop signal\n");
+                break;
+            }
+            try {
+                writeAck(root);
+            } catch (const std::exception &e) {
+                std::printf("🚨 Network error: %s\n", e.what());
                 break;
             }
         }

@@ -18,6 +18,13 @@ public:
     explicit ConnectionError(const std::string &m) : std::runtime_error(m) {}
 };
 
+// Upstream's NnExecutorException: a step of the forward pass failed (a
+// worker's socket broke); dllama-api drops its network and reconnects.
+class ExecutionError : public std::runtime_error {
+public:
+    explicit ExecutionError(const std::string &m) : std::runtime_error(m) {}
+};
+
 struct CliArgs {
     const char *mode;
     bool help;
@@ -64,6 +71,11 @@ std::vector<int> connectWorkers(const CliArgs &args);
 // Root side: send each worker the float types (upstream sends the whole net
 // config; a worker fails on a pair its CPU ops cannot run, as the root does).
 void sendFloatTypes(const std::vector<int> &sockets, int weightType, int syncType);
+// Root side, once per forward pass: a control packet (batchSize 1) to every
+// worker and each worker's answer (upstream syncs activations both ways).
+// A worker gone prints upstream's "Execution error" line and throws
+// ExecutionError (src/nn/nn-executor.cpp:149-154, 200-201 at 8d624a7).
+void forwardWorkers(const std::vector<int> &sockets);
 // Root side: the stop packet (batchSize 0) and close.
 void stopWorkers(std::vector<int> &sockets);
 // Worker side: serve roots forever (one at a time).

@@ -112,6 +112,19 @@ static void serve(CliArgs &args) {
                     respond(fd, 400, "Bad Request", "{\"error\":\"messages is required\"}");
                 } else {
                     n++;
+                    // Like upstream, a broken worker ends this request without an
+                    // answer and takes the network down: the HTTP port closes, the
+                    // root reconnects every worker, then serves again
+                    // (src/dllama-api.cpp:569-572, 617-627 at 8d624a7).
+                    try {
+                        forwardWorkers(workers);
+                    } catch (const ExecutionError &) {
+                        close(fd);
+                        close(server);
+                        for (size_t k = 0; k < workers.size(); k++) close(workers[k]);
+                        std::printf("⭕ Network is closed\n");
+                        throw;
+                    }
                     std::string content = "stand-in reply from " + std::to_string(workers.size() + 1) + " nodes";
                     // It "generates" one token: cut by max_tokens 1 that is "length", as upstream
                     // (with the role's patch 0003) says; otherwise it stops.
@@ -152,6 +165,8 @@ int main(int argc, char *argv[]) {
             serve(args);
         } catch (const ConnectionError &e) {
             std::printf("🚨 Connection error: %s\n", e.what());
+        } catch (const ExecutionError &e) {
+            std::printf("🚨 Inference error: %s\n", e.what());
         }
         std::printf("🔄 Retrying in 3 seconds...\n");
         std::fflush(stdout);
