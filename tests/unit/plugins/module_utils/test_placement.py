@@ -202,3 +202,21 @@ def test_auto_reports_the_lagrangian_bound_above_the_milp_size():
     assert r.bound >= r.objective
     assert r.objective >= P.greedy_vectorized(demands, hosts).objective
     assert "Lagrangian relaxation, " in r.notes[-1]  # the proof note names its source
+
+
+def test_scarce_first_greedy_places_the_model_with_few_hosts():
+    """Two GPU hosts with room for one big model each; a priority model that
+    fits anywhere comes first in the greedy's order and takes the roomier
+    GPU, which is the only one the gpu: required model fits. Fewest options
+    first places both."""
+    hosts = [P.Host("a", 20000.0, 64000.0, None, False, 0), P.Host("b", 12000.0, 64000.0, None, False, 1)]
+    flexible = P.Demand("flex", 1, 9, "preferred", {"a": {"gpu": 11000.0, "ram": 11000.0}, "b": {"gpu": 11000.0, "ram": 11000.0}})
+    narrow = P.Demand("narrow", 1, 0, "required", {"a": {"gpu": 15000.0}})
+    demands = [flexible, narrow]
+    plain = P.greedy_vectorized(demands, hosts)
+    scarce = P.greedy_vectorized(demands, hosts, scarce=True)
+    assert plain.assignment["narrow"] == []
+    assert scarce.assignment == {"flex": [("b", "gpu")], "narrow": [("a", "gpu")]}
+    assert P.check(demands, hosts, scarce.assignment) == []
+    r = P.solve(demands, hosts, solver="greedy")  # the plain greedy's order stays the greedy solver's
+    assert r.assignment["narrow"] == []
