@@ -188,11 +188,13 @@ def _scarce_order(demands: list[Demand]) -> list[int]:
     return sorted(range(len(demands)), key=lambda i: (n[i], rank[i]))
 
 
-def greedy_vectorized(demands: Sequence[Demand], hosts: Sequence[Host], scarce: bool = False) -> Result:
+def greedy_vectorized(
+    demands: Sequence[Demand], hosts: Sequence[Host], scarce: bool = False, order: list[int] | None = None
+) -> Result:
     """The greedy's rule (most room, GPU before RAM, kept hosts first, then
     host order) with NumPy over the hosts: for clusters of thousands of
     hosts, where the pure-Python greedy takes seconds per thousand replicas.
-    ``scarce``: models in :func:`_scarce_order`. Falls back to :func:`greedy`
+    ``scarce``: models in :func:`_scarce_order` (or ``order``). Falls back to :func:`greedy`
     without NumPy."""
     try:
         import numpy as np
@@ -208,7 +210,8 @@ def greedy_vectorized(demands: Sequence[Demand], hosts: Sequence[Host], scarce: 
     count = np.zeros(len(hs), dtype=int)
     assignment: dict[str, list[tuple[str, str]]] = {d.name: [] for d in demands}
 
-    order = _scarce_order(list(demands)) if scarce else _greedy_order(list(demands))
+    if order is None:
+        order = _scarce_order(list(demands)) if scarce else _greedy_order(list(demands))
     for i in order:
         d = demands[i]
         sizes = {m: np.full(len(hs), np.nan) for m in _modes(d)}
@@ -869,10 +872,11 @@ def solve(demands: Sequence[Demand], hosts: Sequence[Host], solver: str = "auto"
                 best = r
     if solver == "auto" and n > MAX_MILP_VARS:
         try:
-            r = greedy_vectorized(demands, hosts, scarce=True)
+            arrays = _pair_arrays(demands, hosts)
+            r = greedy_vectorized(demands, hosts, scarce=True, order=_scarce_order_of(demands, arrays))
             if better(r, best) and not check(demands, hosts, r.assignment):
                 best = r
-            lag = lagrangian(demands, hosts, target=best.objective)
+            lag = lagrangian(demands, hosts, target=best.objective, arrays=arrays)
         except ImportError:
             lag = None
         if lag is not None:
@@ -991,28 +995,28 @@ def _pair_arrays(demands: Sequence[Demand], hosts: Sequence[Host]) -> dict:
         d = demands[i]
         modes = _modes(d)
         g_ok, r_ok = GPU in modes, RAM in modes
-        vg0, vr0 = _value(d, GPU), _value(d, RAM)
-        n0 = len(host_l)
-        for h, sz in d.sizes.items():
-            k = col.get(h)
-            if k is None:
-                continue
-            sg = sz.get(GPU, nan) if g_ok else nan
-            sr = sz.get(RAM, nan) if r_ok else nan
-            if sg != sg and sr != sr:
-                continue
-            host_l.append(k)
-            sg_l.append(sg)
-            sr_l.append(sr)
-            if d.speed:
-                vg_l.append(_value(d, GPU, h) if sg == sg else 0.0)
-                vr_l.append(_value(d, RAM, h) if sr == sr else 0.0)
-            else:
-                vg_l.append(vg0)
-                vr_l.append(vr0)
-        if len(host_l) > n0:
+        ks = [col.get(h, -1) for h in d.sizes]
+        szs = list(d.sizes.values())
+        sg = [sz.get(GPU, nan) for sz in szs] if g_ok else [nan] * len(szs)
+        sr = [sz.get(RAM, nan) for sz in szs] if r_ok else [nan] * len(szs)
+        if d.speed:
+            names = list(d.sizes)
+            vg = [_value(d, GPU, h) if g_ok else 0.0 for h in names]
+            vr = [_value(d, RAM, h) if r_ok else 0.0 for h in names]
+        else:
+            vg = [_value(d, GPU)] * len(szs)
+            vr = [_value(d, RAM)] * len(szs)
+        keep = [k >= 0 and (a == a or b == b) for k, a, b in zip(ks, sg, sr, strict=True)]
+        if not all(keep):
+            ks, sg, sr, vg, vr = ([v for v, ok in zip(col_, keep, strict=True) if ok] for col_ in (ks, sg, sr, vg, vr))
+        if ks:
+            host_l += ks
+            sg_l += sg
+            sr_l += sr
+            vg_l += vg
+            vr_l += vr
             model_of.append(i)
-            counts.append(len(host_l) - n0)
+            counts.append(len(ks))
     host = np.array(host_l, dtype=np.int64)
     sg = np.array(sg_l, dtype=float)
     sr = np.array(sr_l, dtype=float)
@@ -1044,6 +1048,20 @@ def _pair_arrays(demands: Sequence[Demand], hosts: Sequence[Host]) -> dict:
         "counts": counts_a,
         "replicas": replicas,
     }
+
+
+def _scarce_order_of(demands: Sequence[Demand], a: dict) -> list[int]:
+    """:func:`_scarce_order` from the pair arrays (options that fit an empty
+    host, counted by NumPy: the Python count takes seconds at 3,000 nodes)."""
+    import numpy as np
+
+    n = [0] * len(demands)
+    if len(a["starts"]):
+        per = np.add.reduceat(np.isfinite(a["vg"]).astype(np.int64) + np.isfinite(a["vr"]), a["starts"])
+        for i, c in zip(a["model"].tolist(), per.tolist(), strict=True):
+            n[i] = c
+    rank = {i: k for k, i in enumerate(_greedy_order(list(demands)))}
+    return sorted(range(len(demands)), key=lambda i: (n[i], rank[i]))
 
 
 def _top_replicas(a: dict, w):
@@ -1079,12 +1097,14 @@ def _top_replicas(a: dict, w):
     return total, x
 
 
-def lagrangian(demands: Sequence[Demand], hosts: Sequence[Host], target: float = 0.0, work: int | None = None) -> Lagrangian:
+def lagrangian(
+    demands: Sequence[Demand], hosts: Sequence[Host], target: float = 0.0, work: int | None = None, arrays: dict | None = None
+) -> Lagrangian:
     """Lagrangian bound on the objective (see LAGRANGE_WORK); ``target`` is
     the best placement's objective known (Polyak's step aims at it)."""
     import numpy as np
 
-    a = _pair_arrays(demands, hosts)
+    a = _pair_arrays(demands, hosts) if arrays is None else arrays
     n = max(len(a["host"]), 1)
     steps = min(LAGRANGE_MAX_STEPS, max(LAGRANGE_MIN_STEPS, (LAGRANGE_WORK if work is None else work) // n))
     host, sg, sr, vg, vr = a["host"], a["sg"], a["sr"], a["vg"], a["vr"]
