@@ -150,7 +150,12 @@ def main() -> int:
         default="5,20,50,50x80,200,1000,h5/10,h20/60,h50/200,h200/600,h1000/2000,h3000/5000",
         help="N or NxM (original generator: nodes x models), hN/R (mixed fleet: nodes / replicas)",
     )
+    ap.add_argument("--table-only", action="store_true", help="rewrite the .md table from the .json of the last run")
     a = ap.parse_args()
+    out = REPO / "bench" / "results"
+    if a.table_only:
+        write_table(json.loads((out / "placement_quality.json").read_text()), out)
+        return 0
     rows = []
     ctx = multiprocessing.get_context("spawn")
     for spec in a.sizes.split(","):
@@ -158,9 +163,17 @@ def main() -> int:
             row = pool.apply(measure, (spec,))
         rows.append(row)
         print(json.dumps(row), flush=True)
-    out = REPO / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "placement_quality.json").write_text(json.dumps(rows, indent=2) + "\n")
+    write_table(rows, out)
+    return 0
+
+
+def write_table(rows: list[dict], out: Path) -> None:
+    """The table part of placement_quality.md (the text below it is kept)."""
+    md = out / "placement_quality.md"
+    old = md.read_text() if md.exists() else ""
+    tail = old[old.index("\nMeasured ") :] if "\nMeasured " in old else ""
     lines = [
         "# Placement quality and speed",
         "",
@@ -168,27 +181,30 @@ def main() -> int:
         "fleet of issue 21 (1-4 GPU hosts, APUs, CPU-only, count caps, many 1-3 replica models and a few with",
         "5-20). gap = (LP bound - objective) / LP bound, the LP solved by HiGHS here, independently of the solve",
         "(up to 120 s; none where it is too big); best bound gap = against the lower of that LP and the bound",
-        "the solve proved (HiGHS's MILP dual bound is often tighter than the LP); seconds = wall of `solve(auto)`,",
-        "CPU s its process time;",
+        "the solve proved (HiGHS's MILP dual bound is often tighter than the LP); solve's bound = that bound",
+        "and its source (above 50,000 options a Lagrangian relaxation, N subgradient steps); seconds = wall of",
+        "`solve(auto)`, CPU s its process time;",
         "peak RSS = the fresh process's peak (Python + SciPy alone is about 100 MiB); proof = the solve's last note.",
         "",
-        "| spec | nodes | replicas asked | options | solver | objective | greedy | LP bound | gap | best bound gap | greedy gap "
-        "| seconds | CPU s | peak RSS MiB | feasible | proof |",
-        "| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
+        "| spec | nodes | replicas asked | options | solver | objective | greedy | LP bound | solve's bound | gap "
+        "| best bound gap | greedy gap | seconds | CPU s | peak RSS MiB | feasible | proof |",
+        "| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
     ]
 
     def pct(v):
         return "-" if v is None else f"{v}%"
 
+    def bound(r):
+        return "-" if r.get("solver_bound") is None else f"{r['solver_bound']} ({r['bound_source']})"
+
     for r in rows:
         lines.append(
             f"| {r['spec']} | {r['nodes']} | {r['replicas']} | {r['options']} | {r['solver']} | {r['objective']} | "
-            f"{r['greedy']} | {r['lp_bound'] or '-'} | {pct(r['gap_to_bound_pct'])} | {pct(r['gap_to_best_bound_pct'])} | {pct(r['greedy_gap_pct'])} | "
+            f"{r['greedy']} | {r['lp_bound'] or '-'} | {bound(r)} | {pct(r['gap_to_bound_pct'])} | {pct(r['gap_to_best_bound_pct'])} | {pct(r['greedy_gap_pct'])} | "
             f"{r['seconds']} | {r['cpu_seconds']} | {r['peak_rss_mib']} | {r['feasible']} | "
             f"{r['notes'][-1] if r['notes'] else ''} |"
         )
-    (out / "placement_quality.md").write_text("\n".join(lines) + "\n")
-    return 0
+    md.write_text("\n".join(lines) + "\n" + tail)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,8 @@ from each under a counted work budget, then (when SciPy is present and the
 problem is not huge) HiGHS's LP relaxation rounded to a placement
 (``highs-lp``: optimal when it reaches the LP bound), then the MILP within
 what is left of ``time_limit``; it keeps the best, says which one answered
-and which bound proves how close it is. Pure Python otherwise; no Ansible imports.
+and which bound proves how close it is. Above MAX_MILP_VARS a Lagrangian
+relaxation (``lagrangian``) gives the bound and a repair heuristic instead. Pure Python otherwise; no Ansible imports.
 """
 
 from __future__ import annotations
@@ -48,8 +49,8 @@ SPEED_VALUE = 5.0
 KEEP_TOTAL = 0.5
 # solver="auto": above this many (model, host, mode) options HiGHS needs
 # seconds just to build and presolve the model (207k options at 1000 nodes:
-# over 7 s), while the greedy stays within 0.1% of the LP bound
-# (bench/placement_quality.py), so the greedy answers. Between
+# over 7 s), so the heuristics answer and a Lagrangian relaxation bounds them
+# (bench/placement_quality.py). Between
 # MILP_FULL_TIME_VARS and this, HiGHS's time limit shrinks with the size.
 MAX_MILP_VARS = 50_000
 MILP_FULL_TIME_VARS = 10_000
@@ -177,11 +178,24 @@ def _greedy_order(demands: list[Demand]) -> list[int]:
     return sorted(range(len(demands)), key=lambda i: (-demands[i].priority, -biggest(demands[i]), demands[i].name))
 
 
-def greedy_vectorized(demands: Sequence[Demand], hosts: Sequence[Host]) -> Result:
+def _scarce_order(demands: list[Demand]) -> list[int]:
+    """Models with the fewest (host, mode) options first, then the greedy's
+    order: a model that fits few places gets them before flexible ones fill
+    them (on issue 21's mixed fleet the greedy's order leaves ``gpu:
+    required`` models unplaced that fit; bench/placement_quality.py)."""
+    rank = {i: k for k, i in enumerate(_greedy_order(demands))}
+    n = [sum(m in sz for sz in d.sizes.values() for m in _modes(d)) for d in demands]
+    return sorted(range(len(demands)), key=lambda i: (n[i], rank[i]))
+
+
+def greedy_vectorized(
+    demands: Sequence[Demand], hosts: Sequence[Host], scarce: bool = False, order: list[int] | None = None
+) -> Result:
     """The greedy's rule (most room, GPU before RAM, kept hosts first, then
     host order) with NumPy over the hosts: for clusters of thousands of
     hosts, where the pure-Python greedy takes seconds per thousand replicas.
-    Falls back to :func:`greedy` without NumPy."""
+    ``scarce``: models in :func:`_scarce_order` (or ``order``). Falls back to :func:`greedy`
+    without NumPy."""
     try:
         import numpy as np
     except ImportError:
@@ -196,7 +210,8 @@ def greedy_vectorized(demands: Sequence[Demand], hosts: Sequence[Host]) -> Resul
     count = np.zeros(len(hs), dtype=int)
     assignment: dict[str, list[tuple[str, str]]] = {d.name: [] for d in demands}
 
-    order = _greedy_order(demands)
+    if order is None:
+        order = _scarce_order(list(demands)) if scarce else _greedy_order(list(demands))
     for i in order:
         d = demands[i]
         sizes = {m: np.full(len(hs), np.nan) for m in _modes(d)}
@@ -233,7 +248,8 @@ def greedy_vectorized(demands: Sequence[Demand], hosts: Sequence[Host]) -> Resul
             count[k] += 1
             taken[k] = True
             assignment[d.name].append((hs[k].name, mode))
-    return Result("greedy", assignment, objective(demands, assignment), seconds=time.perf_counter() - t0)
+    name = "scarce-first greedy" if scarce else "greedy"
+    return Result(name, assignment, objective(demands, assignment), seconds=time.perf_counter() - t0)
 
 
 def objective(demands: Sequence[Demand], assignment: dict[str, list[tuple[str, str]]]) -> float:
@@ -855,9 +871,23 @@ def solve(demands: Sequence[Demand], hosts: Sequence[Host], solver: str = "auto"
             if better(r, best) and not check(demands, hosts, r.assignment):
                 best = r
     if solver == "auto" and n > MAX_MILP_VARS:
+        try:
+            arrays = _pair_arrays(demands, hosts)
+            r = greedy_vectorized(demands, hosts, scarce=True, order=_scarce_order_of(demands, arrays))
+            if better(r, best) and not check(demands, hosts, r.assignment):
+                best = r
+            lag = lagrangian(demands, hosts, target=best.objective, arrays=arrays)
+        except ImportError:
+            lag = None
+        if lag is not None:
+            # lagrangian_repair is not tried here: on the bench it placed less
+            # than the greedy (h1000/2000: 2,106,327 against 2,149,063;
+            # h3000/5000: 5,292,492 against 5,415,895) and took seconds.
+            best.bound, best.bound_source = lag.bound, f"Lagrangian relaxation, {lag.steps} step{'s' if lag.steps != 1 else ''}"
         best.notes.append(
             f"{n} placement options is more than {MAX_MILP_VARS}: the {best.solver} answered without HiGHS "
-            "(it would need seconds just to build the model), so no bound was proved"
+            "(it would need seconds just to build the model)"
+            + (", bounded by a Lagrangian relaxation" if lag is not None else ", so no bound was proved")
         )
         return done(best)
     # time_limit is the whole call's: HiGHS gets what the heuristics left.
@@ -901,3 +931,296 @@ def solve(demands: Sequence[Demand], hosts: Sequence[Host], solver: str = "auto"
     if milp_better:
         best.bound, best.bound_source = h.bound, h.bound_source
     return done(best)
+
+
+# --- Lagrangian relaxation (the bound and a repair heuristic above MAX_MILP_VARS) ---
+#
+# Relax every host's memory rows (GPU and RAM, or an APU's pool and GPU share)
+# and its count cap (herd_max_loaded_models) with multipliers >= 0. What is
+# left separates per model: each takes its ``replicas`` best distinct hosts by
+# reduced value (value minus the priced memory and count, the better mode per
+# host), positive ones only. For any multipliers that is an upper bound on
+# every feasible placement's objective; subgradient steps (Polyak's rule
+# toward the best placement known) lower it. The subproblem is integral, so
+# the best it can reach is the LP bound. Steps are counted, not timed.
+#
+# Its work budget: pair (model, host) evaluations, LAGRANGE_WORK in all, at
+# least LAGRANGE_MIN_STEPS and at most LAGRANGE_MAX_STEPS steps.
+# (a step over h3000/5000's 5.5 M pairs takes about 0.9 s of CPU here, so it
+# gets few; h200/600 gets all 300).
+LAGRANGE_WORK = 20_000_000
+LAGRANGE_MIN_STEPS = 1
+LAGRANGE_MAX_STEPS = 300
+# Polyak's step factor, halved after this many steps without a lower bound
+# (tuned on h200/600 of bench/placement_quality.py: 0.06% above the LP in 300 steps)
+LAGRANGE_THETA = 0.5
+LAGRANGE_PATIENCE = 15
+LAGRANGE_AIM = 1.0
+
+
+@dataclass
+class Lagrangian:
+    bound: float  # the best (lowest) bound over all steps
+    steps: int
+    lam: object  # per-MiB price of each memory row at the best bound (NumPy array, 2 rows per host)
+    mu: object  # price of one loaded model per host
+    value: object  # per pair: the reduced value at the best bound (NumPy), with pair arrays below
+    chosen: object  # per pair: how much of it the relaxed optimum takes (0..1)
+    arrays: dict
+
+
+def _pair_arrays(demands: Sequence[Demand], hosts: Sequence[Host]) -> dict:
+    """(model, host) pairs as NumPy arrays, grouped by model (models with more
+    replicas first): size and value per mode (NaN / -inf where not an option).
+    Options that cannot fit their host even when it is empty are left out
+    (no feasible placement uses them)."""
+    import numpy as np
+
+    hs = sorted(hosts, key=lambda h: (h.order, h.name))
+    col = {h.name: k for k, h in enumerate(hs)}
+    gcap = np.array([h.gpu_mib for h in hs], dtype=float)
+    rcap = np.array([_pool(h) if h.unified else h.ram_mib for h in hs], dtype=float)
+    unified = np.array([h.unified for h in hs], dtype=bool)
+    ccap = np.array([h.max_models if h.max_models is not None else -1 for h in hs], dtype=float)
+    order = sorted(range(len(demands)), key=lambda i: (-demands[i].replicas, i))
+    host_l: list[int] = []
+    sg_l: list[float] = []
+    sr_l: list[float] = []
+    vg_l: list[float] = []
+    vr_l: list[float] = []
+    model_of: list[int] = []
+    counts: list[int] = []
+    nan = float("nan")
+    for i in order:
+        d = demands[i]
+        modes = _modes(d)
+        g_ok, r_ok = GPU in modes, RAM in modes
+        ks = [col.get(h, -1) for h in d.sizes]
+        szs = list(d.sizes.values())
+        sg = [sz.get(GPU, nan) for sz in szs] if g_ok else [nan] * len(szs)
+        sr = [sz.get(RAM, nan) for sz in szs] if r_ok else [nan] * len(szs)
+        if d.speed:
+            names = list(d.sizes)
+            vg = [_value(d, GPU, h) if g_ok else 0.0 for h in names]
+            vr = [_value(d, RAM, h) if r_ok else 0.0 for h in names]
+        else:
+            vg = [_value(d, GPU)] * len(szs)
+            vr = [_value(d, RAM)] * len(szs)
+        keep = [k >= 0 and (a == a or b == b) for k, a, b in zip(ks, sg, sr, strict=True)]
+        if not all(keep):
+            ks, sg, sr, vg, vr = ([v for v, ok in zip(col_, keep, strict=True) if ok] for col_ in (ks, sg, sr, vg, vr))
+        if ks:
+            host_l += ks
+            sg_l += sg
+            sr_l += sr
+            vg_l += vg
+            vr_l += vr
+            model_of.append(i)
+            counts.append(len(ks))
+    host = np.array(host_l, dtype=np.int64)
+    sg = np.array(sg_l, dtype=float)
+    sr = np.array(sr_l, dtype=float)
+    # an option bigger than its host's budget (or on a host capped at 0) is never part of a placement
+    roomy_g = np.minimum(gcap, np.where(unified, rcap, np.inf))[host] if len(host) else sg
+    dead = (ccap[host] == 0) if len(host) else np.zeros(0, dtype=bool)
+    g_ok = ~np.isnan(sg) & (sg <= roomy_g + 1e-9) & ~dead
+    r_ok = ~np.isnan(sr) & (sr <= rcap[host] + 1e-9) & ~dead if len(host) else sr == sr
+    vg = np.where(g_ok, np.array(vg_l, dtype=float), -np.inf)
+    vr = np.where(r_ok, np.array(vr_l, dtype=float), -np.inf)
+    sg = np.where(g_ok, sg, 0.0)
+    sr = np.where(r_ok, sr, 0.0)
+    counts_a = np.array(counts, dtype=np.int64)
+    starts = np.concatenate(([0], np.cumsum(counts_a)[:-1])) if len(counts) else np.zeros(0, dtype=np.int64)
+    replicas = np.array([demands[i].replicas for i in model_of], dtype=np.int64)
+    return {
+        "hosts": hs,
+        "host": host,
+        "sg": sg,
+        "sr": sr,
+        "vg": vg,
+        "vr": vr,
+        "unified": unified,
+        "gcap": gcap,
+        "rcap": rcap,
+        "ccap": ccap,
+        "model": np.array(model_of, dtype=np.int64),
+        "starts": starts,
+        "counts": counts_a,
+        "replicas": replicas,
+    }
+
+
+def _scarce_order_of(demands: Sequence[Demand], a: dict) -> list[int]:
+    """:func:`_scarce_order` from the pair arrays (options that fit an empty
+    host, counted by NumPy: the Python count takes seconds at 3,000 nodes)."""
+    import numpy as np
+
+    n = [0] * len(demands)
+    if len(a["starts"]):
+        per = np.add.reduceat(np.isfinite(a["vg"]).astype(np.int64) + np.isfinite(a["vr"]), a["starts"])
+        for i, c in zip(a["model"].tolist(), per.tolist(), strict=True):
+            n[i] = c
+    rank = {i: k for k, i in enumerate(_greedy_order(list(demands)))}
+    return sorted(range(len(demands)), key=lambda i: (n[i], rank[i]))
+
+
+def _top_replicas(a: dict, w):
+    """Per model, the sum of its ``replicas`` largest positive pair values in
+    ``w`` (one pair per host already), and how much of each pair is taken
+    (fractions where ties share the last places). Models come with the most
+    replicas first, so pass r looks only at the prefix still wanting more."""
+    import numpy as np
+
+    w = np.maximum(w, 0.0)
+    x = np.zeros(len(w))
+    starts, counts, need = a["starts"], a["counts"], a["replicas"].copy()
+    total = np.zeros(len(starts))
+    for r in range(int(need.max()) if len(need) else 0):
+        g = int(np.count_nonzero(a["replicas"] > r))  # models with replicas > r: a prefix
+        if g == 0:
+            break
+        end = int(starts[g - 1] + counts[g - 1])
+        ww, st, cn = w[:end], starts[:g], counts[:g]
+        m = np.maximum.reduceat(ww, st)
+        m = np.where(need[:g] > 0, m, 0.0)
+        mrep = np.repeat(m, cn)
+        mark = (ww == mrep) & (mrep > 0)
+        cnt = np.add.reduceat(mark.astype(np.int64), st)
+        take = np.minimum(cnt, need[:g])
+        if not take.any():
+            break
+        total[:g] += m * take
+        frac = np.where(cnt > 0, take / np.maximum(cnt, 1), 0.0)
+        x[:end] += np.where(mark, np.repeat(frac, cn), 0.0)
+        need[:g] -= take
+        ww[mark] = 0.0
+    return total, x
+
+
+def lagrangian(
+    demands: Sequence[Demand], hosts: Sequence[Host], target: float = 0.0, work: int | None = None, arrays: dict | None = None
+) -> Lagrangian:
+    """Lagrangian bound on the objective (see LAGRANGE_WORK); ``target`` is
+    the best placement's objective known (Polyak's step aims at it)."""
+    import numpy as np
+
+    a = _pair_arrays(demands, hosts) if arrays is None else arrays
+    n = max(len(a["host"]), 1)
+    steps = min(LAGRANGE_MAX_STEPS, max(LAGRANGE_MIN_STEPS, (LAGRANGE_WORK if work is None else work) // n))
+    host, sg, sr, vg, vr = a["host"], a["sg"], a["sr"], a["vg"], a["vr"]
+    uni = a["unified"]
+    nh = len(a["hosts"])
+    # multipliers in units of the row's whole budget (u = price x budget), so MiB and counts step alike
+    gcap = np.maximum(a["gcap"], 1.0)
+    rcap = np.maximum(a["rcap"], 1.0)
+    capped = a["ccap"] > 0
+    ccap = np.where(capped, a["ccap"], 1.0)
+    ug, ur, uc = np.zeros(nh), np.zeros(nh), np.zeros(nh)
+    best = None
+    theta, stall, best_val = LAGRANGE_THETA, 0, float("inf")
+    done = 0
+    for _step in range(steps):
+        done += 1
+        lg, lr, mu = ug / gcap, ur / rcap, np.where(capped, uc / ccap, 0.0)
+        pg = vg - sg * (lg[host] + np.where(uni[host], lr[host], 0.0)) - mu[host]
+        pr = vr - sr * lr[host] - mu[host]
+        on_gpu = pg >= pr
+        w = np.where(on_gpu, pg, pr)
+        total, x = _top_replicas(a, w)
+        val = float(total.sum() + ug.sum() + ur.sum() + uc[capped].sum())
+        if val < best_val - 1e-9:
+            best_val, stall = val, 0
+            best = (lg.copy(), lr.copy(), mu.copy(), w, x)
+        else:
+            stall += 1
+            if stall >= LAGRANGE_PATIENCE:
+                theta, stall = theta / 2, 0
+        # subgradient in u: 1 - use / budget per row
+        xg = np.where(on_gpu, x, 0.0)
+        xr = x - xg
+        use_g = np.bincount(host, weights=xg * sg, minlength=nh)
+        use_r = np.bincount(host, weights=xr * sr + np.where(uni[host], xg * sg, 0.0), minlength=nh)
+        use_c = np.bincount(host, weights=x, minlength=nh)
+        dg, dr = 1.0 - use_g / gcap, 1.0 - use_r / rcap
+        dc = np.where(capped, 1.0 - use_c / ccap, 0.0)
+        # a row that cannot be cut further (price 0, slack) has no say in the step
+        dg = np.where((ug <= 0) & (dg > 0), 0.0, dg)
+        dr = np.where((ur <= 0) & (dr > 0), 0.0, dr)
+        dc = np.where((uc <= 0) & (dc > 0), 0.0, dc)
+        norm = float(dg @ dg + dr @ dr + dc @ dc)
+        if norm <= 1e-12 or val - target <= 1e-9:
+            break  # the relaxed optimum is feasible in every row that has a price: nothing to gain
+        aim = best_val - LAGRANGE_AIM * (best_val - target)
+        t = theta * max(val - aim, 1e-6 * abs(val)) / norm
+        ug, ur, uc = np.maximum(ug - t * dg, 0.0), np.maximum(ur - t * dr, 0.0), np.maximum(uc - t * dc, 0.0)
+    lam = np.zeros(2 * nh)
+    if best is not None:
+        lam[0::2], lam[1::2] = best[0], best[1]
+    if best is None:
+        return Lagrangian(0.0, done, lam, None, None, None, a)
+    return Lagrangian(best_val, done, lam, best[2], best[3], best[4], a)
+
+
+def lagrangian_repair(demands: Sequence[Demand], hosts: Sequence[Host], lag: Lagrangian) -> Result:
+    """The Lagrangian greedy: (model, host) pairs by reduced value at the best
+    multipliers, each taken in its better mode that still fits (else the
+    other mode), until every model has its replicas or nothing fits."""
+    import numpy as np
+
+    a = lag.arrays
+    hs = a["hosts"]
+    host, sg, sr, vg, vr = a["host"], a["sg"], a["sr"], a["vg"], a["vr"]
+    free_g = a["gcap"].copy()
+    free_r = a["rcap"].copy()
+    uni = a["unified"]
+    left_c = np.where(a["ccap"] >= 0, a["ccap"], 1 << 30).astype(float)
+    assignment: dict[str, list[tuple[str, str]]] = {d.name: [] for d in demands}
+    if lag.value is None or not len(host):
+        return Result("lagrangian", assignment, 0.0)
+    lg, lr = lag.lam[0::2], lag.lam[1::2]
+    pg = vg - sg * (lg[host] + np.where(uni[host], lr[host], 0.0)) - lag.mu[host]
+    pr = vr - sr * lr[host] - lag.mu[host]
+    w = np.maximum(pg, pr)
+    # what the relaxed optimum took first, then by reduced value, then the smaller option (packs tighter)
+    small = np.minimum(np.where(np.isfinite(vg), sg, np.inf), np.where(np.isfinite(vr), sr, np.inf))
+    order = np.lexsort((small, -w, -np.round(lag.chosen, 6)))
+    order = order[np.isfinite(w[order])]
+    model_at = np.repeat(a["model"], a["counts"])[order].tolist()
+    need = [d.replicas for d in demands]
+    open_models = sum(1 for i in a["model"].tolist() if need[i] > 0)
+    fg, fr, lc, un = free_g.tolist(), free_r.tolist(), left_c.tolist(), uni.tolist()
+    hk = host[order].tolist()
+    sgk, srk = sg[order].tolist(), sr[order].tolist()
+    gk, rk = np.isfinite(vg[order]).tolist(), np.isfinite(vr[order]).tolist()
+    gfirst = (pg[order] >= pr[order]).tolist()
+    for n, i in enumerate(model_at):
+        if need[i] <= 0:
+            continue
+        h = hk[n]
+        if lc[h] < 1:
+            continue
+        for mode in (GPU, RAM) if gfirst[n] else (RAM, GPU):
+            if mode == GPU:
+                s = sgk[n]
+                if not gk[n] or s > fg[h] + 1e-9 or (un[h] and s > fr[h] + 1e-9):
+                    continue
+                fg[h] -= s
+                if un[h]:
+                    fr[h] -= s
+            else:
+                s = srk[n]
+                if not rk[n] or s > fr[h] + 1e-9:
+                    continue
+                fr[h] -= s
+            lc[h] -= 1
+            need[i] -= 1
+            assignment[demands[i].name].append((hs[h].name, mode))
+            break
+        if need[i] == 0:
+            open_models -= 1
+            if open_models == 0:
+                break
+    order_of = {x.name: x.order for x in hs}
+    for places in assignment.values():
+        places.sort(key=lambda p: order_of[p[0]])
+    return Result("lagrangian", assignment, objective(demands, assignment))

@@ -131,3 +131,92 @@ def test_gap_rounds_the_bound_down_to_whole_values():
     assert P.gap(206173.0, 206173.94) == 0.0
     assert P.gap(206000.0, 206173.94) == (206173 - 206000) / 206173
     assert P.gap(5.0, None) is None
+
+
+def _mixed(seed: int, n_hosts: int = 10, n_models: int = 14) -> tuple[list[P.Demand], list[P.Host]]:
+    """Issue 21's mix, small: capped hosts, APUs (unified pool), CPU-only
+    hosts, GPU required/preferred/never, priorities, 1-5 replicas."""
+    import random
+
+    rng = random.Random(seed)
+    hosts = []
+    for i in range(n_hosts):
+        kind = rng.choice(["gpu", "apu", "cpu"])
+        cap = rng.choice([None, 1, 2, 3])
+        if kind == "apu":
+            pool = rng.choice([40000.0, 90000.0])
+            hosts.append(P.Host(f"h{i}", pool * 0.75, pool, cap, True, i))
+        else:
+            gpu = 0.0 if kind == "cpu" else rng.choice([6000.0, 19000.0, 40000.0])
+            hosts.append(P.Host(f"h{i}", gpu, rng.choice([13000.0, 26000.0, 52000.0]), cap, False, i))
+    demands = []
+    for j in range(n_models):
+        d = P.Demand(
+            f"m{j}",
+            rng.choice([1, 1, 2, 3, 5]),
+            rng.choice([0, 0, 1, 5, 9]),
+            rng.choice(["preferred", "preferred", "never", "required"]),
+        )
+        size = rng.choice([500.0, 1900.0, 4700.0, 9000.0, 20000.0]) * rng.uniform(1.05, 1.3)
+        for h in hosts:
+            opts = {m: size for m, room in (("gpu", h.gpu_mib), ("ram", 0.0 if h.unified else h.ram_mib)) if room >= size}
+            if rng.random() < 0.2 and opts:  # per-host sizes differ (context, slots)
+                opts = {m: s * 1.1 for m, s in opts.items()}
+            if opts:
+                d.sizes[h.name] = opts
+        demands.append(d)
+    return demands, hosts
+
+
+def test_lagrangian_bound_is_valid_against_highs():
+    """The Lagrangian bound is never below the MILP optimum (so never below
+    any placement), nor below the LP relaxation (the best it can reach), and
+    its steps bring it close to the LP."""
+    close = 0
+    for seed in range(12):
+        demands, hosts = _mixed(seed)
+        milp = P.highs(demands, hosts, time_limit=20.0)
+        lp = P.highs(demands, hosts, relax=True)
+        assert milp.notes == [], milp.notes  # proven optimal
+        lag = P.lagrangian(demands, hosts, target=P.greedy(demands, hosts).objective)
+        assert lag.bound >= lp.bound - 1e-6 * lp.bound
+        assert lag.bound >= milp.objective - 1e-6
+        for r in (P.greedy(demands, hosts), P.best_fit(demands, hosts), P.lagrangian_repair(demands, hosts, lag), milp):
+            assert lag.bound >= r.objective - 1e-6
+        close += lag.bound <= lp.bound * 1.01
+    assert close >= 10
+
+
+def test_lagrangian_repair_is_feasible():
+    for seed in range(12):
+        demands, hosts = _mixed(seed)
+        r = P.lagrangian_repair(demands, hosts, P.lagrangian(demands, hosts))
+        assert P.check(demands, hosts, r.assignment) == []
+        assert r.objective > 0
+
+
+def test_auto_reports_the_lagrangian_bound_above_the_milp_size():
+    demands, hosts = _big(300, 120)
+    r = P.solve(demands, hosts)
+    assert r.bound_source is not None and r.bound_source.startswith("Lagrangian relaxation, ")
+    assert r.bound >= r.objective
+    assert r.objective >= P.greedy_vectorized(demands, hosts).objective
+    assert "Lagrangian relaxation, " in r.notes[-1]  # the proof note names its source
+
+
+def test_scarce_first_greedy_places_the_model_with_few_hosts():
+    """Two GPU hosts with room for one big model each; a priority model that
+    fits anywhere comes first in the greedy's order and takes the roomier
+    GPU, which is the only one the gpu: required model fits. Fewest options
+    first places both."""
+    hosts = [P.Host("a", 20000.0, 64000.0, None, False, 0), P.Host("b", 12000.0, 64000.0, None, False, 1)]
+    flexible = P.Demand("flex", 1, 9, "preferred", {"a": {"gpu": 11000.0, "ram": 11000.0}, "b": {"gpu": 11000.0, "ram": 11000.0}})
+    narrow = P.Demand("narrow", 1, 0, "required", {"a": {"gpu": 15000.0}})
+    demands = [flexible, narrow]
+    plain = P.greedy_vectorized(demands, hosts)
+    scarce = P.greedy_vectorized(demands, hosts, scarce=True)
+    assert plain.assignment["narrow"] == []
+    assert scarce.assignment == {"flex": [("b", "gpu")], "narrow": [("a", "gpu")]}
+    assert P.check(demands, hosts, scarce.assignment) == []
+    r = P.solve(demands, hosts, solver="greedy")  # the plain greedy's order stays the greedy solver's
+    assert r.assignment["narrow"] == []
