@@ -880,9 +880,9 @@ def solve(demands: Sequence[Demand], hosts: Sequence[Host], solver: str = "auto"
         except ImportError:
             lag = None
         if lag is not None:
-            # lagrangian_repair is not tried here: on the bench it placed less
-            # than the greedy (h1000/2000: 2,106,327 against 2,149,063;
-            # h3000/5000: 5,292,492 against 5,415,895) and took seconds.
+            # A Lagrangian repair (pairs by reduced value, then what fits) placed
+            # less than the greedy on the bench (h1000/2000: 2,106,327 against
+            # 2,149,063) and took seconds: the multipliers give only the bound.
             best.bound, best.bound_source = lag.bound, f"Lagrangian relaxation, {lag.steps} step{'s' if lag.steps != 1 else ''}"
         best.notes.append(
             f"{n} placement options is more than {MAX_MILP_VARS}: the {best.solver} answered without HiGHS "
@@ -1159,68 +1159,3 @@ def lagrangian(
     if best is None:
         return Lagrangian(0.0, done, lam, None, None, None, a)
     return Lagrangian(best_val, done, lam, best[2], best[3], best[4], a)
-
-
-def lagrangian_repair(demands: Sequence[Demand], hosts: Sequence[Host], lag: Lagrangian) -> Result:
-    """The Lagrangian greedy: (model, host) pairs by reduced value at the best
-    multipliers, each taken in its better mode that still fits (else the
-    other mode), until every model has its replicas or nothing fits."""
-    import numpy as np
-
-    a = lag.arrays
-    hs = a["hosts"]
-    host, sg, sr, vg, vr = a["host"], a["sg"], a["sr"], a["vg"], a["vr"]
-    free_g = a["gcap"].copy()
-    free_r = a["rcap"].copy()
-    uni = a["unified"]
-    left_c = np.where(a["ccap"] >= 0, a["ccap"], 1 << 30).astype(float)
-    assignment: dict[str, list[tuple[str, str]]] = {d.name: [] for d in demands}
-    if lag.value is None or not len(host):
-        return Result("lagrangian", assignment, 0.0)
-    lg, lr = lag.lam[0::2], lag.lam[1::2]
-    pg = vg - sg * (lg[host] + np.where(uni[host], lr[host], 0.0)) - lag.mu[host]
-    pr = vr - sr * lr[host] - lag.mu[host]
-    w = np.maximum(pg, pr)
-    # what the relaxed optimum took first, then by reduced value, then the smaller option (packs tighter)
-    small = np.minimum(np.where(np.isfinite(vg), sg, np.inf), np.where(np.isfinite(vr), sr, np.inf))
-    order = np.lexsort((small, -w, -np.round(lag.chosen, 6)))
-    order = order[np.isfinite(w[order])]
-    model_at = np.repeat(a["model"], a["counts"])[order].tolist()
-    need = [d.replicas for d in demands]
-    open_models = sum(1 for i in a["model"].tolist() if need[i] > 0)
-    fg, fr, lc, un = free_g.tolist(), free_r.tolist(), left_c.tolist(), uni.tolist()
-    hk = host[order].tolist()
-    sgk, srk = sg[order].tolist(), sr[order].tolist()
-    gk, rk = np.isfinite(vg[order]).tolist(), np.isfinite(vr[order]).tolist()
-    gfirst = (pg[order] >= pr[order]).tolist()
-    for n, i in enumerate(model_at):
-        if need[i] <= 0:
-            continue
-        h = hk[n]
-        if lc[h] < 1:
-            continue
-        for mode in (GPU, RAM) if gfirst[n] else (RAM, GPU):
-            if mode == GPU:
-                s = sgk[n]
-                if not gk[n] or s > fg[h] + 1e-9 or (un[h] and s > fr[h] + 1e-9):
-                    continue
-                fg[h] -= s
-                if un[h]:
-                    fr[h] -= s
-            else:
-                s = srk[n]
-                if not rk[n] or s > fr[h] + 1e-9:
-                    continue
-                fr[h] -= s
-            lc[h] -= 1
-            need[i] -= 1
-            assignment[demands[i].name].append((hs[h].name, mode))
-            break
-        if need[i] == 0:
-            open_models -= 1
-            if open_models == 0:
-                break
-    order_of = {x.name: x.order for x in hs}
-    for places in assignment.values():
-        places.sort(key=lambda p: order_of[p[0]])
-    return Result("lagrangian", assignment, objective(demands, assignment))
