@@ -27,12 +27,14 @@ runs the tools and feeds their output here:
   --format=csv,noheader`` (``driver_version``: "The version of the installed
   NVIDIA display driver", ``nvidia-smi --help-query-gpu``), else the kernel
   module's ``/proc/driver/nvidia/version`` (:func:`nvidia_driver_version`)
+* the CUDA toolkit installed, ``nvcc --version`` (:func:`parse_nvcc_version`)
 
 :func:`measured` assembles ``herd_measured``, the shape ``plan.py`` reads:
 ``{gpus: [{vendor, name, vram_mib, compute_capability | gfx_target, index,
 uuid[, unified_memory]}], gpu_sources: [...], ram_mib, arch}``.
 ``nvidia_driver_version`` ('535.104.05') is there when the NVIDIA driver
-answered. ``gpu_sources`` names the sources that answered (:data:`GPU_SOURCES`); only
+answered, ``cuda_version`` ('11.8') when an nvcc answered. ``gpu_sources``
+names the sources that answered (:data:`GPU_SOURCES`); only
 their vendors count as measured, so "no tool for that vendor" (not measured:
 the declared ``herd_gpus`` stand) differs from "its tool found none". With no
 source answering, ``gpus`` is left out. A tool that is installed but fails
@@ -163,6 +165,18 @@ def nvidia_driver_version(nvidia_smi: str | None = None, proc_version: str | Non
             )
         return m.group(1)
     return None
+
+
+_NVCC_RE = re.compile(r"^Cuda compilation tools, release (\d+\.\d+), V[\d.]+\s*$", re.MULTILINE)
+
+
+def parse_nvcc_version(text: str) -> str:
+    """The CUDA toolkit's major.minor from ``nvcc --version``'s line
+    "Cuda compilation tools, release 13.0, V13.0.88"."""
+    m = _NVCC_RE.search(text)
+    if not m:
+        raise GpuFactsError(f"nvcc --version printed no 'Cuda compilation tools, release N.N' line: {_snip(text)!r}")
+    return m.group(1)
 
 
 def _card_index(key: str) -> int | None:
@@ -383,6 +397,7 @@ def measured(
     failed_tools: Iterable[str] = (),
     nvidia_driver: str | None = None,
     nvidia_proc_version: str | None = None,
+    nvcc_version: str | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
     """``herd_measured`` and the problems met. ``None`` outputs mean the tool
     is not installed (or failed: ``failed_tools`` names those, ``gpu_errors``
@@ -391,7 +406,8 @@ def measured(
     left unmeasured, the other vendors still count. ``amdgpu_sysfs`` is read
     only when neither rocm-smi nor rocminfo is installed. ``nvidia_driver``
     and ``nvidia_proc_version`` are the driver's version as
-    :func:`nvidia_driver_version` reads it (None: not there)."""
+    :func:`nvidia_driver_version` reads it (None: not there); ``nvcc_version``
+    what ``nvcc --version`` printed (None: no toolkit found)."""
     problems = list(gpu_errors or [])
     failed = set(failed_tools)
     facts: dict[str, Any] = {"ram_mib": parse_meminfo(meminfo), "arch": normalize_arch(arch)}
@@ -424,6 +440,11 @@ def measured(
     else:
         if driver:
             facts["nvidia_driver_version"] = driver
+    if nvcc_version is not None:
+        try:
+            facts["cuda_version"] = parse_nvcc_version(nvcc_version)
+        except GpuFactsError as exc:
+            problems.append(str(exc))
     facts["gpu_sources"] = sources
     if sources:
         facts["gpus"] = gpus

@@ -188,6 +188,11 @@ def cuda_driver_check(host: str, hv: Mapping[str, Any], cuda_version: Any = None
     runs it or either version is unknown. Preflight (inventory.py) and the
     plan (plan.py, on measured facts) both ask this."""
     cuda = hv.get("herd_cuda_version") if cuda_version is None else cuda_version
+    toolkit = "herd_cuda_version"
+    measured = hv.get("herd_measured")
+    if cuda in (None, "") and isinstance(measured, Mapping) and measured.get("cuda_version"):
+        # Nothing pinned: the toolkit gpu_facts found (nvcc --version) is the one a build would use.
+        cuda, toolkit = measured["cuda_version"], "herd_measured.cuda_version"
     driver = host_nvidia_driver(hv)
     if cuda in (None, "") or driver is None:
         return None
@@ -209,11 +214,13 @@ def cuda_driver_check(host: str, hv: Mapping[str, Any], cuda_version: Any = None
     need = CUDA_MIN_DRIVER.get(_version(cuda)) or CUDA_MIN_DRIVER[max(v for v in CUDA_MIN_DRIVER if v <= _version(cuda))]
     up_to = cuda_for_driver(version)
     older = f", or set herd_cuda_version to {up_to} or older (one every GPU of {host} supports)" if up_to else ""
+    if toolkit != "herd_cuda_version":
+        problem += f" (the toolkit nvcc --version reports on {host}; herd_cuda_version is not set)"
     if level == "warning":
         fix = f"to run it fully, upgrade the NVIDIA driver on {host} to {need} or newer{older}"
     else:
         fix = f"upgrade the NVIDIA driver on {host} to {need} or newer{older}"
-    return level, "herd_cuda_version", problem, fix
+    return level, toolkit, problem, fix
 
 
 # Where a host's CUDA toolkit comes from when the role installs it (issue 16;

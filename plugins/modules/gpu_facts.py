@@ -25,6 +25,9 @@ description:
     C(xpu-smi discovery -d N -j) (C(memory_physical_size_byte)); the i915 and xe
     drivers publish no memory size in sysfs.
   - RAM is C(MemTotal) of C(/proc/meminfo).
+  - The CUDA toolkit installed is read with C(nvcc --version) (C(nvcc) in C(PATH), else
+    C(/usr/local/cuda/bin/nvcc)) and returned as C(cuda_version); where C(herd_cuda_version) is not
+    set, preflight and the plan check that toolkit against the NVIDIA driver.
   - The NVIDIA driver's version is read with C(nvidia-smi --query-gpu=driver_version --format=csv,noheader),
     or from C(/proc/driver/nvidia/version) when C(nvidia-smi) is missing or fails, and returned as
     C(nvidia_driver_version); preflight and the plan refuse a C(herd_cuda_version) newer than it runs.
@@ -71,6 +74,10 @@ options:
     description: The NVIDIA kernel module's version file, read when C(nvidia-smi) gives no driver version.
     type: path
     default: /proc/driver/nvidia/version
+  nvcc:
+    description: Path or name of C(nvcc); searched in C(PATH), then C(/usr/local/cuda/bin), when a name.
+    type: str
+    default: nvcc
   fail_on_tool_error:
     description: Fail instead of warning when an installed GPU tool fails.
     type: bool
@@ -115,7 +122,7 @@ ansible_facts:
           for NVIDIA or C(gfx_target) and, for APUs, C(unified_memory) for AMD, from the sources that
           answered; absent when none did), C(gpu_sources) (the sources that answered, by name),
           C(ram_mib), C(arch) (C(uname -m), e.g. C(x86_64), C(aarch64)) and, where the NVIDIA driver
-          answered, C(nvidia_driver_version).
+          answered, C(nvidia_driver_version); where an C(nvcc) answered, C(cuda_version) (C(11.8)).
       type: dict
       sample:
         gpus:
@@ -129,6 +136,7 @@ ansible_facts:
         ram_mib: 128000
         arch: x86_64
         nvidia_driver_version: "570.133.20"
+        cuda_version: "12.8"
 tools:
   description: The GPU tools found and run, by name (whether they answered or failed).
   returned: always
@@ -178,6 +186,7 @@ def main() -> None:
             "sysfs_root": {"type": "path", "default": "/sys"},
             "meminfo_path": {"type": "path", "default": "/proc/meminfo"},
             "nvidia_proc_version": {"type": "path", "default": "/proc/driver/nvidia/version"},
+            "nvcc": {"type": "str", "default": "nvcc"},
             "fail_on_tool_error": {"type": "bool", "default": False},
         },
         supports_check_mode=True,
@@ -251,6 +260,12 @@ def main() -> None:
             except GpuFactsError:
                 pass  # measured() reports the same parse error as a problem
 
+    nvcc_out = None
+    nvcc = module.get_bin_path(p["nvcc"], opt_dirs=["/usr/local/cuda/bin"])
+    if nvcc:  # a toolkit, not a GPU tool: not in tools, and a failing one measures nothing
+        rc, out, _err = module.run_command([nvcc, "--version"], check_rc=False, environ_update={"LC_ALL": "C"})
+        nvcc_out = out if rc == 0 else None
+
     try:
         facts, problems = measured(
             meminfo,
@@ -266,6 +281,7 @@ def main() -> None:
             failed_tools=failed,
             nvidia_driver=nvidia_driver,
             nvidia_proc_version=proc_version,
+            nvcc_version=nvcc_out,
         )
     except GpuFactsError as exc:
         module.fail_json(msg=f"meminfo_path: {exc}")

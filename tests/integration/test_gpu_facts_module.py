@@ -176,3 +176,14 @@ def test_gpu_facts_reads_the_nvidia_driver_version(tmp_path):
     broken.chmod(0o755)
     result = _adhoc(tmp_path, "-a", f"nvidia_smi={broken} nvidia_proc_version={proc} {others}")
     assert result["ansible_facts"]["herd_measured"]["nvidia_driver_version"] == "560.35.03"
+
+
+@pytest.mark.skipif(not shutil.which("nvcc", path="/usr/local/cuda/bin"), reason="no CUDA toolkit in /usr/local/cuda here")
+def test_gpu_facts_reads_the_installed_toolkit(tmp_path):
+    """The real nvcc (found in /usr/local/cuda/bin when not on PATH) gives
+    herd_measured.cuda_version, the toolkit preflight meets with the driver."""
+    real = subprocess.run(["/usr/local/cuda/bin/nvcc", "--version"], capture_output=True, text=True, check=True).stdout
+    want = real.split("release ", 1)[1].split(",", 1)[0]
+    result = _adhoc(tmp_path, "-a", f"nvcc=nvcc sysfs_root={tmp_path / 'no-sys'}")
+    assert result["ansible_facts"]["herd_measured"]["cuda_version"] == want
+    assert "nvcc" not in result["tools"]  # a toolkit, not a GPU tool

@@ -394,3 +394,12 @@ def test_measured_reports_the_driver():
     assert "nvidia_driver_version" not in facts and "NVRM version" in problems[0]
     facts, _ = gf.measured(fx("meminfo_cpu_only_16g.txt"), "arm64")
     assert "nvidia_driver_version" not in facts
+
+
+def test_nvcc_version():
+    """Recorded from the real CUDA 13.0 nvcc (NVIDIA's cuda_13.0 build) on this machine."""
+    assert gf.parse_nvcc_version(fx("nvcc_version_13.0.txt")) == "13.0"
+    facts, problems = gf.measured(fx("meminfo_128g.txt"), "x86_64", nvcc_version=fx("nvcc_version_13.0.txt"))
+    assert problems == [] and facts["cuda_version"] == "13.0"
+    facts, problems = gf.measured(fx("meminfo_128g.txt"), "x86_64", nvcc_version="nvcc: command not found\n")
+    assert "cuda_version" not in facts and "Cuda compilation tools" in problems[0]

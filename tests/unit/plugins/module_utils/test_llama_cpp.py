@@ -426,3 +426,13 @@ def test_build_key_changes_with_the_toolkit():
     # CPU builds keep their key (no toolkit): existing builds are not rebuilt.
     cpu = lc.cmake_flags([])
     assert lc.build_key("b1", "s", cpu, "x86_64") == lc.build_key("b1", "s", cpu, "x86_64", toolkit="")
+
+
+def test_measured_toolkit_is_checked_when_none_is_pinned():
+    """herd_cuda_version unset: the toolkit gpu_facts found (nvcc --version) meets the driver."""
+    hv = {"herd_measured": {"cuda_version": "13.0", "nvidia_driver_version": "570.133.20"}}
+    level, var, problem, _fix = lc.cuda_driver_check("rtx-1", hv)
+    assert (level, var) == ("error", "herd_measured.cuda_version")
+    assert "CUDA 13.0 needs driver 580.65.06" in problem and "nvcc --version reports on rtx-1" in problem
+    hv["herd_cuda_version"] = "12.8"  # a pin wins: that is the toolkit the role builds with
+    assert lc.cuda_driver_check("rtx-1", hv) is None
