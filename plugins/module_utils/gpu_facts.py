@@ -23,11 +23,18 @@ runs the tools and feeds their output here:
   through an ioctl), so Intel GPUs are read with xpu-smi only; integrated
   Intel GPUs share system RAM and are CPU-only for the plan.
 * ``/proc/meminfo`` (:func:`parse_meminfo`)
+* the NVIDIA driver's version: ``nvidia-smi --query-gpu=driver_version
+  --format=csv,noheader`` (``driver_version``: "The version of the installed
+  NVIDIA display driver", ``nvidia-smi --help-query-gpu``), else the kernel
+  module's ``/proc/driver/nvidia/version`` (:func:`nvidia_driver_version`)
+* the CUDA toolkit installed, ``nvcc --version`` (:func:`parse_nvcc_version`)
 
 :func:`measured` assembles ``herd_measured``, the shape ``plan.py`` reads:
 ``{gpus: [{vendor, name, vram_mib, compute_capability | gfx_target, index,
 uuid[, unified_memory]}], gpu_sources: [...], ram_mib, arch}``.
-``gpu_sources`` names the sources that answered (:data:`GPU_SOURCES`); only
+``nvidia_driver_version`` ('535.104.05') is there when the NVIDIA driver
+answered, ``cuda_version`` ('11.8') when an nvcc answered. ``gpu_sources``
+names the sources that answered (:data:`GPU_SOURCES`); only
 their vendors count as measured, so "no tool for that vendor" (not measured:
 the declared ``herd_gpus`` stand) differs from "its tool found none". With no
 source answering, ``gpus`` is left out. A tool that is installed but fails
@@ -45,6 +52,8 @@ from typing import Any
 
 NVIDIA_QUERY = "index,name,memory.total,compute_cap,uuid"
 NVIDIA_QUERY_NO_CC = "index,name,memory.total,uuid"  # drivers older than 510 lack compute_cap
+NVIDIA_DRIVER_QUERY = "driver_version"
+NVIDIA_PROC_VERSION = "/proc/driver/nvidia/version"
 ROCM_SMI_ARGS = ("--showmeminfo", "vram", "--showproductname", "--showuniqueid", "--json")
 
 # What gpu_facts can read, and whose GPUs each source measures: a vendor none
@@ -128,6 +137,46 @@ def parse_nvidia_smi(text: str, fields: str = NVIDIA_QUERY) -> list[dict[str, An
 def nvidia_field_unsupported(text: str) -> bool:
     """True when nvidia-smi rejected a --query-gpu field (old driver)."""
     return "is not a valid field" in text
+
+
+_DRIVER_RE = re.compile(r"^\d{2,4}\.\d{1,3}(?:\.\d{1,3})?$")
+# /proc/driver/nvidia/version's first line, proprietary and open kernel modules:
+# "NVRM version: NVIDIA UNIX x86_64 Kernel Module  535.104.05  Sat Aug 19 ..."
+# "NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  560.35.03  Release Build ..."
+_NVRM_RE = re.compile(r"^NVRM version:.*?Kernel Module(?: for \S+)?\s+(\d+\.\d+(?:\.\d+)?)\s", re.MULTILINE)
+
+
+def nvidia_driver_version(nvidia_smi: str | None = None, proc_version: str | None = None) -> str | None:
+    """The NVIDIA driver's version ('535.104.05') from ``nvidia-smi
+    --query-gpu=driver_version --format=csv,noheader`` (one line per GPU, all
+    the same driver) or, without it, ``/proc/driver/nvidia/version``; None
+    when neither is given. Unreadable output raises GpuFactsError."""
+    if nvidia_smi is not None:
+        found = {line.strip() for line in nvidia_smi.splitlines() if line.strip()}
+        if len(found) == 1 and _DRIVER_RE.match(next(iter(found))):
+            return found.pop()
+        if found or proc_version is None:
+            raise GpuFactsError(f"nvidia-smi printed {_snip(nvidia_smi)!r}, not one driver version like 535.104.05")
+    if proc_version is not None:
+        m = _NVRM_RE.search(proc_version)
+        if not m:
+            raise GpuFactsError(
+                f"/proc/driver/nvidia/version has no 'NVRM version: ... Kernel Module N.N' line: {_snip(proc_version)!r}"
+            )
+        return m.group(1)
+    return None
+
+
+_NVCC_RE = re.compile(r"^Cuda compilation tools, release (\d+\.\d+), V[\d.]+\s*$", re.MULTILINE)
+
+
+def parse_nvcc_version(text: str) -> str:
+    """The CUDA toolkit's major.minor from ``nvcc --version``'s line
+    "Cuda compilation tools, release 13.0, V13.0.88"."""
+    m = _NVCC_RE.search(text)
+    if not m:
+        raise GpuFactsError(f"nvcc --version printed no 'Cuda compilation tools, release N.N' line: {_snip(text)!r}")
+    return m.group(1)
 
 
 def _card_index(key: str) -> int | None:
@@ -346,13 +395,19 @@ def measured(
     xpu_smi_devices: dict[int, str] | None = None,
     amdgpu_sysfs: dict[str, dict[str, str]] | None = None,
     failed_tools: Iterable[str] = (),
+    nvidia_driver: str | None = None,
+    nvidia_proc_version: str | None = None,
+    nvcc_version: str | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
     """``herd_measured`` and the problems met. ``None`` outputs mean the tool
     is not installed (or failed: ``failed_tools`` names those, ``gpu_errors``
     says how). A source whose output parses joins ``gpu_sources`` and its
     GPUs join ``gpus``; a vendor with a failed tool or unreadable output is
     left unmeasured, the other vendors still count. ``amdgpu_sysfs`` is read
-    only when neither rocm-smi nor rocminfo is installed."""
+    only when neither rocm-smi nor rocminfo is installed. ``nvidia_driver``
+    and ``nvidia_proc_version`` are the driver's version as
+    :func:`nvidia_driver_version` reads it (None: not there); ``nvcc_version``
+    what ``nvcc --version`` printed (None: no toolkit found)."""
     problems = list(gpu_errors or [])
     failed = set(failed_tools)
     facts: dict[str, Any] = {"ram_mib": parse_meminfo(meminfo), "arch": normalize_arch(arch)}
@@ -378,6 +433,18 @@ def measured(
         read(["amdgpu-sysfs"], lambda: parse_amdgpu_sysfs(amdgpu_sysfs))
     if xpu_smi is not None or "xpu-smi" in failed:
         read(["xpu-smi"], lambda: intel_gpus(xpu_smi or "", xpu_smi_devices or {}))
+    try:
+        driver = nvidia_driver_version(nvidia_driver, nvidia_proc_version)
+    except GpuFactsError as exc:
+        problems.append(str(exc))
+    else:
+        if driver:
+            facts["nvidia_driver_version"] = driver
+    if nvcc_version is not None:
+        try:
+            facts["cuda_version"] = parse_nvcc_version(nvcc_version)
+        except GpuFactsError as exc:
+            problems.append(str(exc))
     facts["gpu_sources"] = sources
     if sources:
         facts["gpus"] = gpus

@@ -20,7 +20,11 @@ from typing import Any
 from ansible_collections.llamaherd.cluster.plugins.module_utils.catalog import entry_problems, kind_of, shown
 from ansible_collections.llamaherd.cluster.plugins.module_utils.dllama import inventory_problems as dllama_problems
 from ansible_collections.llamaherd.cluster.plugins.module_utils.host_view import cluster_address, parse_ip
-from ansible_collections.llamaherd.cluster.plugins.module_utils.llama_cpp import cuda_toolkit_problem, parse_server_args
+from ansible_collections.llamaherd.cluster.plugins.module_utils.llama_cpp import (
+    cuda_driver_check,
+    cuda_toolkit_problem,
+    parse_server_args,
+)
 from ansible_collections.llamaherd.cluster.plugins.module_utils.loadbalancer import pool_port_problems
 from ansible_collections.llamaherd.cluster.plugins.module_utils.memory import DEFAULT_MARGIN
 from ansible_collections.llamaherd.cluster.plugins.module_utils.ollama import keep_alive_value
@@ -89,6 +93,7 @@ HERD_VARS = {
     "herd_podman_arch",
     "herd_allow_bind_all",
     "herd_cuda_version",
+    "herd_nvidia_driver_version",  # where gpu_facts cannot measure it (nvidia-smi's driver_version)
     "herd_rocm_version",
     "herd_model_catalog",
     "herd_plan",
@@ -373,6 +378,16 @@ def _check_gpus(report: Report, host: str, gpus: Any) -> None:
                     f"AMD GPUs need a gfx target like gfx1151, got {shown(gfx)}",
                     "read it from `rocminfo | grep gfx` and set gfx_target: gfx1151",
                 )
+
+
+def _check_cuda_driver(report: Report, host: str, hv: Mapping[str, Any]) -> None:
+    """llama.cpp hosts: a CUDA toolkit the host's NVIDIA driver (measured by
+    gpu_facts, else herd_nvidia_driver_version) cannot run fails before any
+    build; one it runs only through minor-version compatibility warns."""
+    found = cuda_driver_check(host, hv)
+    if found:
+        level, var, problem, fix = found
+        (report.error if level == "error" else report.warn)(host, var, problem, fix)
 
 
 def _check_cuda(report: Report, host: str, hv: Mapping[str, Any]) -> None:
@@ -780,6 +795,8 @@ def validate_inventory(
         if "herd_gpus" in hv:
             _check_gpus(report, host, hv["herd_gpus"])
             _check_cuda(report, host, hv)
+        if {"llama_cpp_head", "llama_cpp_workers"} & set(member):
+            _check_cuda_driver(report, host, hv)
         if "ollama_nodes" in member:
             _check_rocm(report, host, hv)
         if "herd_ram_mib" in hv:

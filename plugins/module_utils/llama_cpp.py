@@ -83,6 +83,146 @@ def cuda_toolkit_problem(cuda_version: Any, compute_capability: Any) -> str | No
     return None
 
 
+# The oldest Linux x86_64 NVIDIA driver each CUDA toolkit's GA release needs
+# ("Toolkit Driver Version"): NVIDIA's CUDA Toolkit Release Notes, table "CUDA
+# Toolkit and Corresponding Driver Versions",
+# https://docs.nvidia.com/cuda/cuda-toolkit-release-notes/index.html
+# Updates of a release may need a slightly newer driver of the same branch;
+# herd_cuda_version names major.minor, so the GA figure is the one that counts.
+CUDA_MIN_DRIVER: dict[tuple[int, int], str] = {
+    (13, 0): "580.65.06",
+    (12, 9): "575.51.03",
+    (12, 8): "570.26",
+    (12, 6): "560.28.03",
+    (12, 5): "555.42.02",
+    (12, 4): "550.54.14",
+    (12, 3): "545.23.06",
+    (12, 2): "535.54.03",
+    (12, 1): "530.30.02",
+    (12, 0): "525.60.13",
+    (11, 8): "520.61.05",
+    (11, 7): "515.43.04",
+    (11, 6): "510.39.01",
+    (11, 5): "495.29.05",
+    (11, 4): "470.42.01",
+    (11, 3): "465.19.01",
+    (11, 2): "460.27.03",
+    (11, 1): "455.23",
+    (11, 0): "450.36.06",
+}
+# Minor-version compatibility (NVIDIA, "CUDA Compatibility", Minor Version
+# Compatibility, https://docs.nvidia.com/deploy/cuda-compatibility/minor-version-compatibility.html):
+# from CUDA 11 on, a build with any toolkit of a major series runs, with a
+# limited feature set, on a driver at least this one. The rule here: below
+# the series' floor the toolkit cannot run at all (preflight error); between
+# the floor and the toolkit's own minimum it runs through minor-version
+# compatibility (a warning): llama.cpp builds SASS for every GPU in
+# CMAKE_CUDA_ARCHITECTURES, so no PTX needs the driver's JIT, but PTX of the
+# newer toolkit cannot be JIT-compiled by the older driver (a GPU missing from
+# the list fails with CUDA_ERROR_UNSUPPORTED_PTX_VERSION), and features newer
+# than the driver are unavailable.
+CUDA_MINOR_COMPAT_DRIVER: dict[int, str] = {13: "580.65.06", 12: "525.60.13", 11: "450.80.02"}
+
+
+def _driver(text: Any) -> tuple[int, ...]:
+    m = re.match(r"^\s*(\d+)\.(\d+)(?:\.(\d+))?\s*$", str(text))
+    if not m:
+        raise ValueError(f"{text!r} is not an NVIDIA driver version like 535.104.05")
+    return tuple(int(g) for g in m.groups() if g is not None)
+
+
+def cuda_for_driver(driver_version: Any) -> str | None:
+    """The newest CUDA toolkit (major.minor) whose own minimum ``driver_version``
+    meets, from CUDA_MIN_DRIVER; None when it is older than any listed."""
+    drv = _driver(driver_version)
+    fits = [v for v, need in CUDA_MIN_DRIVER.items() if drv >= _driver(need)]
+    return "{}.{}".format(*max(fits)) if fits else None
+
+
+def cuda_driver_problem(cuda_version: Any, driver_version: Any) -> tuple[str, str] | None:
+    """("error" | "warning", why) when the NVIDIA driver ``driver_version``
+    cannot run (or runs only through minor-version compatibility) what CUDA
+    ``cuda_version`` builds; None when it runs it. Raises ValueError on a
+    malformed version."""
+    cuda, drv = _version(cuda_version), _driver(driver_version)
+    known = sorted(v for v in CUDA_MIN_DRIVER if v[0] == cuda[0] and v <= cuda)
+    if not known:
+        if cuda > max(CUDA_MIN_DRIVER):
+            known = [max(CUDA_MIN_DRIVER)]  # newer than the table: at least its newest's driver
+        else:
+            return None  # older than CUDA 11: not a toolkit llama.cpp builds with
+    need = CUDA_MIN_DRIVER[known[-1]]
+    if drv >= _driver(need):
+        return None
+    up_to = cuda_for_driver(driver_version)
+    runs = f"runs CUDA up to {up_to}" if up_to else "is older than CUDA 11.0 needs"
+    floor = CUDA_MINOR_COMPAT_DRIVER.get(cuda[0])
+    shown = f"{driver_version}".strip()
+    if floor and drv >= _driver(floor):
+        return (
+            "warning",
+            f"the NVIDIA driver {shown} {runs}, older than driver {need}, which CUDA {cuda[0]}.{cuda[1]} needs; "
+            f"llama.cpp built with it runs only through CUDA {cuda[0]}.x minor-version compatibility "
+            "(no PTX JIT of newer code, no features newer than the driver)",
+        )
+    return ("error", f"the NVIDIA driver {shown} {runs}, but CUDA {cuda[0]}.{cuda[1]} needs driver {need} or newer")
+
+
+def host_nvidia_driver(hv: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(driver version, where it came from) of a host: measured by gpu_facts
+    (``herd_measured.nvidia_driver_version``) wins over the declared
+    ``herd_nvidia_driver_version``, as measured GPUs win over ``herd_gpus``."""
+    measured = hv.get("herd_measured")
+    if isinstance(measured, Mapping) and measured.get("nvidia_driver_version"):
+        return str(measured["nvidia_driver_version"]).strip(), "measured by gpu_facts"
+    declared = hv.get("herd_nvidia_driver_version")
+    if declared not in (None, ""):
+        return str(declared).strip(), "herd_nvidia_driver_version"
+    return None
+
+
+def cuda_driver_check(host: str, hv: Mapping[str, Any], cuda_version: Any = None) -> tuple[str, str, str, str] | None:
+    """(level, variable, problem, fix) when the host's NVIDIA driver cannot run
+    (error) or runs only through minor-version compatibility (warning) the CUDA
+    toolkit ``cuda_version`` (default ``herd_cuda_version``); None when it
+    runs it or either version is unknown. Preflight (inventory.py) and the
+    plan (plan.py, on measured facts) both ask this."""
+    cuda = hv.get("herd_cuda_version") if cuda_version is None else cuda_version
+    toolkit = "herd_cuda_version"
+    measured = hv.get("herd_measured")
+    if cuda in (None, "") and isinstance(measured, Mapping) and measured.get("cuda_version"):
+        # Nothing pinned: the toolkit gpu_facts found (nvcc --version) is the one a build would use.
+        cuda, toolkit = measured["cuda_version"], "herd_measured.cuda_version"
+    driver = host_nvidia_driver(hv)
+    if cuda in (None, "") or driver is None:
+        return None
+    version, where = driver
+    try:
+        found = cuda_driver_problem(cuda, version)
+    except ValueError as exc:
+        return (
+            "error",
+            where if where.startswith("herd_") else "herd_measured.nvidia_driver_version",
+            str(exc),
+            "quote the driver version nvidia-smi prints: herd_nvidia_driver_version: '535.104.05'",
+        )
+    if not found:
+        return None
+    level, why = found
+    shown = "" if where.startswith("herd_") else f" ({where})"
+    problem = why.replace(f"the NVIDIA driver {version}", f"the NVIDIA driver {version}{shown}", 1)
+    need = CUDA_MIN_DRIVER.get(_version(cuda)) or CUDA_MIN_DRIVER[max(v for v in CUDA_MIN_DRIVER if v <= _version(cuda))]
+    up_to = cuda_for_driver(version)
+    older = f", or set herd_cuda_version to {up_to} or older (one every GPU of {host} supports)" if up_to else ""
+    if toolkit != "herd_cuda_version":
+        problem += f" (the toolkit nvcc --version reports on {host}; herd_cuda_version is not set)"
+    if level == "warning":
+        fix = f"to run it fully, upgrade the NVIDIA driver on {host} to {need} or newer{older}"
+    else:
+        fix = f"upgrade the NVIDIA driver on {host} to {need} or newer{older}"
+    return level, toolkit, problem, fix
+
+
 # Where a host's CUDA toolkit comes from when the role installs it (issue 16;
 # docs/roles/llama_cpp.md argues the choice). The distribution's package
 # wins where it supports every GPU of the host: it comes from the same

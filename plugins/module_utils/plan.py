@@ -25,7 +25,7 @@ from .firewall import exposure
 from .gpu_router import priority_models, router_nodes
 from .host_view import build_gpus, cluster_address, gpu_warnings, host_gpus, host_ram_mib
 from .inventory import ENGINE_NAMES, derived_groups, validate_inventory
-from .llama_cpp import cuda_toolkit_problem, memory_kwargs, parse_server_args, server_settings
+from .llama_cpp import cuda_driver_check, cuda_toolkit_problem, memory_kwargs, parse_server_args, server_settings
 from .loadbalancer import pool_port_problems, slug
 from .placement import GPU, RAM, Demand, Host, kept, solve
 from .rocm import host_gfx_target, host_hsa_override
@@ -728,6 +728,11 @@ def _plan_llama_cpp(plan, models, hostvars, groups, margin, catalog, booked):
                     whys[why] = whys.get(why, 0) + 1
         for why, n in whys.items():
             plan["errors"].append(f"host {h}: herd_cuda_version: {why}" + (f" ({n} GPUs)." if n > 1 else "."))
+        # The toolkit vs the driver measured by gpu_facts (or declared).
+        found = cuda_driver_check(h, hv)
+        if found:
+            level, var, problem, fix = found
+            plan["errors" if level == "error" else "warnings"].append(f"host {h}: {var}: {problem}. Fix: {fix}.")
     devices = rpc_devices(head, workers, hostvars, margin)
     for i, m in enumerate(lmodels):
         entry, why = resolve_model(m, catalog)
@@ -1106,8 +1111,22 @@ def preflight_problems(
     call this, so the page quotes what users see."""
     report = validate_inventory(hostvars, groups, deploying)
     errors, warnings = list(report.errors), list(report.warnings)
+    known = known if known is not None else hostvars
+    # A driver gpu_facts measured in an earlier run (cached: in ``known``
+    # only) wins over the declared one the inventory check saw; it does not
+    # depend on memory, so it is never an "on the declared hardware" doubt.
+    llama_hosts = {h for g in ("llama_cpp_head", "llama_cpp_workers") for h in groups.get(g, []) or []}
+    for h in sorted(llama_hosts):
+        hv, kv = hostvars.get(h) or {}, known.get(h) or {}
+        if kv.get("herd_measured") == hv.get("herd_measured"):
+            continue
+        declared, found = cuda_driver_check(h, hv), cuda_driver_check(h, kv)
+        if declared:
+            msg = f"host {h}: {declared[1]}: {declared[2]}. Fix: {declared[3]}."
+            errors, warnings = [e for e in errors if e != msg], [w for w in warnings if w != msg]
+        if found:
+            (errors if found[0] == "error" else warnings).append(f"host {h}: {found[1]}: {found[2]}. Fix: {found[3]}.")
     if not errors:
-        known = known if known is not None else hostvars
         # Every model host measured already (the fact cache) or its memory
         # declared: what does not fit stops here, before any host is
         # contacted. A host whose RAM nobody stated may still have more.

@@ -25,6 +25,12 @@ description:
     C(xpu-smi discovery -d N -j) (C(memory_physical_size_byte)); the i915 and xe
     drivers publish no memory size in sysfs.
   - RAM is C(MemTotal) of C(/proc/meminfo).
+  - The CUDA toolkit installed is read with C(nvcc --version) (C(nvcc) in C(PATH), else
+    C(/usr/local/cuda/bin/nvcc)) and returned as C(cuda_version); where C(herd_cuda_version) is not
+    set, preflight and the plan check that toolkit against the NVIDIA driver.
+  - The NVIDIA driver's version is read with C(nvidia-smi --query-gpu=driver_version --format=csv,noheader),
+    or from C(/proc/driver/nvidia/version) when C(nvidia-smi) is missing or fails, and returned as
+    C(nvidia_driver_version); preflight and the plan refuse a C(herd_cuda_version) newer than it runs.
   - Sets C(ansible_facts.herd_measured). C(gpu_sources) lists the sources that answered
     (C(nvidia-smi), C(rocm-smi), C(rocminfo), C(amdgpu-sysfs), C(xpu-smi)); only their vendors
     count as measured. The plan (M(llamaherd.cluster.herd_plan)) prefers measured GPUs over the
@@ -64,6 +70,14 @@ options:
     description: The meminfo file to read (C(/proc/meminfo) on Linux).
     type: path
     default: /proc/meminfo
+  nvidia_proc_version:
+    description: The NVIDIA kernel module's version file, read when C(nvidia-smi) gives no driver version.
+    type: path
+    default: /proc/driver/nvidia/version
+  nvcc:
+    description: Path or name of C(nvcc); searched in C(PATH), then C(/usr/local/cuda/bin), when a name.
+    type: str
+    default: nvcc
   fail_on_tool_error:
     description: Fail instead of warning when an installed GPU tool fails.
     type: bool
@@ -107,7 +121,8 @@ ansible_facts:
         - C(gpus) (a list of C({vendor, name, vram_mib, index, uuid}) plus C(compute_capability)
           for NVIDIA or C(gfx_target) and, for APUs, C(unified_memory) for AMD, from the sources that
           answered; absent when none did), C(gpu_sources) (the sources that answered, by name),
-          C(ram_mib) and C(arch) (C(uname -m), e.g. C(x86_64), C(aarch64)).
+          C(ram_mib), C(arch) (C(uname -m), e.g. C(x86_64), C(aarch64)) and, where the NVIDIA driver
+          answered, C(nvidia_driver_version); where an C(nvcc) answered, C(cuda_version) (C(11.8)).
       type: dict
       sample:
         gpus:
@@ -120,6 +135,8 @@ ansible_facts:
         gpu_sources: [nvidia-smi]
         ram_mib: 128000
         arch: x86_64
+        nvidia_driver_version: "570.133.20"
+        cuda_version: "12.8"
 tools:
   description: The GPU tools found and run, by name (whether they answered or failed).
   returned: always
@@ -137,6 +154,7 @@ from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.llamaherd.cluster.plugins.module_utils.gpu_facts import (
+    NVIDIA_DRIVER_QUERY,
     NVIDIA_QUERY,
     NVIDIA_QUERY_NO_CC,
     ROCM_SMI_ARGS,
@@ -167,6 +185,8 @@ def main() -> None:
             "xpu_smi": {"type": "str", "default": "xpu-smi"},
             "sysfs_root": {"type": "path", "default": "/sys"},
             "meminfo_path": {"type": "path", "default": "/proc/meminfo"},
+            "nvidia_proc_version": {"type": "path", "default": "/proc/driver/nvidia/version"},
+            "nvcc": {"type": "str", "default": "nvcc"},
             "fail_on_tool_error": {"type": "bool", "default": False},
         },
         supports_check_mode=True,
@@ -181,7 +201,7 @@ def main() -> None:
     except OSError as exc:
         module.fail_json(msg=f"meminfo_path: cannot read {p['meminfo_path']}: {exc}")
 
-    nvidia_out = None
+    nvidia_out = nvidia_driver = None
     fields = NVIDIA_QUERY
     nvidia = module.get_bin_path(p["nvidia_smi"])
     if nvidia:
@@ -194,9 +214,22 @@ def main() -> None:
             rc, out, err = module.run_command(argv, check_rc=False, environ_update={"LC_ALL": "C"})
         if rc == 0:
             nvidia_out = out
+            rc, out, _err = module.run_command(
+                [nvidia, f"--query-gpu={NVIDIA_DRIVER_QUERY}", "--format=csv,noheader"],
+                check_rc=False,
+                environ_update={"LC_ALL": "C"},
+            )
+            nvidia_driver = out if rc == 0 else None
         else:
             errors.append(f"nvidia-smi exited {rc}: {' '.join((out + ' ' + err).split())[:300] or 'no output'}")
             failed.append("nvidia-smi")
+    proc_version = None
+    if nvidia_driver is None:
+        try:
+            with open(p["nvidia_proc_version"], encoding="utf-8") as fh:
+                proc_version = fh.read()
+        except OSError:
+            pass  # no NVIDIA kernel module loaded
 
     rocm_out = rocminfo_out = None
     rocm = module.get_bin_path(p["rocm_smi"])
@@ -227,6 +260,12 @@ def main() -> None:
             except GpuFactsError:
                 pass  # measured() reports the same parse error as a problem
 
+    nvcc_out = None
+    nvcc = module.get_bin_path(p["nvcc"], opt_dirs=["/usr/local/cuda/bin"])
+    if nvcc:  # a toolkit, not a GPU tool: not in tools, and a failing one measures nothing
+        rc, out, _err = module.run_command([nvcc, "--version"], check_rc=False, environ_update={"LC_ALL": "C"})
+        nvcc_out = out if rc == 0 else None
+
     try:
         facts, problems = measured(
             meminfo,
@@ -240,6 +279,9 @@ def main() -> None:
             xpu_smi_devices=xpu_devices,
             amdgpu_sysfs=amdgpu_sysfs,
             failed_tools=failed,
+            nvidia_driver=nvidia_driver,
+            nvidia_proc_version=proc_version,
+            nvcc_version=nvcc_out,
         )
     except GpuFactsError as exc:
         module.fail_json(msg=f"meminfo_path: {exc}")

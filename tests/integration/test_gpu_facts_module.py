@@ -147,3 +147,43 @@ def test_gpu_facts_tool_answers_no_gpu(tmp_path):
     measured = result["ansible_facts"]["herd_measured"]
     assert result["problems"] == [] and result["tools"] == ["xpu-smi"]
     assert measured["gpus"] == [] and measured["gpu_sources"] == ["xpu-smi"]
+
+
+def test_gpu_facts_reads_the_nvidia_driver_version(tmp_path):
+    """The driver's version from nvidia-smi's driver_version query; where
+    nvidia-smi fails, from the kernel module's version file. The outputs are
+    the recorded fixtures (no NVIDIA GPU here to run the real tool on)."""
+    fixtures = REPO / "tests/unit/fixtures/gpu_facts"
+    smi = tmp_path / "nvidia-smi"
+    smi.write_text(
+        "#!/bin/sh\n"
+        'case "$1" in\n'
+        f"  --query-gpu=driver_version) cat {fixtures}/nvidia-smi_driver_3xv100s.csv;;\n"
+        f"  --query-gpu=index,name,memory.total,compute_cap,uuid) cat {fixtures}/nvidia-smi_3xv100s.csv;;\n"
+        '  *) echo "unexpected $1"; exit 2;;\n'
+        "esac\n",
+        encoding="utf-8",
+    )
+    smi.chmod(0o755)
+    others = f"rocm_smi=/nonexistent/rocm-smi rocminfo=/nonexistent/rocminfo xpu_smi=/nonexistent/xpu-smi sysfs_root={tmp_path / 'no-sys'}"
+    proc = fixtures / "proc_nvidia_version_open_560.txt"
+    result = _adhoc(tmp_path, "-a", f"nvidia_smi={smi} nvidia_proc_version={proc} {others}")
+    assert result["problems"] == []
+    measured = result["ansible_facts"]["herd_measured"]
+    assert measured["nvidia_driver_version"] == "470.82.01" and len(measured["gpus"]) == 3
+    broken = tmp_path / "broken-smi"
+    broken.write_text('#!/bin/sh\necho "NVIDIA-SMI has failed"\nexit 9\n', encoding="utf-8")
+    broken.chmod(0o755)
+    result = _adhoc(tmp_path, "-a", f"nvidia_smi={broken} nvidia_proc_version={proc} {others}")
+    assert result["ansible_facts"]["herd_measured"]["nvidia_driver_version"] == "560.35.03"
+
+
+@pytest.mark.skipif(not shutil.which("nvcc", path="/usr/local/cuda/bin"), reason="no CUDA toolkit in /usr/local/cuda here")
+def test_gpu_facts_reads_the_installed_toolkit(tmp_path):
+    """The real nvcc (found in /usr/local/cuda/bin when not on PATH) gives
+    herd_measured.cuda_version, the toolkit preflight meets with the driver."""
+    real = subprocess.run(["/usr/local/cuda/bin/nvcc", "--version"], capture_output=True, text=True, check=True).stdout
+    want = real.split("release ", 1)[1].split(",", 1)[0]
+    result = _adhoc(tmp_path, "-a", f"nvcc=nvcc sysfs_root={tmp_path / 'no-sys'}")
+    assert result["ansible_facts"]["herd_measured"]["cuda_version"] == want
+    assert "nvcc" not in result["tools"]  # a toolkit, not a GPU tool

@@ -349,3 +349,57 @@ def test_rocm_gfx_target_follows_the_same_rule():
     facts, _ = gf.measured(fx("meminfo_128g.txt"), "x86_64", rocm_smi=fx("rocm-smi_no_gpu.txt"))
     hv = {"herd_measured": facts, "herd_gpus": [apu]}
     assert host_gpus(hv) == [] and rocm.host_gfx_target(hv) == ("", "")
+
+
+# The driver's version: nvidia-smi --query-gpu=driver_version --format=csv,noheader
+# prints one line per GPU (field documented by `nvidia-smi --help-query-gpu`);
+# /proc/driver/nvidia/version is the kernel module's, proprietary and open.
+@pytest.mark.parametrize(
+    "smi, proc, want",
+    [
+        ("nvidia-smi_driver_3xv100s.csv", None, "470.82.01"),
+        ("nvidia-smi_driver_rtx4090.csv", "proc_nvidia_version_535.txt", "570.133.20"),  # nvidia-smi wins
+        (None, "proc_nvidia_version_535.txt", "535.104.05"),
+        (None, "proc_nvidia_version_open_560.txt", "560.35.03"),
+        ("empty.txt", "proc_nvidia_version_open_560.txt", "560.35.03"),  # no GPU line: the module's file
+        (None, None, None),
+    ],
+)
+def test_nvidia_driver_version(smi, proc, want):
+    assert gf.nvidia_driver_version(smi and fx(smi), proc and fx(proc)) == want
+
+
+@pytest.mark.parametrize(
+    "smi, proc, words",
+    [
+        (fx("nvidia-smi_no_driver.txt"), None, "NVIDIA-SMI has failed"),
+        ("535.104.05\n550.54.14\n", None, "not one driver version"),
+        (None, "GCC version:  gcc version 12.2.0\n", "no 'NVRM version"),
+    ],
+)
+def test_nvidia_driver_version_unreadable(smi, proc, words):
+    with pytest.raises(gf.GpuFactsError, match=words):
+        gf.nvidia_driver_version(smi, proc)
+
+
+def test_measured_reports_the_driver():
+    facts, problems = gf.measured(
+        fx("meminfo_128g.txt"),
+        "x86_64",
+        nvidia_smi=fx("nvidia-smi_3xv100s.csv"),
+        nvidia_driver=fx("nvidia-smi_driver_3xv100s.csv"),
+    )
+    assert problems == [] and facts["nvidia_driver_version"] == "470.82.01"
+    facts, problems = gf.measured(fx("meminfo_128g.txt"), "x86_64", nvidia_proc_version="NVRM version: garbage\n")
+    assert "nvidia_driver_version" not in facts and "NVRM version" in problems[0]
+    facts, _ = gf.measured(fx("meminfo_cpu_only_16g.txt"), "arm64")
+    assert "nvidia_driver_version" not in facts
+
+
+def test_nvcc_version():
+    """Recorded from the real CUDA 13.0 nvcc (NVIDIA's cuda_13.0 build) on this machine."""
+    assert gf.parse_nvcc_version(fx("nvcc_version_13.0.txt")) == "13.0"
+    facts, problems = gf.measured(fx("meminfo_128g.txt"), "x86_64", nvcc_version=fx("nvcc_version_13.0.txt"))
+    assert problems == [] and facts["cuda_version"] == "13.0"
+    facts, problems = gf.measured(fx("meminfo_128g.txt"), "x86_64", nvcc_version="nvcc: command not found\n")
+    assert "cuda_version" not in facts and "Cuda compilation tools" in problems[0]

@@ -147,6 +147,70 @@ def test_preflight_accepts_cuda_12_for_a_v100s():
     assert _seed003("12.8").ok
 
 
+# The toolkit vs the NVIDIA driver (CUDA_MIN_DRIVER, NVIDIA's release-notes table).
+@pytest.mark.parametrize(
+    ("cuda", "driver", "level"),
+    [
+        ("12.2", "470.82.01", "error"),  # 12.x needs 525.60.13 even with minor-version compatibility
+        ("11.8", "470.82.01", "warning"),  # 11.8 wants 520.61.05; 11.x runs from 450.80.02
+        ("11.4", "470.82.01", None),
+        ("12.8", "570.26", None),  # exactly the minimum
+        ("12.8", "535.104.05", "warning"),
+        ("12.0", "525.60.12", "error"),
+        ("13.0", "575.57.08", "error"),  # a new major needs its own driver branch
+        ("13.0", "580.65.06", None),
+        ("12", "525.60.13", None),
+    ],
+)
+def test_cuda_driver_problem(cuda, driver, level):
+    got = lc.cuda_driver_problem(cuda, driver)
+    assert (got[0] if got else None) == level
+
+
+def test_cuda_for_driver():
+    assert lc.cuda_for_driver("470.82.01") == "11.4"
+    assert lc.cuda_for_driver("570.133.20") == "12.8"
+    assert lc.cuda_for_driver("580.95.05") == "13.0"
+    assert lc.cuda_for_driver("440.33.01") is None
+    with pytest.raises(ValueError, match="not an NVIDIA driver version"):
+        lc.cuda_for_driver("r535")
+
+
+def test_the_driver_table_is_ordered_like_the_releases():
+    """A newer toolkit never needs an older driver: a typo in the table would."""
+    rows = sorted(lc.CUDA_MIN_DRIVER.items())
+    drivers = [lc._driver(d) for _, d in rows]
+    assert drivers == sorted(drivers)
+    for major, floor in lc.CUDA_MINOR_COMPAT_DRIVER.items():
+        assert lc._driver(floor) <= lc._driver(lc.CUDA_MIN_DRIVER[max(v for v in lc.CUDA_MIN_DRIVER if v[0] == major)])
+
+
+def test_measured_driver_wins_over_the_declared_one():
+    hv = {"herd_cuda_version": "12.8", "herd_nvidia_driver_version": "470.82.01"}
+    level, var, problem, fix = lc.cuda_driver_check("v100-1", hv)
+    assert (level, var) == ("error", "herd_cuda_version")
+    assert problem.startswith("the NVIDIA driver 470.82.01 runs CUDA up to 11.4, but CUDA 12.8")
+    assert "upgrade the NVIDIA driver on v100-1 to 570.26 or newer" in fix
+    hv["herd_measured"] = {"nvidia_driver_version": "570.133.20"}
+    assert lc.cuda_driver_check("v100-1", hv) is None
+    hv["herd_measured"] = {"nvidia_driver_version": "470.82.01"}
+    assert "(measured by gpu_facts)" in lc.cuda_driver_check("v100-1", hv)[2]
+    assert lc.cuda_driver_check("v100-1", {"herd_nvidia_driver_version": "470.82.01"}) is None  # no toolkit named
+
+
+def test_plan_refuses_a_toolkit_the_measured_driver_cannot_run():
+    """measure.yml then plan.yml: the measured driver reaches the plan's errors."""
+    from ansible_collections.llamaherd.cluster.plugins.module_utils.plan import build_plan
+
+    measured = {"gpus": [V100S], "gpu_sources": ["nvidia-smi"], "ram_mib": 131072, "nvidia_driver_version": "470.82.01"}
+    hv = {"herd_cluster_address": "198.51.100.31", "herd_cuda_version": "12.2", "herd_measured": measured}
+    models = [{"name": "qwen2.5:3b", "engine": "llama_cpp"}]
+    plan = build_plan({"h": {**hv, "herd_models": models}}, {"all": ["h"], "llama_cpp_head": ["h"]})
+    assert any(
+        e.startswith("host h: herd_cuda_version: the NVIDIA driver 470.82.01 (measured by gpu_facts)") for e in plan["errors"]
+    )
+
+
 def test_role_port_defaults_match_preflight():
     defaults = yaml.safe_load((REPO / "roles/llama_cpp/defaults/main.yml").read_text())
     assert defaults["llama_cpp_rpc_port"] == PORT_VARS["llama_cpp_rpc_port"][1]
@@ -362,3 +426,13 @@ def test_build_key_changes_with_the_toolkit():
     # CPU builds keep their key (no toolkit): existing builds are not rebuilt.
     cpu = lc.cmake_flags([])
     assert lc.build_key("b1", "s", cpu, "x86_64") == lc.build_key("b1", "s", cpu, "x86_64", toolkit="")
+
+
+def test_measured_toolkit_is_checked_when_none_is_pinned():
+    """herd_cuda_version unset: the toolkit gpu_facts found (nvcc --version) meets the driver."""
+    hv = {"herd_measured": {"cuda_version": "13.0", "nvidia_driver_version": "570.133.20"}}
+    level, var, problem, _fix = lc.cuda_driver_check("rtx-1", hv)
+    assert (level, var) == ("error", "herd_measured.cuda_version")
+    assert "CUDA 13.0 needs driver 580.65.06" in problem and "nvcc --version reports on rtx-1" in problem
+    hv["herd_cuda_version"] = "12.8"  # a pin wins: that is the toolkit the role builds with
+    assert lc.cuda_driver_check("rtx-1", hv) is None
