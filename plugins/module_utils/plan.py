@@ -26,7 +26,7 @@ from .gpu_router import priority_models, router_nodes
 from .host_view import build_gpus, cluster_address, gpu_warnings, host_gpus, host_ram_mib
 from .inventory import ENGINE_NAMES, derived_groups, validate_inventory
 from .llama_cpp import cuda_driver_check, cuda_toolkit_problem, memory_kwargs, parse_server_args, server_settings
-from .loadbalancer import pool_port_problems, slug
+from .loadbalancer import lb_pools, pool_port_problems, slug
 from .placement import GPU, RAM, Demand, Host, kept, solve
 from .rocm import host_gfx_target, host_hsa_override
 
@@ -994,6 +994,17 @@ def build_plan(
     _context_problems(plan, models, catalog)
     # A pool's listener must not take a port another service uses on its load balancer.
     plan["errors"] += [f"host {h}: {v}: {p}. Fix: {f}." for h, v, p, f in pool_port_problems(hostvars, groups, plan)]
+    # Each load balancer's pools with backends resolved to address and port
+    # (the loadbalancer and firewall plays read this record): the plan's
+    # pools, the host's nginx_lb_pools merged over them by name.
+    for h in groups.get("loadbalancers", []):
+        try:
+            resolved = lb_pools(plan, hostvars, hostvars.get(h, {}).get("nginx_lb_pools"))
+        except ValueError as exc:
+            text = str(exc)
+            plan["errors"].append(f"host {h}: {text.removeprefix('inventory: ')}" if text.startswith("inventory: ") else text)
+            resolved = []
+        plan["hosts"].setdefault(h, {"ollama_models": []})["lb_pools"] = resolved
     plan["endpoints"] = endpoints(plan, hostvars, groups, models, catalog)
     # The GPU router's record (its role reads nothing else): the Ollama nodes
     # with the plan's GPU budget each, the models it keeps on GPU (most

@@ -171,3 +171,38 @@ def test_the_plan_reports_a_pool_port_it_chose_that_the_load_balancer_already_us
     ), plan["errors"]
     hostvars["lb"]["nginx_lb_status_port"] = 8088
     assert build_plan(hostvars, LB_GROUPS)["errors"] == []
+
+
+def test_the_plan_records_each_load_balancers_resolved_pools():
+    """The loadbalancer and firewall plays read herd_plan.hosts[<lb>].lb_pools:
+    the plan's pool with the host's nginx_lb_pools merged over it by name,
+    backends as address and port; a bad inventory pool stops the plan."""
+    from ansible_collections.llamaherd.cluster.plugins.module_utils.plan import build_plan
+
+    models = [{"name": "qwen2.5:3b", "replicas": 2, "gpu": "never", "pool_port": 11435}]
+    hv = {
+        "a": {"herd_cluster_address": "192.0.2.11", "herd_ram_mib": 16384, "herd_models": models},
+        "b": {"herd_cluster_address": "192.0.2.12", "herd_ram_mib": 16384, "ollama_port": 11500},
+        "lb": {
+            "herd_cluster_address": "192.0.2.10",
+            "nginx_lb_pools": [
+                {"name": "qwen2-5-3b", "method": "round_robin"},
+                {"name": "extra", "port": 11440, "backends": [{"address": "192.0.2.50", "port": 8080}]},
+            ],
+        },
+    }
+    groups = {"all": list(hv), "ollama_nodes": ["a", "b"], "loadbalancers": ["lb"]}
+    plan = build_plan(hv, groups)
+    assert not plan["errors"], plan["errors"]
+    pools = {p["name"]: p for p in plan["hosts"]["lb"]["lb_pools"]}
+    assert pools["qwen2-5-3b"]["method"] == "round_robin" and pools["qwen2-5-3b"]["port"] == 11435
+    assert sorted((b["address"], b["port"]) for b in pools["qwen2-5-3b"]["backends"]) == [
+        ("192.0.2.11", 11434),
+        ("192.0.2.12", 11500),
+    ]
+    assert pools["extra"]["backends"] == [{"address": "192.0.2.50", "port": 8080}]
+
+    hv["lb"]["nginx_lb_pools"] = [{"name": "broken", "port": 11441, "backends": ["nowhere"]}]
+    plan = build_plan(hv, groups)
+    wanted = "host lb: pool broken: backend 'nowhere' is not an inventory host"
+    assert any(e.startswith(wanted) for e in plan["errors"]), plan["errors"]
