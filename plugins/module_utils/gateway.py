@@ -153,6 +153,39 @@ def cloud_deployments(cloud_models: Any) -> list[dict[str, Any]]:
     return out
 
 
+def group_failover(models: Iterable[Mapping[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+    """LiteLLM ``fallbacks`` that try each deployment of a model group on its
+    own once the group's retries are spent, and the ``max_fallbacks`` that
+    lets every one of them be tried (issue 23).
+
+    Why: in LiteLLM 1.108.7 a backend that refuses connections is never
+    cooled down (router_utils/cooldown_handlers.py:264-268 skips cooldown for
+    every APIConnectionError, and no ``allowed_fails_policy`` field matches
+    that exception, :98-109), and a retry does not avoid the deployment that
+    just failed (router.py:8369-8384 skips it only after a non-retryable
+    status). Each of the 1 + ``num_retries`` attempts is a fresh shuffle, so
+    with one of two backends down 1 request in (1/2)**3 = 8 failed with a 500.
+    ``enable_weighted_failover`` re-picks without the failed deployment, but
+    only for chat: embeddings never stamp ``failed_deployment_id``
+    (router.py:6680-6685 against 4241-4250, 7905-7907). A fallback entry of
+    the group itself with ``_excluded_deployment_ids`` is the router's own
+    way to aim at deployments inside a group (fallback_event_handlers.py:
+    174-196, router.py:14241-14248); one entry per deployment, every other
+    one excluded, reaches each backend in turn, in ``order``, for every call
+    type. Groups with one deployment get none."""
+    groups: dict[str, list[str]] = {}
+    for d in models:
+        groups.setdefault(str(d["model_name"]), []).append(str(d["model_info"]["id"]))
+    fallbacks = [
+        {name: [{"model": name, "_excluded_deployment_ids": [o for o in ids if o != i]} for i in ids]}
+        for name, ids in groups.items()
+        if len(ids) > 1
+    ]
+    # Order levels are fallbacks too (router.py:8022-8076): room for both.
+    most = max((len(ids) for ids in groups.values()), default=0)
+    return fallbacks, max(5, 2 * most)
+
+
 def litellm_config(plan: Mapping[str, Any], settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The whole ``config.yaml``. ``settings``: ``redis`` ({host, port} or
     None), ``database`` (bool), ``cloud_models`` (herd_cloud_models),
@@ -167,6 +200,9 @@ def litellm_config(plan: Mapping[str, Any], settings: Mapping[str, Any] | None =
         "allowed_fails": int(s.get("allowed_fails", 1)),
         "cooldown_time": int(s.get("cooldown_time", 30)),
     }
+    fallbacks, max_fallbacks = group_failover(models)
+    if fallbacks:
+        router.update(fallbacks=fallbacks, max_fallbacks=max_fallbacks)
     aliases = model_group_alias(plan)
     if aliases:
         router["model_group_alias"] = aliases

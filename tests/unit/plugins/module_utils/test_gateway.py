@@ -162,3 +162,34 @@ def test_no_cloud_models_is_no_problem():
     assert gateway.cloud_problems({"name": "x"}, []) == [
         "herd_cloud_models is not a list. Fix: a list of {name, provider, model, api_key_env}."
     ]
+
+
+def test_each_backend_of_a_model_is_tried_on_its_own_after_the_retries(demo):
+    """Issue 23: LiteLLM never cools down a backend that refuses connections
+    and its retries may pick it again; one fallback per backend, the group
+    itself with every other backend excluded, reaches each one in turn."""
+    cfg = gateway.litellm_config(demo)
+    groups = by_model(cfg["model_list"])
+    fallbacks = {k: v for entry in cfg["router_settings"]["fallbacks"] for k, v in entry.items()}
+    assert set(fallbacks) == {name for name, deps in groups.items() if len(deps) > 1} != set()
+    for name, entries in fallbacks.items():
+        ids = [d["model_info"]["id"] for d in groups[name]]
+        assert all(e["model"] == name for e in entries)
+        # Exactly one backend left in each entry, every backend once, in routing order.
+        left = [[i for i in ids if i not in e["_excluded_deployment_ids"]] for e in entries]
+        assert left == [[i] for i in ids]
+    most = max(len(deps) for deps in groups.values())
+    assert cfg["router_settings"]["max_fallbacks"] >= most
+
+
+def test_a_model_with_one_backend_gets_no_fallbacks():
+    one = {"endpoints": [{"engine": "ollama", "url": "http://10.0.0.1:11434", "models": [{"name": "m"}]}]}
+    assert "fallbacks" not in gateway.litellm_config(one)["router_settings"]
+    two = {"endpoints": [{**one["endpoints"][0], "url": u} for u in ("http://10.0.0.1:11434", "http://10.0.0.2:11434")]}
+    (entry,) = gateway.litellm_config(two)["router_settings"]["fallbacks"]
+    assert entry == {
+        "m": [
+            {"model": "m", "_excluded_deployment_ids": ["ollama:10.0.0.2:11434:m"]},
+            {"model": "m", "_excluded_deployment_ids": ["ollama:10.0.0.1:11434:m"]},
+        ]
+    }
