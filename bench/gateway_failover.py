@@ -132,6 +132,7 @@ def main() -> int:
         action="store_true",
         help="drop fallbacks/max_fallbacks from the rendered config: the config before issue 23's fix",
     )
+    ap.add_argument("--metrics-without-key", action="store_true", help="render with gateway_metrics_auth false")
     ap.add_argument("--out")
     args = ap.parse_args()
     gw = _gateway()
@@ -151,7 +152,7 @@ def main() -> int:
             for n in (a, b)
         ]
     }
-    settings = {"cooldown_time": args.cooldown}
+    settings = {"cooldown_time": args.cooldown, "metrics_auth": not args.metrics_without_key}
     cfg = gw.litellm_config(plan, settings)
     if args.without_group_failover:
         for k in ("fallbacks", "max_fallbacks"):

@@ -190,7 +190,8 @@ def litellm_config(plan: Mapping[str, Any], settings: Mapping[str, Any] | None =
     """The whole ``config.yaml``. ``settings``: ``redis`` ({host, port} or
     None), ``database`` (bool), ``cloud_models`` (herd_cloud_models),
     ``num_retries``, ``timeout`` (s), ``allowed_fails``, ``cooldown_time``
-    (s), ``health_check_interval`` (s), ``metrics`` (bool, default true)."""
+    (s), ``health_check_interval`` (s), ``metrics`` (bool, default true),
+    ``metrics_auth`` (bool, default true: /metrics asks for a key)."""
     s = dict(settings or {})
     models = model_list(plan) + cloud_deployments(s.get("cloud_models"))
     router: dict[str, Any] = {
@@ -223,4 +224,7 @@ def litellm_config(plan: Mapping[str, Any], settings: Mapping[str, Any] | None =
         # /metrics for Prometheus; it asks for the master key (or a virtual
         # key) unless require_auth_for_metrics_endpoint is false.
         litellm["callbacks"] = ["prometheus"]
+        if not s.get("metrics_auth", True):
+            # For a Prometheus that holds no key (monitoring.scrape_jobs).
+            litellm["require_auth_for_metrics_endpoint"] = False
     return {"model_list": models, "router_settings": router, "litellm_settings": litellm, "general_settings": general}

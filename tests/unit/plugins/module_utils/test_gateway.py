@@ -193,3 +193,9 @@ def test_a_model_with_one_backend_gets_no_fallbacks():
             {"model": "m", "_excluded_deployment_ids": ["ollama:10.0.0.1:11434:m"]},
         ]
     }
+
+
+def test_metrics_ask_for_a_key_unless_told_not_to(demo):
+    assert "require_auth_for_metrics_endpoint" not in gateway.litellm_config(demo)["litellm_settings"]
+    open_metrics = gateway.litellm_config(demo, {"metrics_auth": False})["litellm_settings"]
+    assert open_metrics["require_auth_for_metrics_endpoint"] is False
