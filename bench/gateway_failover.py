@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -121,6 +122,57 @@ def one_request(url, i):
     return out
 
 
+def scrape_with_prometheus(binary: str, gateway_port: int, tmp: Path, auth: bool) -> dict:
+    """Prometheus with the ``gateway`` job of module_utils/monitoring.py for
+    a gateway on loopback: is it up, and does it store LiteLLM's series?"""
+    sys.path.insert(0, str(ROOT / "collections"))
+    from ansible_collections.llamaherd.cluster.plugins.module_utils.monitoring import scrape_jobs
+
+    hv = {"gw": {"herd_cluster_address": "127.0.0.1", "gateway_port": gateway_port, "gateway_metrics_auth": auth}}
+    jobs = [j for j in scrape_jobs(hv, {"gateway": ["gw"]}, {}, nodes=[]) if j["job"] == "gateway"]
+    if not jobs:
+        return {"gateway_job": False}
+    (job,) = jobs
+    cfg = {
+        "global": {"scrape_interval": "2s"},
+        "scrape_configs": [
+            {
+                "job_name": "gateway",
+                "metrics_path": job["metrics_path"],
+                "static_configs": [{"targets": [job["targets"][0]["target"]]}],
+            }
+        ],
+    }
+    (tmp / "prometheus.yml").write_text(json.dumps(cfg))
+    port = free_port()
+    prom = subprocess.Popen(
+        [
+            binary,
+            f"--config.file={tmp / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        time.sleep(10)
+        base = f"http://127.0.0.1:{port}/api/v1/query?query="
+
+        def query(q):
+            return json.loads(http("GET", base + urllib.parse.quote(q))[2])["data"]["result"]
+
+        up = query('up{job="gateway"}')
+        return {
+            "gateway_job": True,
+            "up": [r["value"][1] for r in up],
+            "litellm_series": int(query('count({job="gateway",__name__=~"litellm_.+"})')[0]["value"][1] or 0),
+        }
+    finally:
+        prom.terminate()
+        prom.wait(20)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--venv", required=True)
@@ -133,6 +185,7 @@ def main() -> int:
         help="drop fallbacks/max_fallbacks from the rendered config: the config before issue 23's fix",
     )
     ap.add_argument("--metrics-without-key", action="store_true", help="render with gateway_metrics_auth false")
+    ap.add_argument("--prometheus", help="a prometheus binary: scrape the gateway job monitoring.scrape_jobs renders")
     ap.add_argument("--out")
     args = ap.parse_args()
     gw = _gateway()
@@ -210,6 +263,8 @@ def main() -> int:
             "litellm_series": len(names),
             "some": [n for n in names if "deployment" in n or "requests" in n][:8],
         }
+        if args.prometheus:
+            result["prometheus"] = scrape_with_prometheus(args.prometheus, port, tmp, not args.metrics_without_key)
     finally:
         proxy.terminate()
         for n in (a, b):
