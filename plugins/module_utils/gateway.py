@@ -167,7 +167,7 @@ def group_failover(models: Iterable[Mapping[str, Any]]) -> tuple[list[dict[str, 
     with one of two backends down 1 request in (1/2)**3 = 8 failed with a 500.
     ``enable_weighted_failover`` re-picks without the failed deployment, but
     only for chat: embeddings never stamp ``failed_deployment_id``
-    (router.py:6680-6685 against 4241-4250, 7905-7907). A fallback entry of
+    (router.py:6682-6687 against 4241-4250, 7905-7907). A fallback entry of
     the group itself with ``_excluded_deployment_ids`` is the router's own
     way to aim at deployments inside a group (fallback_event_handlers.py:
     174-196, router.py:14241-14248); one entry per deployment, every other
