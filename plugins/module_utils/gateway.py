@@ -153,7 +153,9 @@ def cloud_deployments(cloud_models: Any) -> list[dict[str, Any]]:
     return out
 
 
-def group_failover(models: Iterable[Mapping[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+def group_failover(
+    models: Iterable[Mapping[str, Any]], aliases: Mapping[str, str] | None = None
+) -> tuple[list[dict[str, Any]], int]:
     """LiteLLM ``fallbacks`` that try each deployment of a model group on its
     own once the group's retries are spent, and the ``max_fallbacks`` that
     lets every one of them be tried (issue 23).
@@ -172,15 +174,18 @@ def group_failover(models: Iterable[Mapping[str, Any]]) -> tuple[list[dict[str, 
     way to aim at deployments inside a group (fallback_event_handlers.py:
     174-196, router.py:14241-14248); one entry per deployment, every other
     one excluded, reaches each backend in turn, in ``order``, for every call
-    type. Groups with one deployment get none."""
+    type. Groups with one deployment get none. Fallbacks are looked up by the
+    name the request used, so each alias gets its model's entries too."""
     groups: dict[str, list[str]] = {}
     for d in models:
         groups.setdefault(str(d["model_name"]), []).append(str(d["model_info"]["id"]))
-    fallbacks = [
-        {name: [{"model": name, "_excluded_deployment_ids": [o for o in ids if o != i]} for i in ids]}
+    entries = {
+        name: [{"model": name, "_excluded_deployment_ids": [o for o in ids if o != i]} for i in ids]
         for name, ids in groups.items()
         if len(ids) > 1
-    ]
+    }
+    fallbacks = [{name: e} for name, e in entries.items()]
+    fallbacks += [{alias: entries[name]} for alias, name in (aliases or {}).items() if name in entries]
     # Order levels are fallbacks too (router.py:8022-8076): room for both.
     most = max((len(ids) for ids in groups.values()), default=0)
     return fallbacks, max(5, 2 * most)
@@ -201,10 +206,10 @@ def litellm_config(plan: Mapping[str, Any], settings: Mapping[str, Any] | None =
         "allowed_fails": int(s.get("allowed_fails", 1)),
         "cooldown_time": int(s.get("cooldown_time", 30)),
     }
-    fallbacks, max_fallbacks = group_failover(models)
+    aliases = model_group_alias(plan)
+    fallbacks, max_fallbacks = group_failover(models, aliases)
     if fallbacks:
         router.update(fallbacks=fallbacks, max_fallbacks=max_fallbacks)
-    aliases = model_group_alias(plan)
     if aliases:
         router["model_group_alias"] = aliases
     redis = s.get("redis")
