@@ -153,11 +153,50 @@ def cloud_deployments(cloud_models: Any) -> list[dict[str, Any]]:
     return out
 
 
+def group_failover(
+    models: Iterable[Mapping[str, Any]], aliases: Mapping[str, str] | None = None
+) -> tuple[list[dict[str, Any]], int]:
+    """LiteLLM ``fallbacks`` that try each deployment of a model group on its
+    own once the group's retries are spent, and the ``max_fallbacks`` that
+    lets every one of them be tried (issue 23).
+
+    Why: in LiteLLM 1.108.7 a backend that refuses connections is never
+    cooled down (router_utils/cooldown_handlers.py:264-268 skips cooldown for
+    every APIConnectionError, and no ``allowed_fails_policy`` field matches
+    that exception, :98-109), and a retry does not avoid the deployment that
+    just failed (router.py:8369-8384 skips it only after a non-retryable
+    status). Each of the 1 + ``num_retries`` attempts is a fresh shuffle, so
+    with one of two backends down 1 request in (1/2)**3 = 8 failed with a 500.
+    ``enable_weighted_failover`` re-picks without the failed deployment, but
+    only for chat: embeddings never stamp ``failed_deployment_id``
+    (router.py:6682-6687 against 4241-4250, 7905-7907). A fallback entry of
+    the group itself with ``_excluded_deployment_ids`` is the router's own
+    way to aim at deployments inside a group (fallback_event_handlers.py:
+    174-196, router.py:14241-14248); one entry per deployment, every other
+    one excluded, reaches each backend in turn, in ``order``, for every call
+    type. Groups with one deployment get none. Fallbacks are looked up by the
+    name the request used, so each alias gets its model's entries too."""
+    groups: dict[str, list[str]] = {}
+    for d in models:
+        groups.setdefault(str(d["model_name"]), []).append(str(d["model_info"]["id"]))
+    entries = {
+        name: [{"model": name, "_excluded_deployment_ids": [o for o in ids if o != i]} for i in ids]
+        for name, ids in groups.items()
+        if len(ids) > 1
+    }
+    fallbacks = [{name: e} for name, e in entries.items()]
+    fallbacks += [{alias: entries[name]} for alias, name in (aliases or {}).items() if name in entries]
+    # Order levels are fallbacks too (router.py:8022-8076): room for both.
+    most = max((len(ids) for ids in groups.values()), default=0)
+    return fallbacks, max(5, 2 * most)
+
+
 def litellm_config(plan: Mapping[str, Any], settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The whole ``config.yaml``. ``settings``: ``redis`` ({host, port} or
     None), ``database`` (bool), ``cloud_models`` (herd_cloud_models),
     ``num_retries``, ``timeout`` (s), ``allowed_fails``, ``cooldown_time``
-    (s), ``health_check_interval`` (s), ``metrics`` (bool, default true)."""
+    (s), ``health_check_interval`` (s), ``metrics`` (bool, default true),
+    ``metrics_auth`` (bool, default true: /metrics asks for a key)."""
     s = dict(settings or {})
     models = model_list(plan) + cloud_deployments(s.get("cloud_models"))
     router: dict[str, Any] = {
@@ -168,6 +207,9 @@ def litellm_config(plan: Mapping[str, Any], settings: Mapping[str, Any] | None =
         "cooldown_time": int(s.get("cooldown_time", 30)),
     }
     aliases = model_group_alias(plan)
+    fallbacks, max_fallbacks = group_failover(models, aliases)
+    if fallbacks:
+        router.update(fallbacks=fallbacks, max_fallbacks=max_fallbacks)
     if aliases:
         router["model_group_alias"] = aliases
     redis = s.get("redis")
@@ -187,4 +229,7 @@ def litellm_config(plan: Mapping[str, Any], settings: Mapping[str, Any] | None =
         # /metrics for Prometheus; it asks for the master key (or a virtual
         # key) unless require_auth_for_metrics_endpoint is false.
         litellm["callbacks"] = ["prometheus"]
+        if not s.get("metrics_auth", True):
+            # For a Prometheus that holds no key (monitoring.scrape_jobs).
+            litellm["require_auth_for_metrics_endpoint"] = False
     return {"model_list": models, "router_settings": router, "litellm_settings": litellm, "general_settings": general}

@@ -99,16 +99,20 @@ def scrape_jobs(
     - ``nginx``: Debian's nginx exporter on each load balancer;
     - ``llama_server``: each llama-server instance of the plan
       (``--metrics``) on the head; a head with an API key is left out (its
-      ``/metrics`` needs the key, which stays on the head).
+      ``/metrics`` needs the key, which stays on the head);
+    - ``gateway``: LiteLLM's ``/metrics/`` on each gateway whose inventory
+      sets ``gateway_metrics_auth: false``; left out otherwise, since it
+      asks for the master key, which stays on the gateway (the prometheus
+      callback works in the open-source build: bench/results/gateway_failover.md).
 
     A job without targets is left out."""
     groups = {g: list(h or []) for g, h in groups.items()}
     plan = plan or {}
     jobs: list[dict[str, Any]] = []
 
-    def add(job: str, targets: list[dict[str, str]]) -> None:
+    def add(job: str, targets: list[dict[str, str]], **extra: str) -> None:
         if targets:
-            jobs.append({"job": job, "targets": targets})
+            jobs.append({"job": job, "targets": targets, **extra})
 
     add(
         "node",
@@ -143,4 +147,17 @@ def scrape_jobs(
         address = str(hv.get("llama_cpp_server_host") or _address(h, hv))
         llama += [_target(address, p, h) for p in (ports or [LLAMA_SERVER_PORT_START])]
     add("llama_server", llama)
+    gateway = []
+    for h in groups.get("gateway", []):
+        hv = hostvars[h]
+        if _off(hv.get("gateway_metrics", True)) or not _off(hv.get("gateway_metrics_auth", True)):
+            continue
+        address = str(hv.get("gateway_listen_address") or hv.get("herd_common_bind_address") or _address(h, hv))
+        gateway.append(_target(address, _port(hv, "gateway_port"), h))
+    # LiteLLM mounts the exporter at /metrics/ (/metrics answers a redirect).
+    add("gateway", gateway, metrics_path="/metrics/")
     return jobs
+
+
+def _off(value: Any) -> bool:
+    return str(value).lower() in ("false", "no", "0", "off")

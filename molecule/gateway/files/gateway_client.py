@@ -2,12 +2,18 @@
 gateway's own virtualenv). Prints one JSON object; the key comes from the
 environment (GATEWAY_KEY), never from the command line.
 
-    gateway_client.py URL chat|embed|nokey|wrongkey|burst N
+    gateway_client.py URL chat|embed|nokey|wrongkey
+    gateway_client.py URL spread N SECONDS [DELAY]
+
+spread: after DELAY seconds, N requests (chat and embeddings in turn) evenly
+over SECONDS; counts the answers by the backend LiteLLM says served each one
+(its x-litellm-model-api-base header).
 """
 
 import json
 import os
 import sys
+import time
 import urllib.error
 import urllib.request
 
@@ -49,6 +55,33 @@ def refused(key):
     return {"refused": False}
 
 
+def served_by(c, i):
+    """One request; the api_base of the deployment that answered it."""
+    if i % 2 == 0:
+        raw = c.chat.completions.with_raw_response.create(model=CHAT, messages=[{"role": "user", "content": "Say hello."}])
+        assert raw.parse().choices[0].message.content
+    else:
+        raw = c.embeddings.with_raw_response.create(model=EMBED, input=["one herd", "one gateway"])
+        assert len(raw.parse().data) == 2
+    return raw.headers.get("x-litellm-model-api-base") or "unknown"
+
+
+def spread(key, n, seconds, delay):
+    time.sleep(delay)
+    ok, failed, by_backend = 0, [], {}
+    start = time.monotonic()
+    gap = seconds / max(n - 1, 1)
+    for i in range(n):
+        time.sleep(max(0.0, start + i * gap - time.monotonic()))
+        try:
+            base = served_by(client(key), i)
+            by_backend[base] = by_backend.get(base, 0) + 1
+            ok += 1
+        except (openai.OpenAIError, AssertionError) as exc:
+            failed.append(f"{i} at {time.monotonic() - start:.1f} s: {type(exc).__name__}: {exc}"[:300])
+    return {"ok": ok, "failed": failed, "by_backend": by_backend, "seconds": round(time.monotonic() - start, 1)}
+
+
 def main():
     what = sys.argv[2]
     key = os.environ["GATEWAY_KEY"]
@@ -60,15 +93,9 @@ def main():
         out = refused_without_key()
     elif what == "wrongkey":
         out = refused("sk-not-the-master-key-0000000000")
-    elif what == "burst":
-        ok, failed = 0, []
-        for i in range(int(sys.argv[3])):
-            try:
-                (chat if i % 2 == 0 else embed)(client(key))
-                ok += 1
-            except openai.OpenAIError as exc:
-                failed.append(f"{i}: {type(exc).__name__}: {exc}"[:300])
-        out = {"ok": ok, "failed": failed}
+    elif what == "spread":
+        delay = float(sys.argv[5]) if len(sys.argv) > 5 else 0.0
+        out = spread(key, int(sys.argv[3]), float(sys.argv[4]), delay)
     else:
         raise SystemExit(f"unknown step {what}")
     print(json.dumps(out))

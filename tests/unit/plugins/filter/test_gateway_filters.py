@@ -39,3 +39,10 @@ def test_cloud_models_are_checked_against_what_the_plan_serves(plan):
     assert gateway_cloud_problems([{**ok, "fallback_for": ["herd-tiny-llama"]}], plan) == []
     (said,) = gateway_cloud_problems([{**ok, "fallback_for": ["gpt-5"]}], plan)
     assert said.startswith("herd_cloud_models[c]: fallback_for names gpt-5, which the plan does not serve.")
+
+
+def test_the_per_backend_fallbacks_survive_yaml(plan):
+    cfg = gateway_litellm_config(plan)
+    back = yaml.safe_load(yaml.safe_dump(cfg, sort_keys=False))["router_settings"]
+    assert back["fallbacks"] == cfg["router_settings"]["fallbacks"] != []
+    assert back["max_fallbacks"] >= 2

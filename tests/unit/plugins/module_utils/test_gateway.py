@@ -162,3 +162,56 @@ def test_no_cloud_models_is_no_problem():
     assert gateway.cloud_problems({"name": "x"}, []) == [
         "herd_cloud_models is not a list. Fix: a list of {name, provider, model, api_key_env}."
     ]
+
+
+@pytest.mark.parametrize("inv", ["demo", "examples/seed002-homelab-tiers"])
+def test_each_backend_of_a_model_is_tried_on_its_own_after_the_retries(inv):
+    """Issue 23: LiteLLM never cools down a backend that refuses connections
+    and its retries may pick it again; one fallback per backend, the group
+    itself with every other backend excluded, reaches each one in turn."""
+    cfg = gateway.litellm_config(build_plan(*load_inventory(inv)))
+    groups = by_model(cfg["model_list"])
+    fallbacks = {k: v for entry in cfg["router_settings"]["fallbacks"] for k, v in entry.items()}
+    aliases = cfg["router_settings"].get("model_group_alias") or {}
+    multi = {name for name, deps in groups.items() if len(deps) > 1}
+    assert set(fallbacks) == multi | {a for a, name in aliases.items() if name in multi} and multi
+    for name, entries in fallbacks.items():
+        if name in aliases:  # LiteLLM looks fallbacks up by the name the request used
+            assert entries == fallbacks[aliases[name]]
+            continue
+        ids = [d["model_info"]["id"] for d in groups[name]]
+        assert all(e["model"] == name for e in entries)
+        # Exactly one backend left in each entry, every backend once, in routing order.
+        left = [[i for i in ids if i not in e["_excluded_deployment_ids"]] for e in entries]
+        assert left == [[i] for i in ids]
+    most = max(len(deps) for deps in groups.values())
+    assert cfg["router_settings"]["max_fallbacks"] >= most
+
+
+def test_a_model_with_one_backend_gets_no_fallbacks():
+    one = {"endpoints": [{"engine": "ollama", "url": "http://10.0.0.1:11434", "models": [{"name": "m"}]}]}
+    assert "fallbacks" not in gateway.litellm_config(one)["router_settings"]
+    two = {"endpoints": [{**one["endpoints"][0], "url": u} for u in ("http://10.0.0.1:11434", "http://10.0.0.2:11434")]}
+    (entry,) = gateway.litellm_config(two)["router_settings"]["fallbacks"]
+    assert entry == {
+        "m": [
+            {"model": "m", "_excluded_deployment_ids": ["ollama:10.0.0.2:11434:m"]},
+            {"model": "m", "_excluded_deployment_ids": ["ollama:10.0.0.1:11434:m"]},
+        ]
+    }
+
+
+def test_metrics_ask_for_a_key_unless_told_not_to(demo):
+    assert "require_auth_for_metrics_endpoint" not in gateway.litellm_config(demo)["litellm_settings"]
+    open_metrics = gateway.litellm_config(demo, {"metrics_auth": False})["litellm_settings"]
+    assert open_metrics["require_auth_for_metrics_endpoint"] is False
+
+
+def test_an_alias_falls_back_like_its_model():
+    eps = [
+        {"engine": "ollama", "url": u, "models": [{"name": "m", "aliases": ["big-m"]}]}
+        for u in ("http://10.0.0.1:11434", "http://10.0.0.2:11434")
+    ]
+    fallbacks = gateway.litellm_config({"endpoints": eps})["router_settings"]["fallbacks"]
+    assert [list(f) for f in fallbacks] == [["m"], ["big-m"]]
+    assert fallbacks[1]["big-m"] == fallbacks[0]["m"]

@@ -340,3 +340,15 @@ def test_scrape_jobs_on_cluster_addresses_with_each_hosts_port():
     assert jobs["nginx"] == [{"target": "192.0.2.20:9200", "host": "lb"}]
     assert jobs["llama_server"] == [{"target": "192.0.2.30:8080", "host": "head"}, {"target": "192.0.2.30:8081", "host": "head"}]
     assert "gpu_router" not in jobs  # no router: no job
+
+
+def test_a_gateway_is_scraped_only_when_its_metrics_ask_for_no_key():
+    hv, groups, plan = _plan()
+    hv["gw"] = {"herd_cluster_address": "192.0.2.40", "gateway_metrics_auth": False, "gateway_port": 4400}
+    hv["gw-keyed"] = {"herd_cluster_address": "192.0.2.41"}  # the default: /metrics wants the master key
+    hv["gw-off"] = {"herd_cluster_address": "192.0.2.42", "gateway_metrics_auth": False, "gateway_metrics": False}
+    groups["gateway"] = ["gw", "gw-keyed", "gw-off"]
+    (job,) = [j for j in scrape_jobs(hv, groups, plan, nodes=[]) if j["job"] == "gateway"]
+    assert job == {"job": "gateway", "targets": [{"target": "192.0.2.40:4400", "host": "gw"}], "metrics_path": "/metrics/"}
+    groups["gateway"] = ["gw-keyed"]
+    assert "gateway" not in {j["job"] for j in scrape_jobs(hv, groups, plan, nodes=[])}
