@@ -112,8 +112,9 @@ def hardening(**options: Any) -> list[str]:
     lines[lines.index("ProtectHome=true")] = f"ProtectHome={opt['protect_home']}"
     after_tmp = lines.index("PrivateTmp=true") + 1
     extra = [f"ReadWritePaths={' '.join(rw_paths)}"] if rw_paths else []
-    extra += ["DevicePolicy=closed"]
-    extra += [f"DeviceAllow={line}" for line in devices] if devices else ["PrivateDevices=true"]
+    # PrivateDevices implies DevicePolicy=closed and keeps a stricter policy a
+    # packaged unit sets (Debian's prometheus: strict); GPU units say it.
+    extra += ["DevicePolicy=closed", *(f"DeviceAllow={line}" for line in devices)] if devices else ["PrivateDevices=true"]
     extra += ["PrivateIPC=true"] if opt["private_ipc"] else []
     lines[after_tmp:after_tmp] = extra
     after_host = lines.index("ProtectHostname=true") + 1

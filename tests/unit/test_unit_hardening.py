@@ -56,7 +56,9 @@ def test_each_service_carries_the_baseline_once(role, template, variant, text):
     keys = Counter(line.split("=", 1)[0] for line in directives)
     baseline_keys = {line.split("=", 1)[0] for line in BASELINE}
     assert set(BASELINE) - {"ProtectHome=true"} <= set(directives), f"{role}/{template} ({variant})"
-    assert baseline_keys | {"ProtectSystem", "DevicePolicy", "CapabilityBoundingSet", "UMask"} <= set(keys)
+    assert baseline_keys | {"ProtectSystem", "CapabilityBoundingSet", "UMask"} <= set(keys)
+    # No device but /dev/null and friends, or a closed policy with the GPUs' devices.
+    assert ("PrivateDevices=true" in directives) != ("DevicePolicy=closed" in directives)
     twice = sorted(k for k, n in keys.items() if n > 1 and k in HARDENING_KEYS - {"DeviceAllow", "SystemCallFilter"})
     assert not twice, f"{role}/{template} ({variant}) sets {twice} twice"
 
