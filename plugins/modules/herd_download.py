@@ -244,7 +244,7 @@ def main() -> None:
                 magic=magic,
                 retries=p["retries"],
                 retry_delay=p["retry_delay"],
-                move=lambda src, dst: module.atomic_move(src, dst),
+                move=module.atomic_move,
             )
         except DownloadError as exc:
             module.fail_json(msg=str(exc), **result)
