@@ -143,15 +143,15 @@ def fetch_part(opener: Callable[..., Any], url: str, path: str, out: Outcome) ->
             if total is None or total == have:
                 out.resumed = True
                 return
-            os.unlink(path)  # the part is longer than the file: not ours
-            raise TransientError(f"{url}: the part on disk is longer than the file ({have} > {total} bytes)") from exc
+            os.unlink(path)  # longer than the file: an older upload's part, start again
+            return fetch_part(opener, url, path, out)
         if exc.code >= 500 or exc.code in (408, 429):
             raise TransientError(f"{url}: HTTP {exc.code} {exc.reason}") from exc
         raise DownloadError(f"{url}: HTTP {exc.code} {exc.reason}") from exc
     except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
         raise TransientError(f"{url}: {exc}") from exc
     with resp:
-        status = resp.getcode()
+        status = resp.getcode() or 200  # a file:// URL has no status
         append = bool(have) and status == 206 and _range_start(resp.headers.get("Content-Range")) == have
         if status not in (200, 206):
             raise DownloadError(f"{url}: HTTP {status}")

@@ -71,7 +71,7 @@ def mirror(tmp_path: Path) -> Iterator[Mirror]:
     m = Mirror(root, "")
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_handler(m), directory=str(root)))
     m.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield m
     server.shutdown()
@@ -154,6 +154,22 @@ def test_416_means_the_part_is_complete(mirror: Mirror, models: Path, capsys: py
     assert res["changed"] and res["resumed"] and res["fetched_bytes"] == 0
     assert mirror.log == [("m.gguf", f"bytes={len(MODEL)}-", 416)]
     assert (models / "m.gguf").read_bytes() == MODEL
+
+
+def test_part_longer_than_the_file_starts_again(mirror: Mirror, models: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url, sha = mirror.put("m.gguf", MODEL)
+    (models / ".parts").mkdir()
+    (models / ".parts" / "m.gguf.part").write_bytes(MODEL + b"tail of an older, longer upload")
+    res = run({"url": url, "sha256": sha, "dest": str(models / "m.gguf"), "retries": 0}, capsys)
+    assert res["changed"] and not res["resumed"] and (models / "m.gguf").read_bytes() == MODEL
+    assert [(e[1] != "", e[2]) for e in mirror.log] == [(True, 416), (False, 200)]
+
+
+def test_file_url(models: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "src.gguf"
+    src.write_bytes(MODEL)
+    res = run({"url": src.as_uri(), "sha256": hashlib.sha256(MODEL).hexdigest(), "dest": str(models / "m.gguf")}, capsys)
+    assert res["changed"] and (models / "m.gguf").read_bytes() == MODEL
 
 
 def test_checksum_mismatch_leaves_dest_and_removes_the_part(
