@@ -49,6 +49,18 @@ def _write(tmp_path: Path, role: str, template: str, variant: str, text: str) ->
     return unit
 
 
+def _verify(directory, name):
+    """systemd-analyze verify on one unit file in ``directory``, offline."""
+    return subprocess.run(
+        [SYSTEMD_ANALYZE, "verify", "--man=no", "--generators=no", name],
+        cwd=directory,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 @pytest.mark.parametrize(
     ("role", "template", "variant", "text"),
     units.rendered(),
@@ -61,14 +73,7 @@ def test_systemd_analyze_verify_accepts_the_unit(tmp_path, role, template, varia
         service = template.replace(".timer", ".service")
         values = next(iter(units.CASES[(role, service)].values()))
         (tmp_path / unit.name.replace(".timer", ".service")).write_text(units.render(role, service, values))
-    proc = subprocess.run(
-        [SYSTEMD_ANALYZE, "verify", "--man=no", "--generators=no", unit.name],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    proc = _verify(tmp_path, unit.name)
     messages = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
     unexpected = [line for line in messages if not MISSING_PROGRAM.match(line)]
     assert not unexpected, f"{role}/{template} ({variant}):\n" + "\n".join(messages)
@@ -78,13 +83,6 @@ def test_verify_fails_on_a_typo(tmp_path):
     """The check above can fail: a misspelt directive is reported."""
     unit = tmp_path / "typo.service"
     unit.write_text("[Service]\nExecStart=/bin/true\nProtectSytem=strict\nPrivateTmp=maybe\n")
-    proc = subprocess.run(
-        [SYSTEMD_ANALYZE, "verify", "--man=no", "--generators=no", unit.name],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    proc = _verify(tmp_path, unit.name)
     assert "Unknown key 'ProtectSytem'" in proc.stderr
     assert "Failed to parse boolean value, ignoring: maybe" in proc.stderr
