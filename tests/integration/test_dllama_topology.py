@@ -68,7 +68,8 @@ def _workers(inv: dict, n: int) -> None:
 def test_valid_topology_passes_preflight(tmp_path):
     out = _run(tmp_path, BASE, REPO / "playbooks/preflight.yml")
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "failed=0" in out.stdout and "ok=1" in out.stdout
+    assert "failed=0" in out.stdout and "unreachable=0" in out.stdout
+    assert "Preflight passed:" in out.stdout, out.stdout
 
 
 def _case_six_nodes(inv):
