@@ -153,6 +153,9 @@ def test_each_host_keeps_its_own_facts_after_preflight(tmp_path):
     naming the host."""
     inv_data = build_inventory({})
     inv_data["all"]["vars"]["ansible_connection"] = "local"
+    # The controller's own Python: interpreter discovery may find a pyenv
+    # shim that has no version selected outside a checkout.
+    inv_data["all"]["vars"]["ansible_python_interpreter"] = "{{ ansible_playbook_python }}"
     inv = tmp_path / "hosts.yml"
     inv.write_text(yaml.safe_dump(inv_data))
     playbook = tmp_path / "facts.yml"
