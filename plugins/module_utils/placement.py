@@ -1006,7 +1006,7 @@ def _pair_arrays(demands: Sequence[Demand], hosts: Sequence[Host]) -> dict:
         else:
             vg = [_value(d, GPU)] * len(szs)
             vr = [_value(d, RAM)] * len(szs)
-        keep = [k >= 0 and (a == a or b == b) for k, a, b in zip(ks, sg, sr, strict=True)]
+        keep = [k >= 0 and not (math.isnan(a) and math.isnan(b)) for k, a, b in zip(ks, sg, sr, strict=True)]
         if not all(keep):
             ks, sg, sr, vg, vr = ([v for v, ok in zip(col_, keep, strict=True) if ok] for col_ in (ks, sg, sr, vg, vr))
         if ks:
@@ -1024,7 +1024,7 @@ def _pair_arrays(demands: Sequence[Demand], hosts: Sequence[Host]) -> dict:
     roomy_g = np.minimum(gcap, np.where(unified, rcap, np.inf))[host] if len(host) else sg
     dead = (ccap[host] == 0) if len(host) else np.zeros(0, dtype=bool)
     g_ok = ~np.isnan(sg) & (sg <= roomy_g + 1e-9) & ~dead
-    r_ok = ~np.isnan(sr) & (sr <= rcap[host] + 1e-9) & ~dead if len(host) else sr == sr
+    r_ok = ~np.isnan(sr) & (sr <= rcap[host] + 1e-9) & ~dead if len(host) else np.zeros(0, dtype=bool)
     vg = np.where(g_ok, np.array(vg_l, dtype=float), -np.inf)
     vr = np.where(r_ok, np.array(vr_l, dtype=float), -np.inf)
     sg = np.where(g_ok, sg, 0.0)
