@@ -962,11 +962,6 @@ LAGRANGE_AIM = 1.0
 class Lagrangian:
     bound: float  # the best (lowest) bound over all steps
     steps: int
-    lam: object  # per-MiB price of each memory row at the best bound (NumPy array, 2 rows per host)
-    mu: object  # price of one loaded model per host
-    value: object  # per pair: the reduced value at the best bound (NumPy), with pair arrays below
-    chosen: object  # per pair: how much of it the relaxed optimum takes (0..1)
-    arrays: dict
 
 
 def _pair_arrays(demands: Sequence[Demand], hosts: Sequence[Host]) -> dict:
@@ -1116,7 +1111,6 @@ def lagrangian(
     capped = a["ccap"] > 0
     ccap = np.where(capped, a["ccap"], 1.0)
     ug, ur, uc = np.zeros(nh), np.zeros(nh), np.zeros(nh)
-    best = None
     theta, stall, best_val = LAGRANGE_THETA, 0, float("inf")
     done = 0
     for _step in range(steps):
@@ -1130,7 +1124,6 @@ def lagrangian(
         val = float(total.sum() + ug.sum() + ur.sum() + uc[capped].sum())
         if val < best_val - 1e-9:
             best_val, stall = val, 0
-            best = (lg.copy(), lr.copy(), mu.copy(), w, x)
         else:
             stall += 1
             if stall >= LAGRANGE_PATIENCE:
@@ -1153,9 +1146,4 @@ def lagrangian(
         aim = best_val - LAGRANGE_AIM * (best_val - target)
         t = theta * max(val - aim, 1e-6 * abs(val)) / norm
         ug, ur, uc = np.maximum(ug - t * dg, 0.0), np.maximum(ur - t * dr, 0.0), np.maximum(uc - t * dc, 0.0)
-    lam = np.zeros(2 * nh)
-    if best is not None:
-        lam[0::2], lam[1::2] = best[0], best[1]
-    if best is None:
-        return Lagrangian(0.0, done, lam, None, None, None, a)
-    return Lagrangian(best_val, done, lam, best[2], best[3], best[4], a)
+    return Lagrangian(best_val if best_val < float("inf") else 0.0, done)
