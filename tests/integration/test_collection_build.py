@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import uuid
 
@@ -136,3 +137,24 @@ def test_installed_collection_role_runs_by_fqcn_outside_the_repo(installed, podm
     fact = _run(["podman", "exec", name, "cat", "/etc/ansible/facts.d/llama_herd.fact"]).stdout
     assert json.loads(fact)["groups"] == ["ollama_nodes"]
     assert os.path.commonpath([str(installed), str(REPO)]) != str(REPO)
+
+
+def test_installed_collection_plans_an_example_inventory(installed, tmp_path):
+    """The documented entry point of an installed collection: `ansible-playbook
+    llamaherd.cluster.plan` from an empty directory, no ansible.cfg, an example
+    inventory copied beside it. The plan runs (preflight, then placement) and
+    its report lands beside the placement record, not in the collection."""
+    inv = tmp_path / "mycluster"
+    shutil.copytree(REPO / "inventory" / "demo", inv)
+    env = ansible_env()
+    env.pop("ANSIBLE_CONFIG")
+    env["ANSIBLE_COLLECTIONS_PATH"] = str(installed)
+    res = _run([str(VENV_BIN / "ansible-playbook"), "-i", str(inv), "llamaherd.cluster.plan"], cwd=tmp_path, env=env)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "llama-herd plan" in res.stdout and "replicas" in res.stdout
+    state = inv / ".herd-state"
+    assert (state / "placement.json").is_file()
+    plan = json.loads((state / "plan" / "plan.json").read_text(encoding="utf-8"))
+    assert {"ollama1", "ollama2"} <= set(plan["hosts"])
+    coll = installed / "ansible_collections" / "llamaherd" / "cluster"
+    assert not (coll / ".cache").exists(), "the plan wrote into the installed collection"
