@@ -158,3 +158,13 @@ def test_installed_collection_plans_an_example_inventory(installed, tmp_path):
     assert {"ollama1", "ollama2"} <= set(plan["hosts"])
     coll = installed / "ansible_collections" / "llamaherd" / "cluster"
     assert not (coll / ".cache").exists(), "the plan wrote into the installed collection"
+    # The deploy entry point resolves too: site's preflight stops this
+    # inventory (no model downloads) before any host is contacted.
+    res = _run(
+        [str(VENV_BIN / "ansible-playbook"), "-i", str(inv), "llamaherd.cluster.site", "--tags", "plan"],
+        cwd=tmp_path,
+        env=env,
+    )
+    assert res.returncode != 0
+    assert "herd_models[herd-tiny-llama]: has no download" in res.stdout
+    assert "unreachable=0" in res.stdout and "UNREACHABLE" not in res.stdout
