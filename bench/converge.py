@@ -226,6 +226,13 @@ def playbook(name: str, args: list[str], timeout: int, **extra_env: str) -> dict
     return result
 
 
+def task_results(run: dict, key: str) -> int:
+    """A recap column summed over the hosts: ``ok`` counts every task that ran
+    on a host (each a module or action call), ``skipped`` those a condition
+    skipped (no call)."""
+    return sum(h[key] for h in run["recap"].values())
+
+
 def machine_cpu() -> float:
     """Busy CPU-seconds of the whole machine so far (all cores; the hosts' own
     Python, sshd and services included), from /proc/stat."""
@@ -389,13 +396,14 @@ def report(results: dict[str, Any]) -> str:
         f"at the start, {results['machine']['start']['containers']} containers running (other engineers' test hosts "
         "included). The machine was shared: the figures carry that noise.",
         "",
-        "| run | wall s | changed | failed | llama.cpp build tasks s | controller CPU s | machine busy CPU s "
-        "| load (1 min) before -> after |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| run | wall s | task results (ok) | skipped | changed | failed | llama.cpp build tasks s | controller CPU s "
+        "| machine busy CPU s | load (1 min) before -> after |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for r in results["runs"]:
         lines.append(
-            f"| {r['name']} ({r['what']}) | {r['wall_s']:.1f} | {r['changed']} | {r['failed']}{' (rc ' + str(r['rc']) + ')' if r['rc'] != 0 else ''} "
+            f"| {r['name']} ({r['what']}) | {r['wall_s']:.1f} | {task_results(r, 'ok')} | {task_results(r, 'skipped')} "
+            f"| {r['changed']} | {r['failed']}{' (rc ' + str(r['rc']) + ')' if r['rc'] != 0 else ''} "
             f"| {r['build_s']:.1f} | {r['controller_cpu_s']:.1f} | {r['machine_busy_s']:.1f} "
             f"| {r['load_before']['load1']:.1f} -> {r['load_after']['load1']:.1f} |"
         )
