@@ -129,7 +129,7 @@ molecule-%: image ## one molecule scenario, e.g. make molecule-default
 # What a maintainer meets when publishing, offline once the venvs exist (in
 # make test; 1.5 minutes here with the venv made): galaxy-importer on the built
 # artifact, then ansible-test sanity and antsibull-docs lint-collection-docs on
-# it installed.
+# it installed, and ansible-test units on tests/unit/plugins/ (units-collection).
 # Logs in .cache/galaxy/. tools/galaxy_check.py says how each runs offline.
 GALAXY_VENV ?= .cache/galaxy-venv
 $(GALAXY_VENV)/.installed: requirements-galaxy.txt requirements.txt
@@ -138,8 +138,15 @@ $(GALAXY_VENV)/.installed: requirements-galaxy.txt requirements.txt
 	touch $@
 
 .PHONY: galaxy
-galaxy: venv $(GALAXY_VENV)/.installed ## galaxy-importer, ansible-test sanity, antsibull-docs lint on the artifact
+galaxy: venv $(GALAXY_VENV)/.installed ## galaxy-importer, ansible-test sanity, antsibull-docs lint, ansible-test units
 	$(PY) tools/galaxy_check.py --tools-venv $(GALAXY_VENV) --work .cache/galaxy
+
+# ansible-test units on tests/unit/plugins/ in the collection layout (a copy of
+# the checkout under ansible_collections/llamaherd/cluster): the module_utils
+# and modules tests run as managed-node code there. Part of make galaxy.
+.PHONY: units-collection
+units-collection: venv ## ansible-test units on tests/unit/plugins/ in the collection layout
+	$(PY) tools/galaxy_check.py --only units --work .cache/galaxy
 
 # The other ansible-core releases meta/runtime.yml declares (make test covers
 # the pinned one): each in a venv of its own under .cache/matrix, Python from

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The checks a maintainer meets when publishing the collection, offline.
 
-    tools/galaxy_check.py --tools-venv .cache/galaxy-venv [--only importer,sanity,docs]
+    tools/galaxy_check.py --tools-venv .cache/galaxy-venv [--only importer,sanity,docs,units]
 
 1. importer: `ansible-galaxy collection build`, then galaxy-importer (the
    importer Galaxy runs) on the tarball, its ansible-doc and ansible-lint
@@ -16,6 +16,13 @@
    tool puts an offline bootstrap there (pip from the interpreter's ensurepip,
    then the configured package index).
 3. docs: `antsibull-docs lint-collection-docs --plugin-docs` on the same tree.
+4. units: `ansible-test units --local` on tests/unit/plugins/ in a copy of
+   the checkout's files (the artifact leaves tests/ out) laid out as
+   ansible_collections/llamaherd/cluster. ansible-test runs the tests under
+   module_utils/ and modules/ as managed-node code, where only
+   ansible.module_utils imports: so the plan's tests over the example
+   inventories (Ansible's inventory loader) live under action/. Its pytest
+   plugins (pytest-xdist, mock, pytest-mock) are in requirements-dev.txt.
 
 galaxy-importer and antsibull-docs live in --tools-venv (`make galaxy` makes
 it from requirements-galaxy.txt), apart from the project venv.
@@ -153,10 +160,40 @@ def docs(coll: Path, tools: Path, work: Path) -> bool:
     return rc == 0
 
 
+def units(work: Path) -> bool:
+    """ansible-test units on a copy of the checkout's files (tracked, and new
+    ones not ignored) in the collection layout, outside any git checkout."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    scratch = Path(tempfile.mkdtemp(prefix="llamaherd-galaxy-"))
+    coll = scratch / "ansible_collections" / "llamaherd" / "cluster"
+    for name in filter(None, listed.split("\0")):
+        src, dst = REPO / name, coll / name
+        if src.is_symlink() or src.is_file():  # a file deleted in the work tree is still listed
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst, follow_symlinks=False)
+    py = f"{sys.version_info.major}.{sys.version_info.minor}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    cmd = [str(BIN / "ansible-test"), "units", "--local", "--python", py, "--color", "no", "tests/unit/plugins/"]
+    rc, out = run(cmd, work / "units.log", env=env, cwd=coll)
+    # One pytest summary per group (modules, module_utils, controller).
+    summaries = [line.strip("= ") for line in out.splitlines() if re.match(r"=+ .*\b(passed|failed|error)", line)]
+    print("\n".join(summaries) or out[-2000:])
+    ok = rc == 0 and len(summaries) == 3
+    print(f"units: {'passed' if ok else 'FAILED'} (log: {work / 'units.log'})")
+    assert scratch.name.startswith("llamaherd-galaxy-") and coll.is_relative_to(scratch), scratch
+    shutil.rmtree(scratch)
+    return ok
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--tools-venv", type=Path, help="venv with galaxy-importer and antsibull-docs (not needed for sanity alone)")
-    p.add_argument("--only", default="importer,sanity,docs", help="comma-separated subset of importer,sanity,docs")
+    p.add_argument("--only", default="importer,sanity,docs,units", help="comma-separated subset of importer,sanity,docs,units")
     p.add_argument("--work", type=Path, help="scratch directory (default: a new temporary one)")
     args = p.parse_args(argv)
     only = set(args.only.split(","))
@@ -165,8 +202,9 @@ def main(argv: list[str] | None = None) -> int:
         sys.exit(f"{tools} is not a venv: make it with `make galaxy` (pip install -r requirements-galaxy.txt)")
     work = (args.work or Path(tempfile.mkdtemp(prefix="llamaherd-galaxy-"))).resolve()
     work.mkdir(parents=True, exist_ok=True)
-    tarball = build(work)
     results = {}
+    if only - {"units"}:
+        tarball = build(work)
     if "importer" in only:
         results["importer"] = importer(tarball, tools, work)
     if only & {"sanity", "docs"}:
@@ -178,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
         # Only the directory install() made (a guard: never a parent of it).
         assert scratch.name.startswith("llamaherd-galaxy-") and coll.is_relative_to(scratch), scratch
         shutil.rmtree(scratch)
+    if "units" in only:
+        results["units"] = units(work)
     repository = next(
         (
             line.split(":", 1)[1].strip()
