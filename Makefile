@@ -144,6 +144,12 @@ galaxy: venv $(GALAXY_VENV)/.installed ## galaxy-importer, ansible-test sanity, 
 # ansible-test units on tests/unit/plugins/ in the collection layout (a copy of
 # the checkout under ansible_collections/llamaherd/cluster): the module_utils
 # and modules tests run as managed-node code there. Part of make galaxy.
+# The docs site antsibull-docs builds for the collection (10 s here; part of
+# make galaxy too): .cache/galaxy/docs-site/build/html, broken links fail it.
+.PHONY: docs
+docs: venv $(GALAXY_VENV)/.installed ## the collection's docs site (antsibull-docs + sphinx), broken links fail it
+	$(PY) tools/galaxy_check.py --only site --tools-venv $(GALAXY_VENV) --work .cache/galaxy
+
 .PHONY: units-collection
 units-collection: venv ## ansible-test units on tests/unit/plugins/ in the collection layout
 	$(PY) tools/galaxy_check.py --only units --work .cache/galaxy

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The checks a maintainer meets when publishing the collection, offline.
 
-    tools/galaxy_check.py --tools-venv .cache/galaxy-venv [--only importer,sanity,docs,units]
+    tools/galaxy_check.py --tools-venv .cache/galaxy-venv [--only importer,sanity,docs,site,units]
 
 1. importer: `ansible-galaxy collection build`, then galaxy-importer (the
    importer Galaxy runs) on the tarball, its ansible-doc and ansible-lint
@@ -16,7 +16,10 @@
    tool puts an offline bootstrap there (pip from the interpreter's ensurepip,
    then the configured package index).
 3. docs: `antsibull-docs lint-collection-docs --plugin-docs` on the same tree.
-4. units: `ansible-test units --local` on tests/unit/plugins/ in a copy of
+4. site: the docs site (`make docs`): antsibull-docs sphinx-init and
+   collection, sphinx-build; any warning but a link to Ansible's own docs
+   (intersphinx is off: offline) fails it.
+5. units: `ansible-test units --local` on tests/unit/plugins/ in a copy of
    the checkout's files (the artifact leaves tests/ out) laid out as
    ansible_collections/llamaherd/cluster. ansible-test runs the tests under
    module_utils/ and modules/ as managed-node code, where only
@@ -160,6 +163,62 @@ def docs(coll: Path, tools: Path, work: Path) -> bool:
     return rc == 0
 
 
+def site(coll: Path, tools: Path, work: Path) -> bool:
+    """The docs site (antsibull-docs sphinx-init, antsibull-docs collection,
+    sphinx-build) in work/docs-site/build/html, offline. Intersphinx is off
+    (its inventories live on docs.ansible.com), so a link to Ansible's own
+    docs is left unresolved; any other warning, a broken link inside the
+    collection included, fails the check."""
+    import ansible_collections
+
+    dest = work / "docs-site"
+    shutil.rmtree(dest, ignore_errors=True)
+    (dest / "rst").mkdir(parents=True)
+    (dest / "rst").chmod(0o755)  # antsibull-docs wants it writable by its owner only
+    deps = [str(Path(d).parent) for d in ansible_collections.__path__ if (Path(d) / "ansible" / "posix").is_dir()]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    env.update(
+        PATH=f"{tools / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+        ANSIBLE_COLLECTIONS_PATH=os.pathsep.join([str(coll.parents[2]), *deps]),
+    )
+    common = ["--use-current", "--squash-hierarchy", "--fail-on-error"]
+    steps = [
+        ["sphinx-init", *common, "--sphinx-theme", "sphinx_ansible_theme", "--dest-dir", str(dest), "llamaherd.cluster"],
+        ["collection", *common, "--cleanup", "everything", "--dest-dir", str(dest / "rst"), "llamaherd.cluster"],
+    ]
+    for i, step in enumerate(steps):
+        rc, out = run([str(tools / "bin" / "antsibull-docs"), *step], work / f"docs-site-{i}.log", env=env, cwd=dest)
+        if rc:
+            print(out[-2000:])
+            print(f"site: FAILED (log: {work / f'docs-site-{i}.log'})")
+            return False
+        if i == 0:
+            with (dest / "conf.py").open("a") as conf:
+                conf.write("\n# llama-herd: offline, no inventory fetched from docs.ansible.com.\nintersphinx_mapping = {}\n")
+    cmd = [
+        str(tools / "bin" / "sphinx-build"),
+        "-q",
+        "--keep-going",
+        "-b",
+        "html",
+        "-c",
+        str(dest),
+        str(dest / "rst"),
+        str(dest / "build" / "html"),
+    ]
+    rc, out = run(cmd, work / "docs-site.log", env=env, cwd=dest)
+    warnings = [line for line in out.splitlines() if "WARNING" in line or "ERROR" in line]
+    outside = [w for w in warnings if re.search(r"undefined label: '(?!ansible_collections\.llamaherd\.cluster\.)[^']*'", w)]
+    broken = [w for w in warnings if w not in outside]
+    print(
+        "\n".join(broken)
+        or f"no broken link inside the collection ({len(outside)} links to Ansible's docs left unresolved offline)"
+    )
+    ok = rc == 0 and not broken and (dest / "build" / "html" / "index.html").exists()
+    print(f"site: {'passed' if ok else 'FAILED'} (site: {dest / 'build' / 'html'}, log: {work / 'docs-site.log'})")
+    return ok
+
+
 def units(work: Path) -> bool:
     """ansible-test units on a copy of the checkout's files (tracked, and new
     ones not ignored) in the collection layout, outside any git checkout."""
@@ -193,12 +252,14 @@ def units(work: Path) -> bool:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--tools-venv", type=Path, help="venv with galaxy-importer and antsibull-docs (not needed for sanity alone)")
-    p.add_argument("--only", default="importer,sanity,docs,units", help="comma-separated subset of importer,sanity,docs,units")
+    p.add_argument(
+        "--only", default="importer,sanity,docs,site,units", help="comma-separated subset of importer,sanity,docs,site,units"
+    )
     p.add_argument("--work", type=Path, help="scratch directory (default: a new temporary one)")
     args = p.parse_args(argv)
     only = set(args.only.split(","))
     tools = (args.tools_venv or Path("/nonexistent")).resolve()
-    if only & {"importer", "docs"} and not (tools / "bin" / "python").exists():
+    if only & {"importer", "docs", "site"} and not (tools / "bin" / "python").exists():
         sys.exit(f"{tools} is not a venv: make it with `make galaxy` (pip install -r requirements-galaxy.txt)")
     work = (args.work or Path(tempfile.mkdtemp(prefix="llamaherd-galaxy-"))).resolve()
     work.mkdir(parents=True, exist_ok=True)
@@ -207,12 +268,14 @@ def main(argv: list[str] | None = None) -> int:
         tarball = build(work)
     if "importer" in only:
         results["importer"] = importer(tarball, tools, work)
-    if only & {"sanity", "docs"}:
+    if only & {"sanity", "docs", "site"}:
         scratch, coll = install(tarball, work)
         if "sanity" in only:
             results["sanity"] = sanity(coll, work)
         if "docs" in only:
             results["docs"] = docs(coll, tools, work)
+        if "site" in only:
+            results["site"] = site(coll, tools, work)
         # Only the directory install() made (a guard: never a parent of it).
         assert scratch.name.startswith("llamaherd-galaxy-") and coll.is_relative_to(scratch), scratch
         shutil.rmtree(scratch)
