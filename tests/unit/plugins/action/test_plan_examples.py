@@ -184,10 +184,10 @@ def test_gpu_compute_buffer_assumption_is_stated():
     assert item["reason"].endswith(memory.GPU_COMPUTE_ASSUMPTION)
 
 
-EXAMPLES = sorted(p.name for p in (REPO / "inventory/examples").iterdir() if p.is_dir())
+EXAMPLE_INVENTORIES = sorted(p.name for p in (REPO / "inventory/examples").iterdir() if p.is_dir())
 
 
-@pytest.mark.parametrize("example", [*EXAMPLES, "demo"])
+@pytest.mark.parametrize("example", [*EXAMPLE_INVENTORIES, "demo"])
 @pytest.mark.parametrize("solver", ["auto", "greedy"])
 def test_a_plan_is_the_same_run_after_run(example, solver):
     """The same inputs plan the same, byte for byte, although the second run
