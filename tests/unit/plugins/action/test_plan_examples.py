@@ -6,14 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from ansible_collections.llamaherd.cluster.plugins.module_utils.plan import (
-    build_plan,
-)
+from ansible_collections.llamaherd.cluster.plugins.module_utils.plan import build_plan
 from ansible_collections.llamaherd.cluster.plugins.module_utils.plan_report import html_report, markdown
-from plan_inputs import (
-    REPO,
-    load_inventory,
-)
+from plan_inputs import REPO, load_inventory
 
 
 def test_seed000_plan():
