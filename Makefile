@@ -60,7 +60,10 @@ plan: venv ## print the plan for INV (default: the demo inventory); contacts no 
 
 # ---------------------------------------------------------------- tests
 .PHONY: test
-test: lint unit contract integration galaxy molecule ## every test: lint, unit, contract, integration, galaxy, molecule
+# unit-controller, not unit: make galaxy runs tests/unit/plugins/module_utils/
+# and modules/ under ansible-test units (the collection layout), so they do not
+# run twice.
+test: lint unit-controller contract integration galaxy molecule ## every test: lint, unit, contract, integration, galaxy, molecule
 
 .PHONY: lint
 lint: venv ## ansible-lint (production profile), yamllint, ruff
@@ -72,6 +75,10 @@ lint: venv ## ansible-lint (production profile), yamllint, ruff
 .PHONY: unit
 unit: venv ## pytest on plugins (tests/unit)
 	pytest -q tests/unit
+
+.PHONY: unit-controller
+unit-controller: venv ## tests/unit but plugins/module_utils and plugins/modules (make galaxy runs those)
+	pytest -q tests/unit --ignore=tests/unit/plugins/module_utils --ignore=tests/unit/plugins/modules
 
 # The Ollama API contract (tests/contract/ollama): against the stand-in, or
 # a real server with OLLAMA_URL=http://HOST:11434 (it pulls two small models).
@@ -127,9 +134,10 @@ molecule-%: image ## one molecule scenario, e.g. make molecule-default
 	molecule test -s $*
 
 # What a maintainer meets when publishing, offline once the venvs exist (in
-# make test; 1.5 minutes here with the venv made): galaxy-importer on the built
+# make test; 2.5 minutes here with the venv made, under load): galaxy-importer on the built
 # artifact, then ansible-test sanity and antsibull-docs lint-collection-docs on
-# it installed.
+# it installed, the docs site (docs) and ansible-test units on the module_utils/
+# and modules/ tests (units-collection).
 # Logs in .cache/galaxy/. tools/galaxy_check.py says how each runs offline.
 GALAXY_VENV ?= .cache/galaxy-venv
 $(GALAXY_VENV)/.installed: requirements-galaxy.txt requirements.txt
@@ -138,8 +146,24 @@ $(GALAXY_VENV)/.installed: requirements-galaxy.txt requirements.txt
 	touch $@
 
 .PHONY: galaxy
-galaxy: venv $(GALAXY_VENV)/.installed ## galaxy-importer, ansible-test sanity, antsibull-docs lint on the artifact
+galaxy: venv $(GALAXY_VENV)/.installed ## galaxy-importer, ansible-test sanity, antsibull-docs lint and site, ansible-test units
 	$(PY) tools/galaxy_check.py --tools-venv $(GALAXY_VENV) --work .cache/galaxy
+
+# The docs site antsibull-docs builds for the collection (12 s here; part of
+# make galaxy too): .cache/galaxy/docs-site/build/html; a broken link inside
+# the collection fails it (links to docs.ansible.com stay unresolved: offline).
+.PHONY: docs
+docs: venv $(GALAXY_VENV)/.installed ## the collection's docs site (antsibull-docs + Sphinx), broken links fail it
+	$(PY) tools/galaxy_check.py --only site --tools-venv $(GALAXY_VENV) --work .cache/galaxy
+
+# ansible-test units on all of tests/unit/plugins/ in the collection layout
+# (a copy of the checkout under ansible_collections/llamaherd/cluster):
+# 1.5 minutes here, each test forked. make galaxy runs the module_utils/ and
+# modules/ groups only (managed-node code: the ones the layout changes), and
+# make test leaves those two out of its pytest run (unit-controller).
+.PHONY: units-collection
+units-collection: venv ## ansible-test units on all of tests/unit/plugins/ in the collection layout
+	$(PY) tools/galaxy_check.py --only units --units-targets tests/unit/plugins/ --work .cache/galaxy
 
 # The other ansible-core releases meta/runtime.yml declares (make test covers
 # the pinned one): each in a venv of its own under .cache/matrix, Python from

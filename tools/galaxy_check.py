@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The checks a maintainer meets when publishing the collection, offline.
 
-    tools/galaxy_check.py --tools-venv .cache/galaxy-venv [--only importer,sanity,docs]
+    tools/galaxy_check.py --tools-venv .cache/galaxy-venv [--only importer,sanity,docs,site,units]
 
 1. importer: `ansible-galaxy collection build`, then galaxy-importer (the
    importer Galaxy runs) on the tarball, its ansible-doc and ansible-lint
@@ -16,6 +16,17 @@
    tool puts an offline bootstrap there (pip from the interpreter's ensurepip,
    then the configured package index).
 3. docs: `antsibull-docs lint-collection-docs --plugin-docs` on the same tree.
+4. site: the docs site (`make docs`): antsibull-docs sphinx-init and
+   collection, sphinx-build; any warning but a link to Ansible's own docs
+   (intersphinx is off: offline) fails it.
+5. units: `ansible-test units --local` in a copy of the checkout's files
+   (the artifact leaves tests/ out) laid out as
+   ansible_collections/llamaherd/cluster; --units-targets says which tests
+   (default: the managed-node groups, see MANAGED_NODE_TESTS). ansible-test
+   runs the tests under module_utils/ and modules/ as managed-node code,
+   where only ansible.module_utils imports: so the plan's tests over the
+   example inventories (Ansible's inventory loader) live under action/. Its
+   pytest plugins (pytest-xdist, mock, pytest-mock) are in requirements-dev.txt.
 
 galaxy-importer and antsibull-docs live in --tools-venv (`make galaxy` makes
 it from requirements-galaxy.txt), apart from the project venv.
@@ -153,31 +164,140 @@ def docs(coll: Path, tools: Path, work: Path) -> bool:
     return rc == 0
 
 
+def site(coll: Path, tools: Path, work: Path) -> bool:
+    """The docs site (antsibull-docs sphinx-init, antsibull-docs collection,
+    sphinx-build) in work/docs-site/build/html, offline. Intersphinx is off
+    (its inventories live on docs.ansible.com), so a link to Ansible's own
+    docs is left unresolved; any other warning, a broken link inside the
+    collection included, fails the check."""
+    import ansible_collections
+
+    dest = work / "docs-site"
+    shutil.rmtree(dest, ignore_errors=True)
+    (dest / "rst").mkdir(parents=True)
+    (dest / "rst").chmod(0o755)  # antsibull-docs wants it writable by its owner only
+    deps = [str(Path(d).parent) for d in ansible_collections.__path__ if (Path(d) / "ansible" / "posix").is_dir()]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    env.update(
+        PATH=f"{tools / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+        ANSIBLE_COLLECTIONS_PATH=os.pathsep.join([str(coll.parents[2]), *deps]),
+    )
+    common = ["--use-current", "--squash-hierarchy", "--fail-on-error"]
+    steps = [
+        ["sphinx-init", *common, "--sphinx-theme", "sphinx_ansible_theme", "--dest-dir", str(dest), "llamaherd.cluster"],
+        ["collection", *common, "--cleanup", "everything", "--dest-dir", str(dest / "rst"), "llamaherd.cluster"],
+    ]
+    for i, step in enumerate(steps):
+        rc, out = run([str(tools / "bin" / "antsibull-docs"), *step], work / f"docs-site-{i}.log", env=env, cwd=dest)
+        if rc:
+            print(out[-2000:])
+            print(f"site: FAILED (log: {work / f'docs-site-{i}.log'})")
+            return False
+        if i == 0:
+            with (dest / "conf.py").open("a") as conf:
+                conf.write("\n# llama-herd: offline, no inventory fetched from docs.ansible.com.\nintersphinx_mapping = {}\n")
+    cmd = [
+        str(tools / "bin" / "sphinx-build"),
+        "-q",
+        "--keep-going",
+        "-b",
+        "html",
+        "-c",
+        str(dest),
+        str(dest / "rst"),
+        str(dest / "build" / "html"),
+    ]
+    rc, out = run(cmd, work / "docs-site.log", env=env, cwd=dest)
+    warnings = [line for line in out.splitlines() if "WARNING" in line or "ERROR" in line]
+    outside = [w for w in warnings if re.search(r"undefined label: '(?!ansible_collections\.llamaherd\.cluster\.)[^']*'", w)]
+    broken = [w for w in warnings if w not in outside]
+    print(
+        "\n".join(broken)
+        or f"no broken link inside the collection ({len(outside)} links to Ansible's docs left unresolved offline)"
+    )
+    ok = rc == 0 and not broken and (dest / "build" / "html" / "index.html").exists()
+    print(f"site: {'passed' if ok else 'FAILED'} (site: {dest / 'build' / 'html'}, log: {work / 'docs-site.log'})")
+    return ok
+
+
+# What ansible-test units runs in make galaxy: the groups it runs as
+# managed-node code, the ones the collection layout changes. The controller
+# group (action/, filter/) runs the same files as pytest does, each test in a
+# fork of its own (ansible-test's ansible_forked plugin), so module-scoped
+# fixtures (the example plans) are made again for every test: 60 s here
+# against 7 s in `make unit`. `make units-collection` runs all of
+# tests/unit/plugins/.
+MANAGED_NODE_TESTS = "tests/unit/plugins/module_utils/,tests/unit/plugins/modules/"
+
+
+def units(work: Path, targets: list[str]) -> bool:
+    """ansible-test units on a copy of the checkout's files (tracked, and new
+    ones not ignored) in the collection layout, outside any git checkout."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    scratch = Path(tempfile.mkdtemp(prefix="llamaherd-galaxy-"))
+    coll = scratch / "ansible_collections" / "llamaherd" / "cluster"
+    for name in filter(None, listed.split("\0")):
+        src, dst = REPO / name, coll / name
+        if src.is_symlink() or src.is_file():  # a file deleted in the work tree is still listed
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst, follow_symlinks=False)
+    py = f"{sys.version_info.major}.{sys.version_info.minor}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    cmd = [str(BIN / "ansible-test"), "units", "--local", "--python", py, "--color", "no", *targets]
+    rc, out = run(cmd, work / "units.log", env=env, cwd=coll)
+    # One pytest summary per group (modules, module_utils, controller).
+    summaries = [line.strip("= ") for line in out.splitlines() if re.match(r"=+ .*\b(passed|failed|error)", line)]
+    groups = [line for line in out.splitlines() if line.startswith("Unit test ")]
+    print("\n".join(f"{g}: {s}" for g, s in zip(groups, summaries, strict=False)) or out[-2000:])
+    ok = rc == 0 and bool(groups) and len(summaries) == len(groups) and not any(re.search(r"failed|error", x) for x in summaries)
+    print(f"units: {'passed' if ok else 'FAILED'} (log: {work / 'units.log'})")
+    assert scratch.name.startswith("llamaherd-galaxy-") and coll.is_relative_to(scratch), scratch
+    shutil.rmtree(scratch)
+    return ok
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--tools-venv", type=Path, help="venv with galaxy-importer and antsibull-docs (not needed for sanity alone)")
-    p.add_argument("--only", default="importer,sanity,docs", help="comma-separated subset of importer,sanity,docs")
+    p.add_argument(
+        "--only", default="importer,sanity,docs,site,units", help="comma-separated subset of importer,sanity,docs,site,units"
+    )
+    p.add_argument(
+        "--units-targets",
+        default=MANAGED_NODE_TESTS,
+        help=f"comma-separated tests for ansible-test units (default: {MANAGED_NODE_TESTS})",
+    )
     p.add_argument("--work", type=Path, help="scratch directory (default: a new temporary one)")
     args = p.parse_args(argv)
     only = set(args.only.split(","))
     tools = (args.tools_venv or Path("/nonexistent")).resolve()
-    if only & {"importer", "docs"} and not (tools / "bin" / "python").exists():
+    if only & {"importer", "docs", "site"} and not (tools / "bin" / "python").exists():
         sys.exit(f"{tools} is not a venv: make it with `make galaxy` (pip install -r requirements-galaxy.txt)")
     work = (args.work or Path(tempfile.mkdtemp(prefix="llamaherd-galaxy-"))).resolve()
     work.mkdir(parents=True, exist_ok=True)
-    tarball = build(work)
     results = {}
+    if only - {"units"}:
+        tarball = build(work)
     if "importer" in only:
         results["importer"] = importer(tarball, tools, work)
-    if only & {"sanity", "docs"}:
+    if only & {"sanity", "docs", "site"}:
         scratch, coll = install(tarball, work)
         if "sanity" in only:
             results["sanity"] = sanity(coll, work)
         if "docs" in only:
             results["docs"] = docs(coll, tools, work)
+        if "site" in only:
+            results["site"] = site(coll, tools, work)
         # Only the directory install() made (a guard: never a parent of it).
         assert scratch.name.startswith("llamaherd-galaxy-") and coll.is_relative_to(scratch), scratch
         shutil.rmtree(scratch)
+    if "units" in only:
+        results["units"] = units(work, args.units_targets.split(","))
     repository = next(
         (
             line.split(":", 1)[1].strip()
