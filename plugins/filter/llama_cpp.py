@@ -17,9 +17,9 @@ def llama_cpp_build_key(flags, version, source, arch, toolkit=""):
     return lc.build_key(version, source, flags, arch, toolkit=toolkit or "")
 
 
-def llama_cpp_cuda_toolkit(gpus, distribution, distribution_major, pin=None):
-    """The CUDA toolkit a host installs for its GPUs (source, version, packages)."""
-    return lc.cuda_toolkit_choice(gpus, distribution, distribution_major, pin=pin)
+def llama_cpp_cuda_toolkit(gpus, distribution, distribution_major, pin=None, driver=None):
+    """The CUDA toolkit a host installs for its GPUs and driver (source, version, packages)."""
+    return lc.cuda_toolkit_choice(gpus, distribution, distribution_major, pin=pin, driver=driver)
 
 
 def llama_cpp_rpc_server_cmd(binary, host, port, threads=None, cache=False):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from ansible_collections.llamaherd.cluster.plugins.module_utils.memory import KV_TYPES, LLAMA_BATCH, LLAMA_UBATCH
@@ -248,10 +248,13 @@ def cuda_toolkit_choice(
     distribution: str,
     distribution_major: Any,
     pin: Any = None,
+    driver: Any = None,
 ) -> dict[str, Any]:
     """The CUDA toolkit a host installs for its NVIDIA GPUs: the pinned
     version if ``pin`` (``herd_cuda_version``) is given, else the newest
-    that builds for every GPU, from the distribution when its package does.
+    that builds for every GPU, from the distribution when its package does,
+    and that the host's NVIDIA ``driver`` (when known) runs fully; failing
+    that, one it runs through minor-version compatibility (the plan warns).
 
     Returns ``source`` (none, distro or nvidia), ``version`` ('11.8'),
     ``nvcc`` (its path), ``packages`` (to build), ``runtime_packages`` (what
@@ -294,6 +297,14 @@ def cuda_toolkit_choice(
             version = distro[0]
         else:
             version = RECOMMENDED_CUDA_FOR_OLD_GPUS if min(ccs) < 7.5 else NEWEST_CUDA
+        try:
+            known_driver = driver not in (None, "") and bool(_driver(driver))
+        except ValueError:
+            known_driver = False  # preflight names a malformed driver version
+        if known_driver:
+            version, why = _toolkit_for_driver(version, distro[0] if distro else None, driver, problems)
+            if why:
+                return {**out, "problem": why}
     major, minor = _version(version)
     distro = DISTRO_CUDA.get(dist)
     if distro and distro[0] == version:
@@ -324,6 +335,35 @@ def cuda_toolkit_choice(
         "packages": [f"cuda-toolkit-{major}-{minor}"],
         "runtime_packages": [f"cuda-cudart-{major}-{minor}", f"libcublas-{major}-{minor}"],
     }
+
+
+def _toolkit_for_driver(
+    version: str, distro: str | None, driver: Any, problems: Callable[[str], list[str]]
+) -> tuple[str, str | None]:
+    """(toolkit, None) the host's driver runs, given the GPUs' choice
+    ``version``: that one or the distribution's when the driver runs it,
+    fully or through minor-version compatibility (llama.cpp builds SASS for
+    every GPU, so no PTX needs the driver's JIT), else the newest listed one
+    it runs; ("", why) when it runs none that builds for every GPU."""
+
+    def level(v: str) -> int:  # 0 runs, 1 minor-version compatibility, 2 does not run
+        found = cuda_driver_problem(v, driver)
+        return 0 if found is None else (1 if found[0] == "warning" else 2)
+
+    listed = ["{}.{}".format(*v) for v in sorted(CUDA_MIN_DRIVER, reverse=True)]
+    preferred = [v for v in dict.fromkeys([version, *([distro] if distro else [])]) if not problems(v)]
+    builds = [v for v in listed if not problems(v)]
+    for wanted, pool in ((0, preferred), (1, preferred), (0, builds), (1, builds)):
+        for v in pool:
+            if level(v) == wanted:
+                return v, None
+    up_to = cuda_for_driver(driver)
+    runs = f"runs CUDA up to {up_to}" if up_to else "is older than any CUDA 11 toolkit needs"
+    need = min((_driver(CUDA_MIN_DRIVER[_version(v)]), CUDA_MIN_DRIVER[_version(v)]) for v in builds)[1] if builds else None
+    return "", (
+        f"the NVIDIA driver {str(driver).strip()} {runs}, and no CUDA toolkit it runs builds for every GPU of the host"
+        + (f"; upgrade the NVIDIA driver to {need} or newer" if need else "")
+    )
 
 
 def cuda_architectures(gpus: Iterable[Mapping[str, Any]]) -> str:

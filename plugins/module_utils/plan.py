@@ -25,7 +25,14 @@ from .firewall import exposure
 from .gpu_router import priority_models, router_nodes
 from .host_view import build_gpus, cluster_address, gpu_warnings, host_gpus, host_ram_mib
 from .inventory import ENGINE_NAMES, derived_groups, validate_inventory
-from .llama_cpp import cuda_driver_check, cuda_toolkit_problem, memory_kwargs, parse_server_args, server_settings
+from .llama_cpp import (
+    cuda_driver_check,
+    cuda_toolkit_problem,
+    host_nvidia_driver,
+    memory_kwargs,
+    parse_server_args,
+    server_settings,
+)
 from .loadbalancer import lb_pools, pool_port_problems, slug
 from .placement import GPU, RAM, Demand, Host, kept, solve
 from .rocm import host_gfx_target, host_hsa_override
@@ -962,7 +969,11 @@ def build_plan(
     # hands it to the role): measured GPUs over declared, as planned.
     for h in dict.fromkeys([*groups.get("llama_cpp_head", []), *groups.get("llama_cpp_workers", [])]):
         gpus, problems = build_gpus(h, hostvars.get(h, {}))
-        plan["hosts"].setdefault(h, {"ollama_models": []})["llama_cpp_gpus"] = gpus
+        rec = plan["hosts"].setdefault(h, {"ollama_models": []})
+        rec["llama_cpp_gpus"] = gpus
+        # The driver the role's toolkit choice must respect (measured over declared).
+        driver = host_nvidia_driver(hostvars.get(h, {}))
+        rec["nvidia_driver_version"] = driver[0] if driver else ""
         plan["errors"] += problems
     ollama_models = [m for m in models if m.get("engine", "ollama") == "ollama"]
     if ollama_models and not groups.get("ollama_nodes"):

@@ -212,6 +212,23 @@ def test_plan_refuses_a_toolkit_the_measured_driver_cannot_run():
     )
 
 
+def test_plan_records_the_driver_the_toolkit_choice_reads():
+    """The role chooses its toolkit from the plan's record of the host's
+    driver: measured by gpu_facts over herd_nvidia_driver_version."""
+    from ansible_collections.llamaherd.cluster.plugins.module_utils.plan import build_plan
+
+    measured = {"gpus": [V100S], "gpu_sources": ["nvidia-smi"], "ram_mib": 131072, "nvidia_driver_version": "550.54.14"}
+    base = {"herd_cluster_address": "198.51.100.31", "herd_nvidia_driver_version": "535.104.05"}
+    models = [{"name": "qwen2.5:3b", "engine": "llama_cpp"}]
+    groups = {"all": ["h"], "llama_cpp_head": ["h"]}
+    plan = build_plan({"h": {**base, "herd_measured": measured, "herd_models": models}}, groups)
+    assert plan["hosts"]["h"]["nvidia_driver_version"] == "550.54.14"
+    plan = build_plan({"h": {**base, "herd_gpus": [V100S], "herd_ram_mib": 131072, "herd_models": models}}, groups)
+    assert plan["hosts"]["h"]["nvidia_driver_version"] == "535.104.05"
+    plan = build_plan({"h": {"herd_cluster_address": "198.51.100.31", "herd_ram_mib": 8192, "herd_models": models}}, groups)
+    assert plan["hosts"]["h"]["nvidia_driver_version"] == ""
+
+
 def test_role_port_defaults_match_preflight():
     defaults = yaml.safe_load((REPO / "roles/llama_cpp/defaults/main.yml").read_text())
     assert defaults["llama_cpp_rpc_port"] == PORT_VARS["llama_cpp_rpc_port"][1]
@@ -343,3 +360,54 @@ def test_measured_toolkit_is_checked_when_none_is_pinned():
     assert "CUDA 13.0 needs driver 580.65.06" in problem and "nvcc --version reports on rtx-1" in problem
     hv["herd_cuda_version"] = "12.8"  # a pin wins: that is the toolkit the role builds with
     assert lc.cuda_driver_check("rtx-1", hv) is None
+
+
+@pytest.mark.parametrize(
+    ("gpus", "dist", "driver", "source", "version"),
+    [
+        # The driver runs the GPUs' choice: it stands.
+        (_nv("7.0"), ("Debian", "12"), "535.104.05", "distro", "11.8"),
+        (_nv("12.0"), ("Ubuntu", "24"), "580.65.06", "nvidia", "13.0"),
+        # Older than 11.8's own minimum but within CUDA 11's minor-version
+        # compatibility: the distribution's toolkit still (the plan warns).
+        (_nv("7.0"), ("Debian", "12"), "470.82.01", "distro", "11.8"),
+        # Blackwell on a 570 driver: 13.0 does not run, 12.8 (the first that
+        # builds for 12.0) does.
+        (_nv("12.0"), ("Debian", "12"), "570.86.10", "nvidia", "12.8"),
+        # Ada on Ubuntu 22.04 (no distribution toolkit the role uses) with a 575
+        # driver: the newest it runs fully, not 13.0.
+        (_nv("8.9"), ("Ubuntu", "22"), "575.51.03", "nvidia", "12.9"),
+        # Blackwell on a 560 driver: no 12.x that builds for 12.0 runs fully;
+        # 12.9 through minor-version compatibility.
+        (_nv("12.0"), ("Debian", "12"), "560.35.03", "nvidia", "12.9"),
+        # Unknown or malformed driver: the GPUs decide (preflight names a malformed one).
+        (_nv("12.0"), ("Debian", "12"), "", "nvidia", "13.0"),
+        (_nv("8.6"), ("Debian", "12"), "not-a-version", "distro", "11.8"),
+    ],
+)
+def test_cuda_toolkit_choice_respects_the_driver(gpus, dist, driver, source, version):
+    got = lc.cuda_toolkit_choice(gpus, *dist, driver=driver)
+    assert (got["source"], got["version"], got["problem"]) == (source, version, None), got
+    if driver and driver[0].isdigit():
+        found = lc.cuda_driver_problem(got["version"], driver)
+        assert found is None or found[0] == "warning"
+
+
+@pytest.mark.parametrize(
+    ("gpus", "driver", "words"),
+    [
+        (_nv("12.0"), "520.61.05", ["runs CUDA up to 11.8", "upgrade the NVIDIA driver to 570.26 or newer"]),
+        (_nv("7.0"), "440.33.01", ["older than any CUDA 11 toolkit", "upgrade the NVIDIA driver to 450.36.06"]),
+    ],
+)
+def test_cuda_toolkit_choice_refuses_a_driver_too_old_for_the_gpus(gpus, driver, words):
+    got = lc.cuda_toolkit_choice(gpus, "Debian", "12", driver=driver)
+    assert got["source"] == "none" and got["packages"] == [] and got["problem"], got
+    for w in words:
+        assert w in got["problem"], got["problem"]
+
+
+def test_a_pin_is_not_overridden_by_the_driver():
+    # The pin is the user's; the plan and preflight report a driver that cannot run it.
+    got = lc.cuda_toolkit_choice(_nv("8.6"), "Debian", "12", pin="12.8", driver="535.104.05")
+    assert (got["version"], got["problem"]) == ("12.8", None)
