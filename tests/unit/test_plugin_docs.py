@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ansible.module_utils.basic import FILE_COMMON_ARGUMENTS
 
 REPO = Path(__file__).resolve().parents[2]
 NS = "llamaherd.cluster"
@@ -167,14 +168,17 @@ class _Recorded(Exception):
 
 
 def _module_spec(stem: str) -> dict[str, Any]:
-    """The argument_spec main() builds, or the action plugin's _VALID_ARGS
+    """The argument_spec main() builds (with the file arguments AnsibleModule
+    adds), or the action plugin's _VALID_ARGS
     for a module that only documents an action plugin."""
     mod = importlib.import_module(f"{PKG}.modules.{stem}")
     if hasattr(mod, "main"):
         seen: dict[str, Any] = {}
 
-        def record(*_a: Any, argument_spec: dict[str, Any] | None = None, **_kw: Any) -> None:
+        def record(*_a: Any, argument_spec: dict[str, Any] | None = None, **kw: Any) -> None:
             seen.update(argument_spec or {})
+            if kw.get("add_file_common_args"):  # documented by the ansible.builtin.files fragment
+                seen.update(FILE_COMMON_ARGUMENTS)
             raise _Recorded
 
         real = mod.AnsibleModule
