@@ -70,6 +70,8 @@ class ActionModule(ActionBase):
         all_hostvars = task_vars["hostvars"]
         groups = {str(g): [str(h) for h in hs] for g, hs in task_vars["groups"].items()}
         state_dir = args.get("state_dir") or default_state_dir(task_vars.get("ansible_inventory_sources") or [])
+        if report_dir and not os.path.isabs(report_dir):
+            report_dir = os.path.join(state_dir, report_dir)  # beside the placement record
         state_path = os.path.join(state_dir, STATE_FILE)
         last = None
         if os.path.exists(state_path):

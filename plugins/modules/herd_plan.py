@@ -37,8 +37,10 @@ options:
     default: auto
     choices: [auto, highs, greedy]
   report_dir:
-    description: Write C(plan.json), C(plan.md) and C(plan.html) here.
-    type: path
+    description:
+      - Write C(plan.json), C(plan.md) and C(plan.html) here.
+      - A relative path is taken under O(state_dir), beside the placement record.
+    type: str
   fail_on_errors:
     description: Fail when a demand cannot be met (the default).
     type: bool
