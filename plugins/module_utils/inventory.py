@@ -23,6 +23,7 @@ from ansible_collections.llamaherd.cluster.plugins.module_utils.host_view import
 from ansible_collections.llamaherd.cluster.plugins.module_utils.llama_cpp import (
     cuda_driver_check,
     cuda_toolkit_problem,
+    is_driver_version,
     parse_server_args,
 )
 from ansible_collections.llamaherd.cluster.plugins.module_utils.loadbalancer import pool_port_problems
@@ -378,6 +379,21 @@ def _check_gpus(report: Report, host: str, gpus: Any) -> None:
                     f"AMD GPUs need a gfx target like gfx1151, got {shown(gfx)}",
                     "read it from `rocminfo | grep gfx` and set gfx_target: gfx1151",
                 )
+
+
+def _check_driver_version(report: Report, host: str, hv: Mapping[str, Any]) -> bool:
+    """A declared herd_nvidia_driver_version nvidia-smi would not print is an
+    error on any host, whatever else the host declares; True when it is."""
+    declared = hv.get("herd_nvidia_driver_version")
+    if declared in (None, "") or is_driver_version(declared):
+        return False
+    report.error(
+        host,
+        "herd_nvidia_driver_version",
+        f"not an NVIDIA driver version, got {shown(declared)}",
+        "quote the driver_version nvidia-smi prints: herd_nvidia_driver_version: '535.104.05' (or remove it: gpu_facts measures it)",
+    )
+    return True
 
 
 def _check_cuda_driver(report: Report, host: str, hv: Mapping[str, Any]) -> None:
@@ -795,7 +811,8 @@ def validate_inventory(
         if "herd_gpus" in hv:
             _check_gpus(report, host, hv["herd_gpus"])
             _check_cuda(report, host, hv)
-        if {"llama_cpp_head", "llama_cpp_workers"} & set(member):
+        malformed_driver = _check_driver_version(report, host, hv)
+        if {"llama_cpp_head", "llama_cpp_workers"} & set(member) and not malformed_driver:
             _check_cuda_driver(report, host, hv)
         if "ollama_nodes" in member:
             _check_rocm(report, host, hv)

@@ -131,6 +131,16 @@ def _driver(text: Any) -> tuple[int, ...]:
     return tuple(int(g) for g in m.groups() if g is not None)
 
 
+def is_driver_version(text: Any) -> bool:
+    """Whether ``text`` is an NVIDIA driver version as nvidia-smi prints it
+    (535.104.05, 570.86)."""
+    try:
+        _driver(text)
+    except ValueError:
+        return False
+    return True
+
+
 def cuda_for_driver(driver_version: Any) -> str | None:
     """The newest CUDA toolkit (major.minor) whose own minimum ``driver_version``
     meets, from CUDA_MIN_DRIVER; None when it is older than any listed."""

@@ -229,3 +229,30 @@ def test_a_gateway_host_needs_its_secrets_and_no_message_shows_them():
     hostvars["b"]["gateway_master_key"] = "sk-" + "k" * 32
     assert inv.validate_inventory(hostvars, groups).ok
     assert (4000, "gateway_port") in inv.host_ports("b", hostvars["b"], ["gateway"])
+
+
+@pytest.mark.parametrize(
+    "jobs",
+    [{"ollama_nodes": ["b"]}, {"llama_cpp_head": ["b"]}, {"llama_cpp_head": ["a"], "llama_cpp_workers": ["b"]}],
+)
+@pytest.mark.parametrize("cuda", [None, "12.8"])
+def test_a_malformed_driver_version_is_refused_on_its_own(jobs, cuda):
+    """Whatever the host's groups, with or without a toolkit named: one
+    error naming the variable (the toolkit check is not run on it too)."""
+    hostvars, groups = _valid()
+    hostvars["b"]["herd_nvidia_driver_version"] = "535"
+    if cuda:
+        hostvars["b"]["herd_cuda_version"] = cuda
+    groups = {"all": ["a", "b"], "ollama_nodes": ["a"], **jobs}
+    report = inv.validate_inventory(hostvars, groups)
+    assert report.errors == [
+        "host b: herd_nvidia_driver_version: not an NVIDIA driver version, got '535'. Fix: quote the driver_version "
+        "nvidia-smi prints: herd_nvidia_driver_version: '535.104.05' (or remove it: gpu_facts measures it)."
+    ]
+
+
+@pytest.mark.parametrize("driver", ["535.104.05", "570.86", 550.54])
+def test_a_driver_version_as_nvidia_smi_prints_it_passes(driver):
+    hostvars, groups = _valid()
+    hostvars["b"]["herd_nvidia_driver_version"] = driver
+    assert inv.validate_inventory(hostvars, groups).ok
