@@ -629,26 +629,52 @@ def improve(
     index = {d.name: i for i, d in enumerate(demands)}
     unit = keep_unit(demands)
 
+    # (host, mode) options per demand, best first: higher value, then host
+    # order; each with its value, size and host order (looked up millions of times)
+    ranked = [
+        [
+            (h, m, -neg_value, d.sizes[h][m], o)
+            for neg_value, o, h, m in sorted(
+                (-_value(d, m, x.name, unit), x.order, x.name, m)
+                for x in hosts
+                if x.name in d.sizes
+                for m in _modes(d)
+                if m in d.sizes[x.name]
+            )
+        ]
+        for d in demands
+    ]
+    vals = [{(h, m): v for h, m, v, _s, _o in r} for r in ranked]
+    n_slots = [{} for _demand in demands]  # demand -> {host: its options there}
+    for i, r in enumerate(ranked):
+        for h, *_rest in r:
+            n_slots[i][h] = n_slots[i].get(h, 0) + 1
+
     def value(i: int, h: str, m: str) -> float:
-        return _value(demands[i], m, h, unit)
+        v = vals[i].get((h, m))
+        return _value(demands[i], m, h, unit) if v is None else v
 
     place: list[dict[str, str]] = [{} for _demand in demands]
     on: dict[str, dict[int, str]] = {h.name: {} for h in hosts}  # host -> {demand: mode}
     used = {h.name: {GPU: 0.0, RAM: 0.0} for h in hosts}
+    unified = {h.name for h in hosts if h.unified}
+    pool = {h.name: _pool(h) for h in hosts}
+    budget_of = {h.name: {GPU: h.gpu_mib, RAM: h.ram_mib} for h in hosts}
+    cap = {h.name: h.max_models for h in hosts if h.max_models is not None}
 
     def size(i: int, h: str, m: str) -> float:
         return demands[i].sizes[h][m]
 
     def room(h: str, m: str) -> float:
-        host, u = hmap[h], used[h]
-        if host.unified:
-            total = _pool(host) - u[GPU] - u[RAM]
-            return min(total, host.gpu_mib - u[GPU]) if m == GPU else total
-        return (host.gpu_mib if m == GPU else host.ram_mib) - u[m]
+        u = used[h]
+        if h in unified:
+            total = pool[h] - u[GPU] - u[RAM]
+            return min(total, budget_of[h][GPU] - u[GPU]) if m == GPU else total
+        return budget_of[h][m] - u[m]
 
     def full(h: str) -> bool:
-        cap = hmap[h].max_models
-        return cap is not None and len(on[h]) >= cap
+        c = cap.get(h)
+        return c is not None and len(on[h]) >= c
 
     def add(i: int, h: str, m: str) -> None:
         place[i][h] = m
@@ -661,38 +687,36 @@ def improve(
         used[h][m] -= size(i, h, m)
         return m
 
-    # (host, mode) options per demand, best first: higher value, then host order
-    ranked = [
-        [
-            (h, m)
-            for _neg_value, _order, h, m in sorted(
-                (-_value(d, m, x.name, unit), x.order, x.name, m)
-                for x in hosts
-                if x.name in d.sizes
-                for m in _modes(d)
-                if m in d.sizes[x.name]
-            )
-        ]
-        for d in demands
-    ]
-
-    def slots(i: int, skip: frozenset = frozenset()):
-        return [(h, m) for h, m in ranked[i] if h not in skip and h not in place[i]]
-
     def direct(i: int, skip: frozenset = frozenset()) -> tuple[str, str] | None:
-        best = None
-        cands = slots(i, skip)
-        budget[0] -= len(cands)
-        call[0] -= len(cands)
-        for h, m in cands:
-            if not full(h) and room(h, m) >= size(i, h, m) - 1e-9:
-                key = (-value(i, h, m), room(h, m) - size(i, h, m), order[h])
+        pl = place[i]
+        # the work counts every slot not skipped, as if each were looked at
+        n = len(ranked[i]) - sum(n_slots[i].get(h, 0) for h in skip.union(pl))
+        budget[0] -= n
+        call[0] -= n
+        best, best_v = None, 0.0
+        for h, m, v, s, o in ranked[i]:
+            if best is not None and v < best_v:
+                break  # ranked by value: no later slot can win
+            if h in skip or h in pl:
+                continue
+            c = cap.get(h)
+            if c is not None and len(on[h]) >= c:
+                continue  # full(h), inlined: the hottest loop of the search
+            u = used[h]
+            if h in unified:
+                r = pool[h] - u[GPU] - u[RAM]
+                if m == GPU:
+                    r = min(r, budget_of[h][GPU] - u[GPU])
+            else:
+                r = budget_of[h][m] - u[m]
+            if r >= s - 1e-9:  # room(h, m), inlined
+                key = (-v, r - s, o)
                 if best is None or key < best[0]:
-                    best = (key, h, m)
+                    best, best_v = (key, h, m), v
         return None if best is None else (best[1], best[2])
 
     # an upper bound on what one replica of each demand is worth anywhere
-    top = [max((value(i, h, m) for h, m in ranked[i]), default=0.0) for i in range(len(demands))]
+    top = [max((v for _h, _m, v, _s, _o in r), default=0.0) for r in ranked]
 
     def apply(actions) -> None:
         for op, j, h, m in actions:
@@ -712,11 +736,12 @@ def improve(
         best = (value(i, got[0], got[1]), [("add", i, got[0], got[1])]) if got else None
         if depth <= 0:
             return best
-        for h, m in slots(i, blocked):
-            v = value(i, h, m)
+        skip = blocked.union(place[i])
+        for h, m, v, s, _o in ranked[i]:
+            if h in skip:
+                continue
             if best is not None and v <= best[0] + 1e-9:
                 break  # slots come by value: lower ones seldom win and cost the most to search
-            s = size(i, h, m)
             host = hmap[h]
             for j, mj in sorted(on[h].items()):
                 budget[0] -= 1
