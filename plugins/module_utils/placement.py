@@ -68,9 +68,10 @@ MAX_SEARCH_VARS = 2_000_000
 # SHORT_MILP_SECONDS to close the rest.
 GOOD_GAP = 0.01
 SHORT_MILP_SECONDS = 0.5
-# solve(auto) stops looking for a better placement (HiGHS's MILP) once the
-# placement in hand is proven within this of the bound: issue 21 asks for 1%
-# up to 200 nodes, this keeps half of it in reserve.
+# solve(auto) stops looking for a better placement (HiGHS's MILP), or for a
+# tighter Lagrangian bound, once the placement in hand is proven within this
+# of the bound: issue 21 asks for 1% up to 200 nodes, this keeps half of it
+# in reserve.
 ENOUGH_GAP = 0.005
 
 
@@ -937,7 +938,7 @@ def solve(demands: Sequence[Demand], hosts: Sequence[Host], solver: str = "auto"
             r = greedy_vectorized(demands, hosts, scarce=True, order=scarce, arrays=arrays)
             if better(r, best) and not check(demands, hosts, r.assignment):
                 best = r
-            lag = lagrangian(demands, hosts, target=best.objective, arrays=arrays)
+            lag = lagrangian(demands, hosts, target=best.objective, arrays=arrays, enough=ENOUGH_GAP)
         except ImportError:
             lag = None
         if lag is not None:
@@ -1160,10 +1161,16 @@ def _top_replicas(a: dict, w):
 
 
 def lagrangian(
-    demands: Sequence[Demand], hosts: Sequence[Host], target: float = 0.0, work: int | None = None, arrays: dict | None = None
+    demands: Sequence[Demand],
+    hosts: Sequence[Host],
+    target: float = 0.0,
+    work: int | None = None,
+    arrays: dict | None = None,
+    enough: float = 0.0,
 ) -> Lagrangian:
     """Lagrangian bound on the objective (see LAGRANGE_WORK); ``target`` is
-    the best placement's objective known (Polyak's step aims at it)."""
+    the best placement's objective known (Polyak's step aims at it); the
+    steps stop once the bound is within ``enough`` (relative) of it."""
     import numpy as np
 
     a = _pair_arrays(demands, hosts) if arrays is None else arrays
@@ -1191,6 +1198,8 @@ def lagrangian(
         val = float(total.sum() + ug.sum() + ur.sum() + uc[capped].sum())
         if val < best_val - 1e-9:
             best_val, stall = val, 0
+            if best_val - target <= enough * best_val:
+                break  # close enough: it only proves the placement in hand
         else:
             stall += 1
             if stall >= LAGRANGE_PATIENCE:
