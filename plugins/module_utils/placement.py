@@ -18,10 +18,12 @@ Two solvers, same input and output:
 ``solve(..., solver="auto")`` runs the greedy and best-fit, a local search
 from each under a counted work budget, then (when SciPy is present and the
 problem is not huge) HiGHS's LP relaxation rounded to a placement
-(``highs-lp``: optimal when it reaches the LP bound), then the MILP within
-what is left of ``time_limit``; it keeps the best, says which one answered
-and which bound proves how close it is. Above MAX_MILP_VARS a Lagrangian
-relaxation (``lagrangian``) gives the bound and a repair heuristic instead. Pure Python otherwise; no Ansible imports.
+(``highs-lp``: optimal when it reaches the LP bound), then the MILP: a short
+try, then what is left of ``time_limit`` only while the gap is above
+ENOUGH_GAP; it keeps the best, says which one answered and which bound
+proves how close it is. Above MAX_MILP_VARS the scarce-first greedy joins
+the heuristics and a Lagrangian relaxation (``lagrangian``) gives the
+bound. Pure Python otherwise; no Ansible imports.
 """
 
 from __future__ import annotations
