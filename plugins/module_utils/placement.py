@@ -675,15 +675,23 @@ def improve(
         ]
         for d in demands
     ]
-    vals = [{(h, m): v for h, m, v, _s, _o in r} for r in ranked]
-    n_slots = [{} for _demand in demands]  # demand -> {host: its options there}
-    for i, r in enumerate(ranked):
-        for h, *_rest in r:
-            n_slots[i][h] = n_slots[i].get(h, 0) + 1
+    modes_of = [_modes(d) for d in demands]
+    # _value's terms in its order (so the same float): the model's, then the speed and keep bonus
+    base = [{m: _value(d, m) for m in (GPU, RAM)} for d in demands]
 
     def value(i: int, h: str, m: str) -> float:
-        v = vals[i].get((h, m))
-        return _value(demands[i], m, h, unit) if v is None else v
+        d = demands[i]
+        v = base[i][m]
+        if d.speed:
+            v += speed_bonus(d, h, m)
+        if unit and h in d.keep:
+            v += unit
+        return v
+
+    def n_at(i: int, h: str) -> int:
+        """How many of ranked[i]'s slots are on host h."""
+        sz = demands[i].sizes.get(h)
+        return sum(m in sz for m in modes_of[i]) if sz else 0
 
     place: list[dict[str, str]] = [{} for _demand in demands]
     on: dict[str, dict[int, str]] = {h.name: {} for h in hosts}  # host -> {demand: mode}
@@ -721,7 +729,7 @@ def improve(
     def direct(i: int, skip: frozenset = frozenset()) -> tuple[str, str] | None:
         pl = place[i]
         # the work counts every slot not skipped, as if each were looked at
-        n = len(ranked[i]) - sum(n_slots[i].get(h, 0) for h in skip.union(pl))
+        n = len(ranked[i]) - sum(n_at(i, h) for h in skip.union(pl))
         budget[0] -= n
         call[0] -= n
         best, best_v = None, 0.0
