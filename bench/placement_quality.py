@@ -90,17 +90,27 @@ def hard_cluster(n_hosts: int, n_replicas: int, seed: int = 1):
 def measure(spec: str) -> dict:
     """One row, in a fresh process (its peak RSS is this solve's): 'N' or
     'NxM' is the original generator (N nodes, M models), 'hN/R' the mixed
-    fleet (N nodes, R replicas asked)."""
+    fleet (N nodes, R replicas asked); '+keep' a re-plan: solve(auto) once,
+    its hosts become each model's last-plan record, the first host leaves,
+    and the second solve is the row's (in the same process: its time has no
+    imports)."""
     import resource
 
-    if spec.startswith("h"):
-        n, _, r = spec[1:].partition("/")
+    base, replan = spec.removesuffix("+keep"), spec.endswith("+keep")
+    if base.startswith("h"):
+        n, _, r = base[1:].partition("/")
         n = int(n)
         demands, hosts = hard_cluster(n, int(r))
     else:
-        n_, _, m = spec.partition("x")
+        n_, _, m = base.partition("x")
         n = int(n_)
         demands, hosts = cluster(n, n_models=int(m) if m else None)
+    if replan:
+        last = placement.solve(demands, hosts, solver="auto")
+        for d in demands:
+            d.keep = frozenset(h for h, _mode in last.assignment[d.name])
+        hosts = hosts[1:]
+        n -= 1
     n_opts = len(placement.options(demands, hosts))
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     cpu0 = time.process_time()
@@ -137,6 +147,7 @@ def measure(spec: str) -> dict:
         "peak_rss_mib": round(rss / 1024),
         "rss_before_mib": round(rss0 / 1024),
         "feasible": placement.check(demands, hosts, h.assignment) == [],
+        "kept": placement.kept(demands, h.assignment) if replan else None,
         "notes": h.notes,
     }
 
@@ -147,8 +158,8 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument(
         "--sizes",
-        default="5,20,50,50x80,200,1000,h5/10,h20/60,h50/200,h200/600,h1000/2000,h3000/5000",
-        help="N or NxM (original generator: nodes x models), hN/R (mixed fleet: nodes / replicas)",
+        default="5,20,50,50x80,200,1000,h5/10,h20/60,h50/200,h200/600,h1000/2000,h3000/5000,h50/200+keep,h200/600+keep",
+        help="N or NxM (original generator: nodes x models), hN/R (mixed fleet: nodes / replicas); +keep: a re-plan",
     )
     ap.add_argument("--table-only", action="store_true", help="rewrite the .md table from the .json of the last run")
     a = ap.parse_args()
@@ -184,7 +195,9 @@ def write_table(rows: list[dict], out: Path) -> None:
         "the solve proved (HiGHS's MILP dual bound is often tighter than the LP); solve's bound = that bound",
         "and its source (above 50,000 options a Lagrangian relaxation, N subgradient steps); seconds = wall of",
         "`solve(auto)`, CPU s its process time;",
-        "peak RSS = the fresh process's peak (Python + SciPy alone is about 100 MiB); proof = the solve's last note.",
+        "peak RSS = the fresh process's peak (Python + SciPy alone is about 100 MiB); proof = the solve's last note;",
+        "`+keep` = a re-plan: the first solve's hosts are each model's last-plan record, the first host is gone, the",
+        "row is the second solve (imports done by the first; feasible says how many replicas stayed where they were).",
         "",
         "| spec | nodes | replicas asked | options | solver | objective | greedy | LP bound | solve's bound | gap "
         "| best bound gap | greedy gap | seconds | CPU s | peak RSS MiB | feasible | proof |",
@@ -194,6 +207,9 @@ def write_table(rows: list[dict], out: Path) -> None:
     def pct(v):
         return "-" if v is None else f"{v}%"
 
+    def kept(r):
+        return "" if r.get("kept") is None else f", {r['kept']} kept"
+
     def bound(r):
         return "-" if r.get("solver_bound") is None else f"{r['solver_bound']} ({r['bound_source']})"
 
@@ -201,7 +217,7 @@ def write_table(rows: list[dict], out: Path) -> None:
         lines.append(
             f"| {r['spec']} | {r['nodes']} | {r['replicas']} | {r['options']} | {r['solver']} | {r['objective']} | "
             f"{r['greedy']} | {r['lp_bound'] or '-'} | {bound(r)} | {pct(r['gap_to_bound_pct'])} | {pct(r['gap_to_best_bound_pct'])} | {pct(r['greedy_gap_pct'])} | "
-            f"{r['seconds']} | {r['cpu_seconds']} | {r['peak_rss_mib']} | {r['feasible']} | "
+            f"{r['seconds']} | {r['cpu_seconds']} | {r['peak_rss_mib']} | {r['feasible']}{kept(r)} | "
             f"{r['notes'][-1] if r['notes'] else ''} |"
         )
     md.write_text("\n".join(lines) + "\n" + tail)

@@ -212,3 +212,33 @@ def test_scarce_first_greedy_places_the_model_with_few_hosts():
     assert P.check(demands, hosts, scarce.assignment) == []
     r = P.solve(demands, hosts, solver="greedy")  # the plain greedy's order stays the greedy solver's
     assert r.assignment["narrow"] == []
+
+
+def test_auto_gives_highs_the_rest_of_its_time_only_above_the_enough_gap(monkeypatch):
+    """HiGHS's MILP gets a short try; the rest of the time limit only while
+    the placement in hand is not proven within ENOUGH_GAP."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[4] / "bench"))
+    from placement_quality import hard_cluster
+
+    demands, hosts = hard_cluster(50, 200)  # HiGHS does not finish within the short try here
+    highs = P.highs
+    calls: list[float] = []
+
+    def recording(*args, **kwargs):
+        if not kwargs.get("relax"):
+            calls.append(kwargs["time_limit"])
+        return highs(*args, **kwargs)
+
+    monkeypatch.setattr(P, "highs", recording)
+    monkeypatch.setattr(P, "ENOUGH_GAP", 1.0)  # any proven gap is enough
+    r = P.solve(demands, hosts)
+    assert calls == [P.SHORT_MILP_SECONDS]
+    assert r.bound_source == "HiGHS's MILP dual bound" and r.bound >= r.objective
+    calls.clear()
+    monkeypatch.setattr(P, "ENOUGH_GAP", -1.0)  # never enough: HiGHS gets what is left
+    r = P.solve(demands, hosts, time_limit=1.5)
+    assert len(calls) == 2 and calls[0] == P.SHORT_MILP_SECONDS and P.MIN_MILP_SECONDS <= calls[1] <= 1.5
+    assert r.bound >= r.objective and P.check(demands, hosts, r.assignment) == []

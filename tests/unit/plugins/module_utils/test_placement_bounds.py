@@ -138,4 +138,29 @@ def test_the_vectorized_greedy_places_exactly_as_the_greedy(seed):
     for i, d in enumerate(demands):
         d.keep = frozenset({f"h{(i * 5) % 12}"}) & d.sizes.keys()
     assert P.greedy_vectorized(demands, hosts).assignment == P.greedy(demands, hosts).assignment
+    # ... also when it reads the sizes from the pair arrays (solve does above MAX_MILP_VARS)
+    arrays = P._pair_arrays(demands, hosts)
+    assert P.greedy_vectorized(demands, hosts, arrays=arrays).assignment == P.greedy(demands, hosts).assignment
     assert P.n_options(demands, hosts) == len(P.options(demands, hosts))
+
+
+def test_the_local_search_survives_a_chain_that_moves_the_model_itself():
+    """A move's eviction chain can take a replica of the model whose places
+    the search is walking through (found on a 10-host mixed fleet with speed
+    and keep records; it raised KeyError): the search goes on, feasible."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[4] / "bench"))
+    from placement_quality import hard_cluster
+
+    demands, hosts = hard_cluster(10, 30, seed=23)
+    for k, d in enumerate(demands):
+        if k % 2 == 0:
+            d.speed = {h.name: {"gpu": (j % 7) / 7, "ram": (j % 3) / 9} for j, h in enumerate(hosts)}
+        if k % 3 == 0:
+            d.keep = frozenset(h.name for h in hosts[k % 7 :: 11])
+    start = P.greedy(demands, hosts)
+    r = P.improve(demands, hosts, start)
+    assert P.check(demands, hosts, r.assignment) == []
+    assert P.score(demands, r.assignment) >= P.score(demands, start.assignment)
