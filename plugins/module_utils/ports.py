@@ -26,6 +26,17 @@ PORT_VARS: dict[str, tuple[str, int]] = {
     "monitoring_node_exporter_port": ("herd_monitored", 9100),
     "monitoring_nginx_exporter_port": ("loadbalancers", 9113),
 }
+# Ports that answer scrapes and status checks, not requests: Prometheus
+# keeps its scrape connections open, so a drain waits on the others only.
+METRICS_PORT_VARS = frozenset(
+    {
+        "nginx_lb_status_port",
+        "gpu_router_metrics_port",
+        "monitoring_prometheus_port",
+        "monitoring_node_exporter_port",
+        "monitoring_nginx_exporter_port",
+    }
+)
 # List-valued variables whose items carry a port: variable -> (group, key).
 PORT_LIST_VARS: dict[str, tuple[str, str]] = {
     "llama_cpp_servers": ("llama_cpp_head", "port"),
@@ -66,10 +77,12 @@ def service_ports(
     groups_of_host: Iterable[str],
     servers: Sequence[Mapping[str, Any]] | None = None,
     pools: Sequence[Mapping[str, Any]] | None = None,
+    metrics: bool = True,
 ) -> list[int]:
     """The ports a host serves on, sorted: its groups' ports, the plan's
     llama-server instances on a head (else the inventory's, else the role's
-    default instance) and the load balancer's pools."""
+    default instance) and the load balancer's pools; without ``metrics``,
+    only the ports that carry requests (not :data:`METRICS_PORT_VARS`)."""
     member = set(groups_of_host)
     overlay = dict(hv)
     if "llama_cpp_head" in member:
@@ -79,4 +92,4 @@ def service_ports(
             overlay["llama_cpp_servers"] = [{"port": LLAMA_SERVER_PORT_START}]
     if pools is not None and "loadbalancers" in member:
         overlay["nginx_lb_pools"] = list(pools)
-    return sorted({int(p) for p, _var in host_ports("", overlay, member)})
+    return sorted({int(p) for p, var in host_ports("", overlay, member) if metrics or var not in METRICS_PORT_VARS})
