@@ -123,6 +123,15 @@ cuda-volta-build: venv ## opt-in: full CUDA build of llama.cpp for sm_70 (slow; 
 cuda-toolkit-check: image ## opt-in: role installs Debian's CUDA 11.8 on a test host, llama.cpp configures for sm_70
 	nice -n 15 molecule test -s llama_cpp_cuda_toolkit
 
+# Opt-in: the whole llama_cpp role on a host declared as a V100S: Debian's
+# CUDA 11.8 installed by the role, llama.cpp compiled for sm_70 (an hour or
+# more cold on 2 cores; ccache and .debs kept under .cache/ for re-runs).
+# bench/results/cuda-role-build-*.md.
+.PHONY: molecule-llama_cpp_cuda
+molecule-llama_cpp_cuda: image ## opt-in: the llama_cpp role compiles CUDA for sm_70 on a test host (slow)
+	mkdir -p .cache/apt-cuda .cache/ccache-cuda
+	nice -n 10 molecule test -s llama_cpp_cuda
+
 .PHONY: molecule
 molecule: image ## every molecule scenario
 	@set -e; for s in $(MOLECULE_SCENARIOS); do \
