@@ -8,19 +8,20 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.llamaherd.cluster.plugins.module_utils import herd_status as hs
 
 
-def herd_status(data, plan, source="prometheus", hostvars=None, hosts=None, label=""):
+def herd_status(data, plan, groups, source="prometheus", hostvars=None, label=""):
     """The cluster's status {hosts, problems, text} from Prometheus's answers or the hosts' readings."""
     try:
         if source == "prometheus":
-            status = hs.from_prometheus(data, hostvars or {}, hosts or [])
+            status = hs.from_prometheus(data, hostvars or {}, groups.get("herd_monitored") or [])
         elif source == "hosts":
             status = hs.from_hosts(data)
         else:
             raise ValueError(f"source must be prometheus or hosts, not {source!r}")
+        plan = plan or {}
         return {
             "hosts": status,
-            "problems": hs.problems(plan or {}, status),
-            "text": hs.render(plan or {}, status, label or source),
+            "problems": hs.problems(plan, status, groups),
+            "text": hs.render(plan, status, label or source, groups),
         }
     except (KeyError, TypeError, ValueError) as exc:
         raise AnsibleFilterError(f"herd_status: {exc}") from exc

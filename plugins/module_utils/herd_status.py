@@ -31,12 +31,24 @@ MIB = 1024 * 1024
 # The herd's units (and the packages it runs). The monitoring role's
 # node exporter includes the same set (tests/unit keeps the two equal).
 UNITS_RE = "(ollama|llama-rpc|llama-server-.+|dllama-.+|llama-herd-.+|nginx|prometheus.*)[.]service"
-# Oneshots a timer starts: inactive between runs, not a problem.
+# Oneshots a timer starts: inactive between runs, not shown.
 TIMER_JOBS = ("llama-herd-node-metrics.service",)
+# The unit each job group must have running; any other herd unit is a
+# problem only when it failed (dllama-root.service is a oneshot, say).
+GROUP_UNITS = {
+    "ollama_nodes": "ollama.service",
+    "llama_cpp_workers": "llama-rpc.service",
+    "dllama_root": "dllama-api.service",
+    "dllama_workers": "dllama-worker.service",
+    "loadbalancers": "nginx.service",
+    "gpu_router": "llama-herd-router.service",
+    "monitoring": "prometheus.service",
+    "gateway": "llama-herd-gateway.service",
+}
 
 PROMETHEUS_QUERIES = {
     "node_up": 'up{job="node"}',
-    "units": 'node_systemd_unit_state{state="active"}',
+    "units": "node_systemd_unit_state == 1",
     "gpu_used": "llama_herd_gpu_memory_used_bytes",
     "gpu_total": "llama_herd_gpu_memory_total_bytes",
     "model_present": "llama_herd_ollama_model_present",
@@ -102,9 +114,10 @@ def from_prometheus(answers: Mapping[str, Any], hostvars: Mapping[str, Any], hos
     for labels, value in _vector(answers.get("node_up")):
         if (r := rec(labels)) is not None:
             r["up"] = value == 1
+    # One series per unit and state; the one at 1 is the unit's state.
     for labels, value in _vector(answers.get("units")):
-        if (r := rec(labels)) is not None and labels.get("name"):
-            r["services"][labels["name"]] = "active" if value == 1 else "inactive"
+        if (r := rec(labels)) is not None and labels.get("name") and value == 1:
+            r["services"][labels["name"]] = str(labels.get("state", ""))
     gpus: dict[tuple[str, str], dict[str, Any]] = {}
     for key, field in (("gpu_total", "total_mib"), ("gpu_used", "used_mib")):
         for labels, value in _vector(answers.get(key)):
@@ -162,15 +175,31 @@ def _planned_models(plan: Mapping[str, Any], host: str) -> list[str]:
     return [m["name"] for m in ((plan.get("hosts") or {}).get(host) or {}).get("ollama_models") or []]
 
 
-def problems(plan: Mapping[str, Any], status: Mapping[str, Mapping[str, Any]]) -> list[str]:
+def expected_units(plan: Mapping[str, Any], groups: Mapping[str, Iterable[str]], host: str) -> list[str]:
+    """The units that must be active on ``host``: its job groups' units and,
+    on a llama.cpp head, one llama-server per instance of the plan."""
+    out = [unit for group, unit in GROUP_UNITS.items() if host in (groups.get(group) or [])]
+    if host in (groups.get("llama_cpp_head") or []):
+        out += [f"llama-server-{s['name']}.service" for s in (plan.get("llama_cpp") or {}).get("servers") or []]
+    return sorted(out)
+
+
+def problems(
+    plan: Mapping[str, Any], status: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Iterable[str]] | None = None
+) -> list[str]:
     """Plain sentences, one per problem, host first."""
     out = []
     for h, r in sorted(status.items()):
         if r.get("up") is False:
             out.append(f"{h}: down (does not answer)")
             continue
-        for unit, state in sorted((r.get("services") or {}).items()):
-            if state != "active" and unit not in TIMER_JOBS:
+        services = r.get("services") or {}
+        for unit in expected_units(plan, groups or {}, h):
+            if unit not in services:
+                out.append(f"{h}: {unit} is missing (never deployed, or removed)")
+        must = set(expected_units(plan, groups or {}, h))
+        for unit, state in sorted(services.items()):
+            if unit not in TIMER_JOBS and (state == "failed" or (unit in must and state != "active")):
                 out.append(f"{h}: {unit} is {state}")
         for m in r.get("missing_models") or []:
             out.append(f"{h}: {m} is planned here but not in Ollama's /api/tags")
@@ -187,7 +216,12 @@ def _gpu_text(g: Mapping[str, Any]) -> str:
     return f"GPU{g.get('index', '')} {g.get('name', '')}: {used} / {total} MiB used".replace("  ", " ")
 
 
-def render(plan: Mapping[str, Any], status: Mapping[str, Mapping[str, Any]], source: str) -> str:
+def render(
+    plan: Mapping[str, Any],
+    status: Mapping[str, Mapping[str, Any]],
+    source: str,
+    groups: Mapping[str, Iterable[str]] | None = None,
+) -> str:
     """The report: one block per host, then the problems."""
     lines = [f"llama-herd status ({source})", ""]
     servers = (plan.get("llama_cpp") or {}).get("servers") or []
@@ -217,7 +251,7 @@ def render(plan: Mapping[str, Any], status: Mapping[str, Mapping[str, Any]], sou
             lines.append(
                 f"  dllama: {dllama.get('model', '')} on {dllama.get('nodes', '')} nodes, workers {', '.join(dllama.get('workers') or [])}"
             )
-    found = problems(plan, status)
+    found = problems(plan, status, groups)
     lines.append("")
     lines.append(f"{len(found)} problem{'s' if len(found) != 1 else ''}" + (":" if found else "."))
     lines.extend(f"  {p}" for p in found)

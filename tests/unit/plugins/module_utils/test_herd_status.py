@@ -20,6 +20,14 @@ PLAN = {
 }
 HOSTVARS = {h: {"herd_cluster_address": f"10.0.0.{i}"} for i, h in enumerate(["gpu1", "head", "w1", "pi1", "pi2", "mon"], 1)}
 HOSTS = ["gpu1", "head", "w1", "pi1", "pi2"]
+GROUPS = {
+    "ollama_nodes": ["gpu1"],
+    "llama_cpp_head": ["head"],
+    "llama_cpp_workers": ["w1"],
+    "dllama_root": ["pi1"],
+    "dllama_workers": ["pi2"],
+    "herd_monitored": HOSTS,
+}
 
 
 def _answer(*samples):
@@ -34,10 +42,12 @@ def _prometheus(**over):
         "node_up": _answer(*[({"job": "node", "host": h}, 1) for h in HOSTS]),
         "units": _answer(
             ({"host": "gpu1", "name": "ollama.service", "state": "active"}, 1),
-            ({"host": "gpu1", "name": "llama-herd-node-metrics.service", "state": "active"}, 0),
+            ({"host": "gpu1", "name": "llama-herd-node-metrics.service", "state": "inactive"}, 1),
             ({"host": "head", "name": "llama-server-big.service", "state": "active"}, 1),
             ({"host": "w1", "name": "llama-rpc.service", "state": "active"}, 1),
             ({"host": "pi1", "name": "dllama-api.service", "state": "active"}, 1),
+            # A oneshot the root runs on demand: inactive is fine.
+            ({"host": "pi1", "name": "dllama-root.service", "state": "inactive"}, 1),
             ({"host": "pi2", "name": "dllama-worker.service", "state": "active"}, 1),
         ),
         "gpu_total": _answer(({"host": "gpu1", "gpu": "0", "name": "RTX 3090"}, 24576 * MIB)),
@@ -55,8 +65,8 @@ def test_a_healthy_cluster_from_prometheus_has_no_problem_and_names_what_runs():
     assert status["gpu1"]["up"] is True
     assert status["gpu1"]["gpus"] == [{"index": "0", "name": "RTX 3090", "total_mib": 24576, "used_mib": 5500}]
     assert status["gpu1"]["loaded"] == [{"name": "qwen2.5:7b", "on_gpu": True}]
-    assert hs.problems(PLAN, status) == []
-    text = hs.render(PLAN, status, "from Prometheus on mon")
+    assert hs.problems(PLAN, status, GROUPS) == []
+    text = hs.render(PLAN, status, "from Prometheus on mon", GROUPS)
     assert "GPU0 RTX 3090: 5500 / 24576 MiB used" in text
     assert "plan: 6000 MiB of GPU memory" in text
     assert "ollama: loaded qwen2.5:7b (GPU); planned qwen2.5:7b, all-minilm" in text
@@ -70,17 +80,24 @@ def test_a_healthy_cluster_from_prometheus_has_no_problem_and_names_what_runs():
 def test_each_kind_of_problem_is_one_sentence_naming_the_host():
     status = _prometheus(
         node_up=_answer(*[({"job": "node", "host": h}, 0 if h == "pi2" else 1) for h in HOSTS]),
-        units=_answer(({"host": "w1", "name": "llama-rpc.service", "state": "active"}, 0)),
+        units=_answer(
+            ({"host": "gpu1", "name": "ollama.service", "state": "active"}, 1),
+            ({"host": "w1", "name": "llama-rpc.service", "state": "inactive"}, 1),
+            ({"host": "pi1", "name": "dllama-api.service", "state": "active"}, 1),
+            ({"host": "pi1", "name": "dllama-root.service", "state": "failed"}, 1),
+        ),
         gpu_used=_answer(({"host": "gpu1", "gpu": "0", "name": "RTX 3090"}, 9000 * MIB)),
         model_present=_answer(({"host": "gpu1", "model": "all-minilm"}, 0)),
     )
-    assert hs.problems(PLAN, status) == [
+    assert hs.problems(PLAN, status, GROUPS) == [
         "gpu1: all-minilm is planned here but not in Ollama's /api/tags",
         "gpu1: its GPUs hold 9000 MiB, more than the plan's 6000 MiB",
+        "head: llama-server-big.service is missing (never deployed, or removed)",
+        "pi1: dllama-root.service is failed",
         "pi2: down (does not answer)",
         "w1: llama-rpc.service is inactive",
     ]
-    assert hs.render(PLAN, status, "x").endswith("w1: llama-rpc.service is inactive")
+    assert hs.render(PLAN, status, "x", GROUPS).endswith("w1: llama-rpc.service is inactive")
 
 
 def test_from_the_hosts_reads_systemctl_gpu_usage_and_api_ps():
@@ -106,7 +123,15 @@ def test_from_the_hosts_reads_systemctl_gpu_usage_and_api_ps():
     assert status["gpu1"]["services"] == {"ollama.service": "active", "llama-herd-node-metrics.service": "inactive"}
     assert status["gpu1"]["loaded"] == [{"name": "qwen2.5:7b", "on_gpu": True}, {"name": "all-minilm", "on_gpu": False}]
     assert status["gpu1"]["gpus"][0]["used_mib"] == 5500
-    assert hs.problems(PLAN, status) == ["pi2: down (does not answer)", "w1: llama-rpc.service is failed"]
+    assert hs.problems(PLAN, status, {"ollama_nodes": ["gpu1"], "llama_cpp_workers": ["w1"]}) == [
+        "pi2: down (does not answer)",
+        "w1: llama-rpc.service is failed",
+    ]
+
+
+def test_a_head_must_run_one_llama_server_per_instance_of_the_plan():
+    assert hs.expected_units(PLAN, GROUPS, "head") == ["llama-server-big.service"]
+    assert hs.expected_units(PLAN, {**GROUPS, "monitoring": ["gpu1"]}, "gpu1") == ["ollama.service", "prometheus.service"]
 
 
 def test_the_queries_go_to_the_monitoring_hosts_prometheus():
