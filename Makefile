@@ -86,9 +86,15 @@ unit-controller: venv ## tests/unit but plugins/module_utils and plugins/modules
 contract: venv ## Ollama API contract suite (stand-in; a real server with OLLAMA_URL)
 	pytest -q tests/contract
 
+# The cheap real CUDA check in integration compiles for sm_70, which needs a
+# toolkit that still builds Volta: Debian 12 non-free's CUDA 11.8.
+.PHONY: volta-toolkit
+volta-toolkit: ## Debian non-free's nvidia-cuda-toolkit 11.8 (/usr/bin/nvcc), if missing
+	$(PY) tests/harness/herd_hosts.py volta-toolkit
+
 .PHONY: integration
-integration: venv image ## tests that start real programs (tests/integration)
-	pytest -q tests/integration
+integration: venv image volta-toolkit ## tests that start real programs (tests/integration)
+	HERD_REQUIRE_VOLTA_NVCC=1 pytest -q tests/integration
 
 # The cluster scenario (site.yml on seven hosts, the fault matrix, add/remove
 # a node) is in make test; `HERD_CLUSTER_FAULTS=0 make molecule-cluster` skips

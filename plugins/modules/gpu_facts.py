@@ -82,6 +82,13 @@ options:
     description: Fail instead of warning when an installed GPU tool fails.
     type: bool
     default: false
+  usage:
+    description:
+      - Also read each GPU's use now (memory used, utilisation, temperature, power where the tool gives them) with
+        the node metrics timer's readers (C(nvidia-smi), C(rocm-smi) or amdgpu sysfs, C(xpu-smi) on C(PATH)),
+        returned as RV(usage). C(playbooks/status.yml) asks for it.
+    type: bool
+    default: false
 attributes:
   check_mode:
     description: Can run in check mode and report what would change without changing it.
@@ -147,6 +154,13 @@ problems:
   returned: always
   type: list
   elements: str
+usage:
+  description: Each GPU's use now (O(usage=true)) - C(vendor), C(index), C(name), C(vram_total_mib) and, where the tool
+    gives them, C(vram_used_mib), C(utilization_percent), C(temperature_celsius), C(power_watts).
+  returned: when O(usage=true)
+  type: list
+  elements: dict
+  sample: [{vendor: nvidia, index: 0, name: GeForce RTX 4090, vram_total_mib: 24564, vram_used_mib: 9120}]
 """
 
 import platform
@@ -164,6 +178,7 @@ from ansible_collections.llamaherd.cluster.plugins.module_utils.gpu_facts import
     parse_xpu_smi_discovery,
     read_amdgpu_sysfs,
 )
+from ansible_collections.llamaherd.cluster.plugins.module_utils.node_metrics import read_gpus
 
 
 def _run(module: AnsibleModule, argv: list[str], errors: list[str], failed: list[str], tool: str) -> str | None:
@@ -188,6 +203,7 @@ def main() -> None:
             "nvidia_proc_version": {"type": "path", "default": "/proc/driver/nvidia/version"},
             "nvcc": {"type": "str", "default": "nvcc"},
             "fail_on_tool_error": {"type": "bool", "default": False},
+            "usage": {"type": "bool", "default": False},
         },
         supports_check_mode=True,
     )
@@ -285,11 +301,20 @@ def main() -> None:
         )
     except GpuFactsError as exc:
         module.fail_json(msg=f"meminfo_path: {exc}")
+    usage = None
+    if p["usage"]:
+
+        def run(argv: list[str]) -> str | None:
+            rc, out, _err = module.run_command(argv, check_rc=False, environ_update={"LC_ALL": "C"})
+            return out if rc == 0 else None
+
+        usage = read_gpus(p["sysfs_root"], run)[0]
     if problems and p["fail_on_tool_error"]:
         module.fail_json(msg="GPU tools failed: " + "; ".join(problems), tools=tools, problems=problems)
     for problem in problems:
         module.warn(f"gpu_facts: {problem}; the declared herd_gpus of that vendor stay in force on this host")
-    module.exit_json(changed=False, ansible_facts={"herd_measured": facts}, tools=tools, problems=problems)
+    extra = {} if usage is None else {"usage": usage}
+    module.exit_json(changed=False, ansible_facts={"herd_measured": facts}, tools=tools, problems=problems, **extra)
 
 
 if __name__ == "__main__":

@@ -89,16 +89,17 @@ def find_nvcc(arch: str) -> dict[str, str] | None:
     picks = [os.environ["HERD_NVCC"]] if os.environ.get("HERD_NVCC") else candidates()
     for nvcc in picks:
         tk = toolkit(nvcc)
-        if f"compute_{arch}" in tk["archs"].split():
+        if all(f"compute_{a}" in tk["archs"].split() for a in arch.split(";")):
             return tk
     return None
 
 
 def cuda_flags(nvcc: str, arch: str) -> list[str]:
-    """The role's configure flags for a host with one GPU of compute
-    capability <arch> and llama_cpp_cuda_compiler=<nvcc>."""
-    gpu = {"vendor": "nvidia", "compute_capability": f"{arch[:-1]}.{arch[-1]}"}
-    return lc.cmake_flags([gpu], build_number=lcs.LLAMA_CPP_BUILD, ccache=bool(shutil.which("ccache")), cuda_compiler=nvcc)
+    """The role's configure flags for a host with one GPU of each compute
+    capability in <arch> ("70", or "70;86" for a V100 beside a 3090) and
+    llama_cpp_cuda_compiler=<nvcc>."""
+    gpus = [{"vendor": "nvidia", "compute_capability": f"{a[:-1]}.{a[-1]}"} for a in arch.split(";")]
+    return lc.cmake_flags(gpus, build_number=lcs.LLAMA_CPP_BUILD, ccache=bool(shutil.which("ccache")), cuda_compiler=nvcc)
 
 
 def unpack(dest: Path) -> Path:

@@ -153,6 +153,29 @@ def ensure_tools(arch: str = "amd64") -> None:
         log(f"set runtime = runc in {CONTAINERS_CONF}")
 
 
+# A CUDA toolkit that still builds Volta, for the cheap real CUDA check in
+# make integration (tests/integration/test_cuda_volta_configure.py): Debian
+# 12 non-free's nvidia-cuda-toolkit 11.8, /usr/bin/nvcc (a few GB).
+NONFREE_SOURCE = Path("/etc/apt/sources.list.d/llama-herd-nonfree.sources")
+NONFREE_DEB822 = """Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm bookworm-updates
+Components: contrib non-free
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+"""
+
+
+def ensure_volta_toolkit() -> None:
+    if Path("/usr/bin/nvcc").exists():
+        return
+    log("installing Debian non-free's nvidia-cuda-toolkit (CUDA 11.8, builds compute capability 7.0)")
+    if not NONFREE_SOURCE.exists():
+        NONFREE_SOURCE.write_text(NONFREE_DEB822)
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    run(["apt-get", "update", "-qq"], env=env)
+    run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "nvidia-cuda-toolkit"], env=env, stdout=subprocess.DEVNULL)
+
+
 # --------------------------------------------------------------------- image
 QEMU_BINFMT_CONF = Path("/usr/lib/binfmt.d/qemu-aarch64.conf")
 CLONE_NEWUSER = 0x10000000
@@ -385,6 +408,7 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
     sub.add_parser("tools")
+    sub.add_parser("volta-toolkit")
     pi = sub.add_parser("image")
     pi.add_argument("--arch", default=host_arch())
     pi.add_argument("--force", action="store_true")
@@ -394,6 +418,8 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     if args.cmd == "tools":
         ensure_tools()
+    elif args.cmd == "volta-toolkit":
+        ensure_volta_toolkit()
     elif args.cmd == "image":
         print(build_image(args.arch, args.force))
     else:
