@@ -122,13 +122,6 @@ molecule-distributed_llama_arm64: image ## opt-in: x86_64 dllama root + arm64 wo
 cuda-volta-build: venv ## opt-in: full CUDA build of llama.cpp for sm_70 (slow; needs a CUDA 11.x/12.x nvcc)
 	nice -n 15 $(PY) tests/harness/cuda_build.py build --arch 70 --jobs 2
 
-# Opt-in: the role installs Debian 12 non-free's CUDA 11.8 on a test host
-# declared as a V100 and llama.cpp configures for 70 there (a few GB
-# from Debian; configure only). bench/results/cuda-toolkit-*.md.
-.PHONY: cuda-toolkit-check
-cuda-toolkit-check: image ## opt-in: role installs Debian's CUDA 11.8 on a test host, llama.cpp configures for sm_70
-	nice -n 15 molecule test -s llama_cpp_cuda_toolkit
-
 # Opt-in: the whole llama_cpp role on a host declared as a V100S: Debian's
 # CUDA 11.8 installed by the role, llama.cpp compiled for sm_70 (an hour or
 # more cold on 2 cores; ccache and .debs kept under .cache/ for re-runs).

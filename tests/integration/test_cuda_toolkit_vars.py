@@ -1,8 +1,8 @@
 """The llama_cpp role's own variables pick the CUDA toolkit, the nvcc the
 build uses and the build key, as Ansible resolves them (real
 ansible-playbook, the role's defaults/ and vars/, no host, no download).
-The install itself is molecule/llama_cpp_cuda_toolkit (make
-cuda-toolkit-check, opt-in: 2.5 GB from Debian)."""
+The install and the compile are molecule/llama_cpp_cuda (make
+molecule-llama_cpp_cuda, opt-in: 1.6 GB from Debian, an hour cold)."""
 
 from __future__ import annotations
 
