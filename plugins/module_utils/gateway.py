@@ -48,8 +48,13 @@ def _order(on_gpu: bool, behind_pool: bool) -> int:
     return (2 if behind_pool else 0) + (1 if on_gpu else 2)
 
 
+# The background health check asks each chat backend for this many tokens
+# (LiteLLM's default is 16: seconds of CPU on a small node, every interval).
+HEALTH_CHECK_MAX_TOKENS = 1
+
+
 def _deployment(name: str, model: str, api_base: str, order: int, kind: str, dep_id: str, **extra: Any) -> dict[str, Any]:
-    info: dict[str, Any] = {"id": dep_id}
+    info: dict[str, Any] = {"id": dep_id, "health_check_max_tokens": HEALTH_CHECK_MAX_TOKENS}
     if kind == "embedding":
         info["mode"] = "embedding"
     return {
@@ -195,10 +200,20 @@ def litellm_config(plan: Mapping[str, Any], settings: Mapping[str, Any] | None =
     """The whole ``config.yaml``. ``settings``: ``redis`` ({host, port} or
     None), ``database`` (bool), ``cloud_models`` (herd_cloud_models),
     ``num_retries``, ``timeout`` (s), ``allowed_fails``, ``cooldown_time``
-    (s), ``health_check_interval`` (s), ``metrics`` (bool, default true),
-    ``metrics_auth`` (bool, default true: /metrics asks for a key)."""
+    (s), ``health_check_interval`` (s), ``health_check_timeout`` (s),
+    ``metrics`` (bool, default true), ``metrics_auth`` (bool, default true:
+    /metrics asks for a key).
+
+    Health-check routing: a backend that fails its background health check
+    (an error, or no answer within ``health_check_timeout``) leaves the
+    routing pool until it passes again, so one that accepts connections and
+    never answers stops taking requests after one check instead of costing
+    ``timeout`` per attempt for ever (bench/results/gateway-hang-*.md)."""
     s = dict(settings or {})
     models = model_list(plan) + cloud_deployments(s.get("cloud_models"))
+    hc_timeout = int(s.get("health_check_timeout", 30))
+    for d in models:
+        d["model_info"]["health_check_timeout"] = hc_timeout
     router: dict[str, Any] = {
         "routing_strategy": "simple-shuffle",
         "num_retries": int(s.get("num_retries", 2)),
@@ -221,6 +236,7 @@ def litellm_config(plan: Mapping[str, Any], settings: Mapping[str, Any] | None =
         "master_key": f"os.environ/{MASTER_KEY_ENV}",
         "background_health_checks": True,
         "health_check_interval": int(s.get("health_check_interval", 60)),
+        "enable_health_check_routing": True,
     }
     if s.get("database"):
         general["database_url"] = f"os.environ/{DATABASE_URL_ENV}"

@@ -71,3 +71,20 @@ def test_an_alias_falls_back_like_its_model():
     fallbacks = gateway.litellm_config({"endpoints": eps})["router_settings"]["fallbacks"]
     assert [list(f) for f in fallbacks] == [["m"], ["big-m"]]
     assert fallbacks[1]["big-m"] == fallbacks[0]["m"]
+
+
+def test_a_backend_failing_its_health_check_leaves_the_routing_pool():
+    """A hung backend (accepts, never answers) is found by the background
+    health check and routed around (bench/results/gateway-hang-2026-12-05.md)."""
+    ep = [{"url": "http://n1:11434", "engine": "ollama", "models": [{"name": "m"}, {"name": "e", "kind": "embedding"}]}]
+    cfg = gateway.litellm_config({"endpoints": ep}, {"health_check_interval": 20, "health_check_timeout": 7})
+    assert cfg["general_settings"]["background_health_checks"] is True
+    assert cfg["general_settings"]["enable_health_check_routing"] is True
+    assert cfg["general_settings"]["health_check_interval"] == 20
+    # The cooldown policy would turn the health filter off (LiteLLM 1.108.7,
+    # router.py _async_filter_health_check_unhealthy_deployments).
+    assert "allowed_fails_policy" not in cfg["router_settings"]
+    for d in cfg["model_list"]:
+        assert d["model_info"]["health_check_timeout"] == 7
+        assert d["model_info"]["health_check_max_tokens"] == 1
+    assert gateway.litellm_config({"endpoints": ep})["model_list"][0]["model_info"]["health_check_timeout"] == 30
