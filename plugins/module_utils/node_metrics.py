@@ -135,9 +135,12 @@ def _run(argv: Sequence[str]) -> str | None:
     return done.stdout
 
 
-def read_gpus(sysfs_root: str = "/sys", run: Runner = _run) -> tuple[list[dict[str, Any]], dict[str, bool]]:
+def read_gpus(
+    sysfs_root: str = "/sys", run: Runner = _run, which: Callable[[str], str | None] = shutil.which
+) -> tuple[list[dict[str, Any]], dict[str, bool]]:
     """Every GPU's use, and which sources answered (source -> parsed).
-    The sources are those of ``gpu_facts``: amdgpu sysfs only without rocm-smi."""
+    The sources are those of ``gpu_facts``: amdgpu sysfs only without rocm-smi.
+    ``which`` finds a tool by name (gpu_facts passes its own paths)."""
     gpus: list[dict[str, Any]] = []
     sources: dict[str, bool] = {}
 
@@ -151,11 +154,11 @@ def read_gpus(sysfs_root: str = "/sys", run: Runner = _run) -> tuple[list[dict[s
             gpus.extend(found)
             sources[source] = True
 
-    nvidia = shutil.which("nvidia-smi")
+    nvidia = which("nvidia-smi")
     if nvidia:
         out = run([nvidia, f"--query-gpu={NVIDIA_USAGE_QUERY}", "--format=csv,noheader,nounits"])
         take("nvidia-smi", lambda: parse_nvidia_smi_usage(out) if out is not None else _failed("nvidia-smi"))
-    rocm = shutil.which("rocm-smi")
+    rocm = which("rocm-smi")
     if rocm:
         out = run([rocm, *ROCM_SMI_USAGE_ARGS])
         take("rocm-smi", lambda: parse_rocm_smi_usage(out) if out is not None else _failed("rocm-smi"))
@@ -163,7 +166,7 @@ def read_gpus(sysfs_root: str = "/sys", run: Runner = _run) -> tuple[list[dict[s
         cards = read_amdgpu_sysfs(sysfs_root, usage=True)
         if any(str(f.get("vendor", "")).strip().lower() == "0x1002" for f in cards.values()):
             take("amdgpu-sysfs", lambda: parse_amdgpu_sysfs_usage(cards))
-    xpu = shutil.which("xpu-smi")
+    xpu = which("xpu-smi")
     if xpu:
 
         def intel() -> list[dict[str, Any]]:

@@ -85,8 +85,8 @@ options:
   usage:
     description:
       - Also read each GPU's use now (memory used, utilisation, temperature, power where the tool gives them) with
-        the node metrics timer's readers (C(nvidia-smi), C(rocm-smi) or amdgpu sysfs, C(xpu-smi) on C(PATH)),
-        returned as RV(usage). C(playbooks/status.yml) asks for it.
+        the node metrics timer's readers (O(nvidia_smi), O(rocm_smi) or amdgpu sysfs under O(sysfs_root),
+        O(xpu_smi)), returned as RV(usage). C(playbooks/status.yml) asks for it.
     type: bool
     default: false
 attributes:
@@ -308,7 +308,8 @@ def main() -> None:
             rc, out, _err = module.run_command(argv, check_rc=False, environ_update={"LC_ALL": "C"})
             return out if rc == 0 else None
 
-        usage = read_gpus(p["sysfs_root"], run)[0]
+        paths = {"nvidia-smi": p["nvidia_smi"], "rocm-smi": p["rocm_smi"], "xpu-smi": p["xpu_smi"]}
+        usage = read_gpus(p["sysfs_root"], run, lambda name: module.get_bin_path(paths[name]))[0]
     if problems and p["fail_on_tool_error"]:
         module.fail_json(msg="GPU tools failed: " + "; ".join(problems), tools=tools, problems=problems)
     for problem in problems:

@@ -178,6 +178,19 @@ def test_gpu_facts_reads_the_nvidia_driver_version(tmp_path):
     assert result["ansible_facts"]["herd_measured"]["nvidia_driver_version"] == "560.35.03"
 
 
+def test_gpu_facts_reads_gpu_use_when_asked(tmp_path):
+    """usage: true reads each GPU's use now with the node metrics timer's
+    readers and the module's own tool paths (status.yml's direct read). The
+    nvidia-smi stand-in answers the usage query with a recorded 3 x V100S."""
+    smi = REPO / "tests/doubles/nvidia-smi/nvidia-smi"
+    others = f"rocm_smi=/nonexistent/rocm-smi rocminfo=/nonexistent/rocminfo xpu_smi=/nonexistent/xpu-smi sysfs_root={tmp_path / 'no-sys'}"
+    result = _adhoc(tmp_path, "-a", f"nvidia_smi={smi} usage=true {others}")
+    usage = result["usage"]
+    assert [g["index"] for g in usage] == [0, 1, 2]
+    assert all(g["vendor"] == "nvidia" and g["vram_total_mib"] > 30000 and "vram_used_mib" in g for g in usage), usage
+    assert "usage" not in _adhoc(tmp_path, "-a", f"nvidia_smi={smi} {others}")
+
+
 @pytest.mark.skipif(not shutil.which("nvcc", path="/usr/local/cuda/bin"), reason="no CUDA toolkit in /usr/local/cuda here")
 def test_gpu_facts_reads_the_installed_toolkit(tmp_path):
     """The real nvcc (found in /usr/local/cuda/bin when not on PATH) gives
