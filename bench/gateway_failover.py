@@ -100,6 +100,36 @@ class Node:
         return sum(1 for line in text.splitlines() if "POST /api/chat" in line or "POST /api/embed" in line)
 
 
+def start_proxy(venv: str, cfg: dict, tmp: Path) -> tuple[subprocess.Popen, str]:
+    """The LiteLLM proxy of ``venv`` on a free loopback port with ``cfg``
+    (logging to tmp/proxy.log); returns it and its base URL once alive."""
+    (tmp / "config.yaml").write_text(json.dumps(cfg))
+    port = free_port()
+    env = {**os.environ, "LITELLM_MASTER_KEY": KEY, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    log = open(tmp / "proxy.log", "w")  # noqa: SIM115 (the proxy writes it while it runs)
+    proxy = subprocess.Popen(
+        [f"{venv}/bin/litellm", "--config", str(tmp / "config.yaml"), "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(url + "/health/liveliness", 180)
+    except BaseException:
+        proxy.terminate()
+        raise
+    return proxy, url
+
+
+def emit(result: dict, out: str | None) -> None:
+    """Print the result as JSON, and write it to ``out`` when given."""
+    text = json.dumps(result, indent=1)
+    print(text)
+    if out:
+        Path(out).write_text(text + "\n")
+
+
 def one_request(url, i):
     if i % 2 == 0:
         body = {"model": CHAT, "messages": [{"role": "user", "content": "Say hello."}]}
@@ -210,20 +240,10 @@ def main() -> int:
     if args.without_group_failover:
         for k in ("fallbacks", "max_fallbacks"):
             cfg["router_settings"].pop(k, None)
-    (tmp / "config.yaml").write_text(json.dumps(cfg))
-    port = free_port()
-    env = {**os.environ, "LITELLM_MASTER_KEY": KEY, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
-    proxy_log = open(tmp / "proxy.log", "w")  # noqa: SIM115 (the proxy writes it while it runs)
-    proxy = subprocess.Popen(
-        [f"{args.venv}/bin/litellm", "--config", str(tmp / "config.yaml"), "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=proxy_log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
+    proxy, url = start_proxy(args.venv, cfg, tmp)
+    port = int(url.rsplit(":", 1)[1])
     result = {"router_settings": cfg["router_settings"], "litellm_settings": cfg["litellm_settings"]}
     try:
-        wait_http(url + "/health/liveliness", 180)
         warm = [one_request(url, i) for i in range(4)]
         result["warm_failures"] = [r for r in warm if r["status"] != 200]
         a.stop()
@@ -272,10 +292,7 @@ def main() -> int:
                 n.stop()
         proxy.wait(20)
     result["proxy_log"] = str(tmp / "proxy.log")
-    text = json.dumps(result, indent=1)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
+    emit(result, args.out)
     return 0 if not result["failures"] and not result["after_restart"]["failures"] else 1
 
 

@@ -22,10 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
-import os
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -89,21 +86,10 @@ def main() -> int:
     cfg = gw.litellm_config(plan, settings)
     if args.without_health_routing:
         cfg["general_settings"].pop("enable_health_check_routing", None)
-    (tmp / "config.yaml").write_text(json.dumps(cfg))
-    port = gf.free_port()
-    env = {**os.environ, "LITELLM_MASTER_KEY": gf.KEY, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
-    log = open(tmp / "proxy.log", "w")  # noqa: SIM115 (the proxy writes it while it runs)
-    proxy = subprocess.Popen(
-        [f"{args.venv}/bin/litellm", "--config", str(tmp / "config.yaml"), "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
+    proxy, url = gf.start_proxy(args.venv, cfg, tmp)
     stop = threading.Event()
     result = {"settings": settings, "health_routing": not args.without_health_routing}
     try:
-        gf.wait_http(url + "/health/liveliness", 180)
         result["warm_failures"] = [r for r in (gf.one_request(url, i) for i in range(4)) if r["status"] != 200]
         a.stop()
         threading.Thread(target=hang, args=(a.port, stop), daemon=True).start()
@@ -140,10 +126,7 @@ def main() -> int:
         proxy.terminate()
         b.stop()
         proxy.wait(20)
-    text = json.dumps(result, indent=1)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
+    gf.emit(result, args.out)
     return 0
 
 

@@ -19,7 +19,6 @@ gateway/direct ratios measured in this run) and writes it to ``--out``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -106,20 +105,8 @@ def main() -> int:
         gf.wait_http(direct + "/health", 120)
         plan = {"endpoints": [{"engine": "llama_server", "url": direct, "models": [{"name": MODEL, "kind": "chat"}]}]}
         cfg = gw.litellm_config(plan, {"metrics": False})
-        (tmp / "config.yaml").write_text(json.dumps(cfg))
-        gport = gf.free_port()
-        env = {**os.environ, "LITELLM_MASTER_KEY": gf.KEY, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
-        plog = open(tmp / "proxy.log", "w")  # noqa: SIM115
-        procs.append(
-            subprocess.Popen(
-                [f"{args.venv}/bin/litellm", "--config", str(tmp / "config.yaml"), "--host", "127.0.0.1", "--port", str(gport)],
-                env=env,
-                stdout=plog,
-                stderr=subprocess.STDOUT,
-            )
-        )
-        gateway = f"http://127.0.0.1:{gport}"
-        gf.wait_http(gateway + "/health/liveliness", 180)
+        proxy, gateway = gf.start_proxy(args.venv, cfg, tmp)
+        procs.append(proxy)
         # Warm both paths (model loaded, connections pooled, LiteLLM's imports).
         for url, key in ((direct, None), (gateway, gf.KEY)):
             batch(url, key, 30, 2, args.max_tokens)
@@ -153,10 +140,7 @@ def main() -> int:
         for p in reversed(procs):
             p.terminate()
             p.wait(20)
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
+    gf.emit(result, args.out)
     return 0
 
 
