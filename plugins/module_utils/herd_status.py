@@ -164,7 +164,8 @@ def from_hosts(facts: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, An
                     "used_mib": g.get("vram_used_mib"),
                 }
             )
-        for m in ((f.get("ps") or {}).get("models") or []) if isinstance(f.get("ps"), Mapping) else []:
+        ps = f.get("ps") if isinstance(f.get("ps"), Mapping) else {}
+        for m in ps.get("models") or []:
             size, vram = int(m.get("size") or 0), int(m.get("size_vram") or 0)
             r["loaded"].append({"name": m.get("name", ""), "on_gpu": bool(size) and vram >= size})
         status[h] = r
@@ -194,10 +195,8 @@ def problems(
             out.append(f"{h}: down (does not answer)")
             continue
         services = r.get("services") or {}
-        for unit in expected_units(plan, groups or {}, h):
-            if unit not in services:
-                out.append(f"{h}: {unit} is missing (never deployed, or removed)")
-        must = set(expected_units(plan, groups or {}, h))
+        must = expected_units(plan, groups or {}, h)
+        out += [f"{h}: {unit} is missing (never deployed, or removed)" for unit in must if unit not in services]
         for unit, state in sorted(services.items()):
             if unit not in TIMER_JOBS and (state == "failed" or (unit in must and state != "active")):
                 out.append(f"{h}: {unit} is {state}")
