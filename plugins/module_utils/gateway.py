@@ -131,7 +131,9 @@ def cloud_problems(cloud_models: Any, served: Iterable[str]) -> list[str]:
             )
         for f in c.get("fallback_for") or []:
             if f not in served:
-                out.append(f"{where}: fallback_for names {f}, which the plan does not serve. Fix: use one of {sorted(served)}.")
+                out.append(
+                    f"{where}: fallback_for names {f}, which the plan does not serve. Fix: use one of {', '.join(sorted(served))}."
+                )
     return out
 
 
@@ -152,7 +154,10 @@ def cloud_deployments(cloud_models: Any) -> list[dict[str, Any]]:
                 {
                     "model_name": str(name),
                     "litellm_params": {**params, "order": order},
-                    "model_info": {"id": f"cloud:{c['name']}:{name}"},
+                    # Not probed every interval: each probe is a billed
+                    # request. An unprobed deployment still takes traffic and
+                    # still cools down when a real request fails.
+                    "model_info": {"id": f"cloud:{c['name']}:{name}", "disable_background_health_check": True},
                 }
             )
     return out

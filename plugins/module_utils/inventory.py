@@ -19,6 +19,7 @@ from typing import Any
 
 from ansible_collections.llamaherd.cluster.plugins.module_utils.catalog import entry_problems, kind_of, shown
 from ansible_collections.llamaherd.cluster.plugins.module_utils.dllama import inventory_problems as dllama_problems
+from ansible_collections.llamaherd.cluster.plugins.module_utils.gateway import cloud_problems
 from ansible_collections.llamaherd.cluster.plugins.module_utils.host_view import cluster_address, parse_ip
 from ansible_collections.llamaherd.cluster.plugins.module_utils.llama_cpp import (
     cuda_driver_check,
@@ -87,6 +88,7 @@ HERD_VARS = {
     "herd_os",
     "herd_arch",
     "herd_models",
+    "herd_cloud_models",  # the gateway's cloud fallbacks (module_utils/gateway.py)
     "herd_vram_safety_margin",
     "herd_cluster_cidr",
     "herd_rpc_cidr",
@@ -267,6 +269,32 @@ def _check_gateway_secrets(report: Report, host: str, hv: Mapping[str, Any]) -> 
             "does not begin with sk-, which LiteLLM expects of keys",
             "make the Vault value sk- followed by a random string, e.g. sk-$(openssl rand -hex 24)",
         )
+
+
+def _check_cloud_models(report: Report, host: str, hv: Mapping[str, Any]) -> None:
+    """herd_cloud_models on a gateway host, and a Vault key for each of them."""
+    cloud = hv.get("herd_cloud_models")
+    models = hv.get("herd_models") if isinstance(hv.get("herd_models"), list) else []
+    served = [str(m[k]) for m in models if isinstance(m, Mapping) for k in ("name", "alias") if m.get(k)]
+    for p in cloud_problems(cloud, served):
+        problem, _, fix = p.partition(". Fix: ")
+        var, _, problem = problem.partition(": ") if problem.startswith("herd_cloud_models[") else problem.partition(" ")
+        report.error(host, var, problem, fix.rstrip("."))
+    keys = hv.get("gateway_cloud_api_keys")
+    if keys not in (None, "") and not isinstance(keys, Mapping):
+        report.error(
+            host, "gateway_cloud_api_keys", "is not a mapping", "map each api_key_env name to its key from Ansible Vault"
+        )
+        return
+    for c in cloud if isinstance(cloud, list) else []:
+        env = c.get("api_key_env") if isinstance(c, Mapping) else None
+        if isinstance(env, str) and env and env not in (keys or {}):
+            report.error(
+                host,
+                "gateway_cloud_api_keys",
+                f"has no key for {env}, which herd_cloud_models[{c.get('name')}] reads",
+                f'add {env}: "{{{{ vault_{env.lower()} }}}}" (the key from Ansible Vault) in {_where_to_set(host)}',
+            )
 
 
 def _check_unknown_vars(report: Report, host: str, hv: Mapping[str, Any]) -> None:
@@ -808,6 +836,7 @@ def validate_inventory(
 
         if "gateway" in member:
             _check_gateway_secrets(report, host, hv)
+            _check_cloud_models(report, host, hv)
         if "herd_gpus" in hv:
             _check_gpus(report, host, hv["herd_gpus"])
             _check_cuda(report, host, hv)

@@ -2,7 +2,7 @@
 gateway's own virtualenv). Prints one JSON object; the key comes from the
 environment (GATEWAY_KEY), never from the command line.
 
-    gateway_client.py URL chat|embed|nokey|wrongkey
+    gateway_client.py URL chat [MODEL]|embed|nokey|wrongkey
     gateway_client.py URL spread N SECONDS [DELAY]
 
 spread: after DELAY seconds, N requests (chat and embeddings in turn) evenly
@@ -26,9 +26,10 @@ def client(key):
     return openai.OpenAI(base_url=sys.argv[1] + "/v1", api_key=key, max_retries=0, timeout=60)
 
 
-def chat(c):
-    r = c.chat.completions.create(model=CHAT, messages=[{"role": "user", "content": "Say hello."}])
-    return {"model": r.model, "content": r.choices[0].message.content}
+def chat(c, model=CHAT):
+    raw = c.chat.completions.with_raw_response.create(model=model, messages=[{"role": "user", "content": "Say hello."}])
+    r = raw.parse()
+    return {"model": r.model, "content": r.choices[0].message.content, "api_base": raw.headers.get("x-litellm-model-api-base")}
 
 
 def embed(c):
@@ -86,7 +87,7 @@ def main():
     what = sys.argv[2]
     key = os.environ["GATEWAY_KEY"]
     if what == "chat":
-        out = chat(client(key))
+        out = chat(client(key), *sys.argv[3:4])
     elif what == "embed":
         out = embed(client(key))
     elif what == "nokey":

@@ -104,6 +104,10 @@ def test_a_cloud_model_is_the_last_resort_of_the_local_models_it_backs(demo):
     local = deps["qwen2.5-coder:0.5b"]
     assert local[-1]["model_info"]["id"] == "cloud:cloud-coder:qwen2.5-coder:0.5b"
     assert local[-1]["litellm_params"]["order"] == gateway.CLOUD_ORDER > max(d["litellm_params"]["order"] for d in local[:-1])
+    # Background health checks probe local backends only (a cloud probe is billed).
+    probed = {d["model_info"]["id"] for d in cfg["model_list"] if not d["model_info"].get("disable_background_health_check")}
+    assert probed == {d["model_info"]["id"] for d in cfg["model_list"] if not d["model_info"]["id"].startswith("cloud:")}
+    assert cfg["general_settings"]["background_health_checks"] is True
 
 
 @pytest.mark.parametrize("inv", ["demo", "examples/seed002-homelab-tiers"])

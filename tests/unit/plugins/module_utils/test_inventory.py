@@ -231,6 +231,29 @@ def test_a_gateway_host_needs_its_secrets_and_no_message_shows_them():
     assert (4000, "gateway_port") in inv.host_ports("b", hostvars["b"], ["gateway"])
 
 
+def test_a_cloud_fallback_is_checked_on_the_gateway_and_needs_its_vault_key():
+    hostvars, groups = _valid()
+    groups = {**groups, "gateway": ["b"]}
+    served = "qwen2.5-coder:0.5b"
+    for h in hostvars.values():
+        h["herd_models"] = [{"name": served}]
+    cloud = {"name": "cloud-mini", "provider": "openai", "model": "gpt-4o-mini", "api_key_env": "HERD_CLOUD_KEY"}
+    for h in hostvars.values():
+        h["herd_cloud_models"] = [{**cloud, "fallback_for": [served, "nope"]}]
+    hostvars["b"].update(gateway_master_key="sk-" + "k" * 32, gateway_redis_password="r" * 20)
+    assert inv.validate_inventory(hostvars, groups).errors == [
+        f"host b: herd_cloud_models[cloud-mini]: fallback_for names nope, which the plan does not serve. Fix: use one of {served}.",
+        "host b: gateway_cloud_api_keys: has no key for HERD_CLOUD_KEY, which herd_cloud_models[cloud-mini] reads. "
+        'Fix: add HERD_CLOUD_KEY: "{{ vault_herd_cloud_key }}" (the key from Ansible Vault) in host_vars/b.yml '
+        "(or the host's entry in the inventory).",
+    ]
+    for h in hostvars.values():
+        h["herd_cloud_models"] = [{**cloud, "fallback_for": [served]}]
+    hostvars["b"]["gateway_cloud_api_keys"] = {"HERD_CLOUD_KEY": "sk-cloud-secret"}
+    report = inv.validate_inventory(hostvars, groups)
+    assert report.ok, report.errors
+
+
 @pytest.mark.parametrize(
     "jobs",
     [{"ollama_nodes": ["b"]}, {"llama_cpp_head": ["b"]}, {"llama_cpp_head": ["a"], "llama_cpp_workers": ["b"]}],
