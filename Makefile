@@ -41,13 +41,17 @@ image: venv system-deps ## the Debian 12 systemd image for test hosts (cached by
 # every artifact site.yml installs (stand-ins only for the Ollama binary and
 # distributed-llama's source; OLLAMA_ARCHIVE / DLLAMA_SRC take real ones) and
 # writes the role variables to $(DEMO_VARS); lb1 serves the model files.
+# The orchestrator's gateway secrets are random, in Ansible Vault, made once
+# (tests/harness/demo_secrets.py).
 DEMO_VARS ?= .cache/demo/vars.yml
+DEMO_VAULT := -e @.cache/demo/vault.yml --vault-password-file .cache/demo/vault-password
 .PHONY: demo
 demo: image ## bring up the demo cluster, run site.yml against it, print endpoints and curls
 	$(PY) tests/harness/herd_hosts.py up -i $(DEMO_INV)
 	$(PY) tests/harness/demo_artifacts.py >/dev/null
+	$(PY) tests/harness/demo_secrets.py >/dev/null
 	ansible-playbook -i $(DEMO_INV) playbooks/demo_scaffold.yml -e @$(DEMO_VARS)
-	ansible-playbook -i $(DEMO_INV) site.yml -e @$(DEMO_VARS)
+	ansible-playbook -i $(DEMO_INV) site.yml -e @$(DEMO_VARS) $(DEMO_VAULT)
 	@$(PY) tests/harness/demo_summary.py -i $(DEMO_INV)
 
 .PHONY: down

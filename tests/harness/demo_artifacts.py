@@ -18,6 +18,10 @@ ansible-playbook with `-e @.cache/demo/vars.yml`):
   on PyPI, tests/harness/llama_cpp_source.py) and a tiny real GGUF with
   random weights (tests/harness/make_gguf.py) in the shape of the demo
   inventory's herd_model_catalog entry, served by lb1 (demo_scaffold.yml).
+- the gateway (the orchestrator, inventory/demo/orchestrator.yml): LiteLLM's
+  REAL hashed lock from PyPI, downloaded by the role on the controller into
+  .cache/llama-herd/gateway (gateway_wheelhouse); its secrets come from
+  tests/harness/demo_secrets.py, in Ansible Vault.
 - distributed-llama: the STAND-IN source (tests/doubles/distributed-llama),
   or a real checkout when DLLAMA_SRC=/path/to/distributed-llama is set,
   packed like GitHub's archives; header-only model and tokenizer files in
@@ -229,6 +233,10 @@ def main(argv: list[str] | None = None) -> None:
         "port": MIRROR_PORT,
         "files": [f for part in parts.values() for f in part.get("served", [])],
     }
+    # The gateway's LiteLLM lock, downloaded by the controller into the
+    # project's cache (shared with molecule/gateway) and copied to the host.
+    variables["gateway_wheelhouse"] = True
+    variables["gateway_wheelhouse_dir"] = str(REPO / ".cache" / "llama-herd" / "gateway")
     variables["demo_artifacts"] = {name: {"what": part["what"], "standin": part["standin"]} for name, part in parts.items()}
     dest = out / "vars.yml"
     text = "---\n# Written by tests/harness/demo_artifacts.py; do not edit.\n" + yaml.safe_dump(variables, sort_keys=True)

@@ -1,5 +1,7 @@
 """bench/inventory is inventory/demo on the bench's own containers and network:
-a benchmark of a different cluster would measure the wrong thing."""
+a benchmark of a different cluster would measure the wrong thing. The demo's
+orchestrator (inventory/demo/orchestrator.yml) is left out: the benches
+measure the serving cluster, and bench/gateway_overhead.py the gateway."""
 
 from __future__ import annotations
 
