@@ -126,6 +126,17 @@ molecule-distributed_llama_arm64: image ## opt-in: x86_64 dllama root + arm64 wo
 cuda-volta-build: venv ## opt-in: full CUDA build of llama.cpp for sm_70 (slow; needs a CUDA 11.x/12.x nvcc)
 	nice -n 15 $(PY) tests/harness/cuda_build.py build --arch 70 --jobs 2
 
+# Opt-in: llama.cpp b11312 with the role's HIP flags for gfx1100 and gfx1151,
+# one HIP translation unit compiled, in a Debian forky root with Debian's
+# ROCm 6.4 (Debian 12 and 13 ship HIP 5.x, too old). Makes the root first:
+# about 0.5 GB to download, 5.5 GB in /var/tmp; root only (debootstrap,
+# chroot). bench/results/hip-debian-2026-12-05.md.
+HERD_HIP_ROOT ?= /var/tmp/herd-hip-forky
+.PHONY: hip-check
+hip-check: venv ## opt-in: HIP configure + one .cu for gfx1100;gfx1151 with Debian forky's ROCm (root; 5.5 GB)
+	HERD_HIP_ROOT=$(HERD_HIP_ROOT) nice -n 10 $(PY) tests/harness/hip_build.py rootfs
+	HERD_HIP_ROOT=$(HERD_HIP_ROOT) nice -n 10 pytest -q tests/integration/test_hip_configure.py
+
 # Opt-in: the whole llama_cpp role on a host declared as a V100S: Debian's
 # CUDA 11.8 installed by the role, llama.cpp compiled for sm_70 (an hour or
 # more cold on 2 cores; ccache and .debs kept under .cache/ for re-runs).
