@@ -416,11 +416,13 @@ def cmake_flags(
         flags.append(f"-DLLAMA_BUILD_NUMBER={build_number}")
     if ccache:
         flags += ["-DCMAKE_C_COMPILER_LAUNCHER=ccache", "-DCMAKE_CXX_COMPILER_LAUNCHER=ccache"]
+        # A C/C++ launcher turns off ggml's own ccache rule (GGML_CCACHE),
+        # which was the only one covering nvcc and HIP's clang: the .cu
+        # files, most of a GPU build's time, would never be cached.
         if kind == "cuda":
-            # A C/C++ launcher turns off ggml's own ccache rule (GGML_CCACHE),
-            # which was the only one covering nvcc: the .cu files, most of a
-            # CUDA build's time, would never be cached.
             flags.append("-DCMAKE_CUDA_COMPILER_LAUNCHER=ccache")
+        elif kind == "hip":
+            flags.append("-DCMAKE_HIP_COMPILER_LAUNCHER=ccache")
     flags += list(extra or [])
     return flags
 

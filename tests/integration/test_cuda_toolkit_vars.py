@@ -72,6 +72,16 @@ def test_the_toolkit_version_is_in_the_build_key(tmp_path):
     assert own["flags"] == debian["flags"] and own["key"] != debian["key"]
 
 
+def test_a_users_toolkit_without_herd_cuda_version_keys_on_what_its_nvcc_says(tmp_path):
+    # tasks/main.yml reads `nvcc --version` into llama_cpp_cuda_version_measured.
+    own = {"llama_cpp_cuda_compiler": "/usr/local/cuda/bin/nvcc"}
+    k128 = resolve(tmp_path, [RTX3090], **own, llama_cpp_cuda_version_measured="12.8")
+    k130 = resolve(tmp_path, [RTX3090], **own, llama_cpp_cuda_version_measured="13.0")
+    assert k128["flags"] == k130["flags"] and k128["key"] != k130["key"]
+    declared = resolve(tmp_path, [RTX3090], **own, herd_cuda_version="13.0", llama_cpp_cuda_version_measured="13.0")
+    assert declared["key"] == k130["key"]
+
+
 @pytest.mark.parametrize(
     ("gpus", "nvcc", "archs"),
     [

@@ -47,5 +47,7 @@ def test_role_flags_configure_and_compile_for_gfx1100_and_gfx1151(rocm_root):
     assert got["hip_compiler"].startswith("Clang "), got
     obj = hb.one_object(rocm_root, got["build"])
     assert obj["offload_archs"] == ["gfx1100", "gfx1151"], obj
+    # The role's ccache reaches the HIP compiles too (its own launcher).
+    assert obj["compile_command"].split()[0].endswith("ccache"), obj["compile_command"]
     # Device code for each target in the object's offload bundle.
     assert obj["gfx_targets"] == ["gfx1100", "gfx1151"], obj

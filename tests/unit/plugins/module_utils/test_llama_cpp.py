@@ -60,6 +60,16 @@ def test_ccache_covers_nvcc_on_a_cuda_host_only():
     )
 
 
+def test_ccache_covers_hips_clang_on_an_amd_host_only():
+    amd = {"vendor": "amd", "gfx_target": "gfx1151", "vram_mib": 1}
+    assert "-DCMAKE_HIP_COMPILER_LAUNCHER=ccache" in lc.cmake_flags([amd], ccache=True)
+    assert "-DCMAKE_HIP_COMPILER_LAUNCHER=ccache" not in lc.cmake_flags([amd])
+    assert not any("HIP" in f for f in lc.cmake_flags([V100S], ccache=True) + lc.cmake_flags([], ccache=True))
+    assert lc.build_key("b1", "s", lc.cmake_flags([amd], ccache=True), "x86_64") == lc.build_key(
+        "b1", "s", lc.cmake_flags([amd]), "x86_64"
+    )
+
+
 def test_hip_flags_from_gfx_target():
     flags = lc.cmake_flags([{"vendor": "amd", "gfx_target": "gfx1151", "vram_mib": 1}])
     assert "-DGGML_HIP=ON" in flags and "-DGPU_TARGETS=gfx1151" in flags
