@@ -146,6 +146,16 @@ molecule-llama_cpp_cuda: image ## opt-in: the llama_cpp role compiles CUDA for s
 	mkdir -p .cache/apt-cuda .cache/ccache-cuda
 	nice -n 10 molecule test -s llama_cpp_cuda
 
+# Opt-in: a toolkit change on a built host, a 3090 (8.6) moved from Debian's
+# CUDA 11.8 to a CUDA 13.0 the user installed (NVIDIA's wheels from PyPI laid
+# out as /usr/local/cuda-13.0 by tests/harness/cuda_wheels.py, 0.5 GB): two
+# cold CUDA builds, well over an hour on 2 cores. bench/results/cuda-switch-*.md.
+.PHONY: molecule-llama_cpp_cuda_switch
+molecule-llama_cpp_cuda_switch: image ## opt-in: a built CUDA host moves from toolkit 11.8 to 13.0 (slow)
+	mkdir -p .cache/apt-cuda .cache/ccache-cuda
+	$(PY) tests/harness/cuda_wheels.py prefix
+	nice -n 10 molecule test -s llama_cpp_cuda_switch
+
 .PHONY: molecule
 molecule: image ## every molecule scenario
 	@set -e; for s in $(MOLECULE_SCENARIOS); do \
