@@ -47,7 +47,17 @@ def test_role_flags_configure_and_compile_for_gfx1100_and_gfx1151(rocm_root):
     assert got["hip_compiler"].startswith("Clang "), got
     obj = hb.one_object(rocm_root, got["build"])
     assert obj["offload_archs"] == ["gfx1100", "gfx1151"], obj
-    # The role's ccache reaches the HIP compiles too (its own launcher).
-    assert obj["compile_command"].split()[0].endswith("ccache"), obj["compile_command"]
+    # The role's ccache reaches the HIP compiles too (its own launcher):
+    # the same object compiled twice is a cache hit the second time.
+    assert obj["compile_command"].split("&& ")[-1].split()[0].endswith("ccache"), obj["compile_command"]
+    o = "CMakeFiles/ggml-hip.dir/__/ggml-cuda/arange.cu.o"
+    _, stats = hb.in_root(
+        rocm_root,
+        f"export CCACHE_DIR=/tmp/herd-ccache-hip; rm -rf $CCACHE_DIR; cd {got['build']}/ggml/src/ggml-hip; "
+        f"for i in 1 2; do rm -f {o}; make __/ggml-cuda/arange.cu.o >/dev/null; done; ccache --print-stats",
+    )
+    counters = dict(line.split("\t") for line in stats.splitlines() if line.count("\t") == 1)
+    assert int(counters["direct_cache_hit"]) + int(counters["preprocessed_cache_hit"]) == 1, stats
+    assert int(counters["cache_miss"]) == 1, stats
     # Device code for each target in the object's offload bundle.
     assert obj["gfx_targets"] == ["gfx1100", "gfx1151"], obj
