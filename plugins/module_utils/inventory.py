@@ -277,8 +277,8 @@ def _check_cloud_models(report: Report, host: str, hv: Mapping[str, Any]) -> Non
     models = hv.get("herd_models") if isinstance(hv.get("herd_models"), list) else []
     served = [str(m[k]) for m in models if isinstance(m, Mapping) for k in ("name", "alias") if m.get(k)]
     for p in cloud_problems(cloud, served):
-        problem, _, fix = p.partition(". Fix: ")
-        var, _, problem = problem.partition(": ") if problem.startswith("herd_cloud_models[") else problem.partition(" ")
+        problem, fix = [*p.split(". Fix: ", 1), ""][:2]
+        var, problem = [*problem.split(": " if problem.startswith("herd_cloud_models[") else " ", 1), ""][:2]
         report.error(host, var, problem, fix.rstrip("."))
     keys = hv.get("gateway_cloud_api_keys")
     if keys not in (None, "") and not isinstance(keys, Mapping):
