@@ -2,7 +2,7 @@
 gateway's own virtualenv). Prints one JSON object; the key comes from the
 environment (GATEWAY_KEY), never from the command line.
 
-    gateway_client.py URL chat [MODEL]|embed|nokey|wrongkey
+    gateway_client.py URL chat [MODEL]|embed [MODEL]|models|nokey|wrongkey
     gateway_client.py URL spread N SECONDS [DELAY]
 
 spread: after DELAY seconds, N requests (chat and embeddings in turn) evenly
@@ -32,9 +32,14 @@ def chat(c, model=CHAT):
     return {"model": r.model, "content": r.choices[0].message.content, "api_base": raw.headers.get("x-litellm-model-api-base")}
 
 
-def embed(c):
-    r = c.embeddings.create(model=EMBED, input=["one herd", "one gateway"])
-    return {"vectors": len(r.data), "dims": len(r.data[0].embedding)}
+def embed(c, model=EMBED):
+    raw = c.embeddings.with_raw_response.create(model=model, input=["one herd", "one gateway"])
+    r = raw.parse()
+    return {"vectors": len(r.data), "dims": len(r.data[0].embedding), "api_base": raw.headers.get("x-litellm-model-api-base")}
+
+
+def models(c):
+    return {"models": sorted(m.id for m in c.models.list())}
 
 
 def refused_without_key():
@@ -89,7 +94,9 @@ def main():
     if what == "chat":
         out = chat(client(key), *sys.argv[3:4])
     elif what == "embed":
-        out = embed(client(key))
+        out = embed(client(key), *sys.argv[3:4])
+    elif what == "models":
+        out = models(client(key))
     elif what == "nokey":
         out = refused_without_key()
     elif what == "wrongkey":
